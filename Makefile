@@ -1,0 +1,57 @@
+# Postino: the commands a newcomer and CI run. Everything installs itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs Python 3.12: use it when present (pyenv, or on PATH), else python3.
+PY312 := $(lastword $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12))
+PYTHON ?= $(or $(PY312),$(shell command -v python3.12 2>/dev/null),python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM := .tools/sam/bin/sam
+# sam build (BuildMethod: python3.12) looks for python3.12 on PATH.
+export PATH := $(dir $(PYTHON)):$(PATH)
+export SAM_CLI := $(CURDIR)/$(SAM)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help test lint typecheck unit build validate deploy clean
+
+help:
+	@echo "make test      lint, type-check and run every test (installs what it needs)"
+	@echo "make build     sam build"
+	@echo "make validate  sam validate --lint and cfn-lint"
+	@echo "make deploy    sam deploy --guided"
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM): requirements-sam.txt
+	$(PYTHON) -m venv .tools/sam
+	.tools/sam/bin/pip install -q --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy layers/common/postino local tests
+	# Each function's app.py is a top-level module named "app": check them one at a time.
+	for d in functions/*/; do MYPYPATH=layers/common:$$d $(BIN)/mypy $$d*.py || exit 1; done
+
+test: $(VENV)/.installed $(SAM) lint typecheck
+	$(BIN)/pytest -n 2
+
+build: $(SAM)
+	$(SAM) build
+
+validate: $(SAM) $(VENV)/.installed
+	$(SAM) validate --lint
+	$(BIN)/cfn-lint template.yaml
+
+deploy: build
+	$(SAM) deploy --guided
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

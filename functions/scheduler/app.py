@@ -1,0 +1,31 @@
+"""The drain, run by the EventBridge Scheduler schedule every minute and by the send API's nudge."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from postino.drain.drainer import Drainer
+from postino.observability import logger, metrics, tracer
+from postino.services import get_services
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    services = get_services()
+    # Stop taking new work this long before the function's own timeout.
+    deadline = (
+        services.clock.now()
+        + context.get_remaining_time_in_millis() / 1000
+        - services.settings.drain_margin_seconds
+    )
+    report = Drainer(services).run(deadline)
+    logger.info("drain finished", extra={"report": report.__dict__})
+    return {
+        "received": report.received,
+        "sent": report.sent,
+        "deferred": report.deferred,
+        "skipped": report.skipped,
+        "due_enqueued": report.due_enqueued,
+    }

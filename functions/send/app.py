@@ -1,0 +1,112 @@
+"""The send API (API Gateway REST): validate, queue, and answer with the message resource."""
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from messages_routes import router as messages_router
+from senders_routes import router as senders_router
+
+from postino.errors import PostinoError, error_body, from_validation_errors
+from postino.observability import logger, metrics, tracer
+from postino.send.accept import IDEMPOTENCY_CONFIG, KEY_REUSED
+
+# Above this a request is refused before parsing: a batch of 100 full messages fits easily.
+MAX_BODY_BYTES = 1_048_576
+
+OPENAPI = {
+    "title": "Postino",
+    "version": "1.0.0",
+    "description": "Send WhatsApp messages through your own AWS account and follow what happens.",
+    "security_schemes": {"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+    "security": [{"apiKey": []}],
+}
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(messages_router)
+app.include_router(senders_router)
+app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
+
+
+def _error(error: PostinoError) -> Response[Any]:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(error).model_dump_json(),
+    )
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(**OPENAPI),  # type: ignore[arg-type]
+    )
+
+
+@app.exception_handler(PostinoError)
+def postino_error(error: PostinoError) -> Response[Any]:
+    return _error(error)
+
+
+@app.exception_handler(RequestValidationError)
+def validation_error(error: RequestValidationError) -> Response[Any]:
+    return _error(from_validation_errors(error.errors()))
+
+
+@app.exception_handler(IdempotencyValidationError)
+def idempotency_key_reused(_: IdempotencyValidationError) -> Response[Any]:
+    return _error(KEY_REUSED)
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def idempotency_in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
+    return _error(
+        PostinoError(
+            "request_in_progress",
+            "A request with this Idempotency-Key is still being handled; retry in a moment.",
+            409,
+        )
+    )
+
+
+@app.not_found
+def route_not_found(_: NotFoundError) -> Response[Any]:
+    return _error(PostinoError("not_found", "There is no such route in this API.", 404))
+
+
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response[Any]:
+    logger.exception("unexpected error")
+    return _error(
+        PostinoError("internal_error", "Something went wrong on our side; please retry.", 500)
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    body = event.get("body") or ""
+    if len(body) > MAX_BODY_BYTES:
+        metrics.add_metric(name="RequestsTooLarge", unit="Count", value=1)
+        too_large = PostinoError(
+            "body_too_large", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413
+        )
+        return {
+            "statusCode": 413,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": error_body(too_large).model_dump_json(),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)

@@ -1,0 +1,150 @@
+"""/v1/messages: send one or many, look, list, retry, force, cancel."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from pydantic import BaseModel, Field
+from openapi_errors import error_responses
+
+from postino.messages.model import MessageResource, Status
+from postino.messages.request import SendMessageRequest
+from postino.send.accept import BatchResult, accept_batch, accept_keyed, accept_message
+from postino.send.actions import cancel_message, force_message, get_message, retry_message
+from postino.services import get_services
+
+router = Router()
+
+MessageId = Annotated[str, Path(description="The message id")]
+ERRORS = error_responses(
+    _400="Malformed JSON",
+    _404="No such message",
+    _409="Wrong state, or an Idempotency-Key reused with another body",
+    _413="Body too large",
+    _422="A field is invalid",
+)
+
+
+class BatchRequest(BaseModel):
+    messages: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=100,
+        description="Up to 100 items shaped like POST /v1/messages, each with an optional idempotency_key",
+    )
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+class MessagePage(BaseModel):
+    items: list[MessageResource]
+    next_cursor: str | None
+
+
+def _accepted(resource: MessageResource, status: int = 202) -> Response[MessageResource]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=resource)
+
+
+@router.post(
+    "/v1/messages",
+    summary="Send a message",
+    description="Validates the message to Meta's limits, stores it and queues it. Answers 202.",
+    responses={202: {"description": "Accepted and queued (or scheduled)"}, **ERRORS},
+    tags=["messages"],
+)
+def send_message(
+    body: Annotated[SendMessageRequest, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=128,
+            description="The same key with the same body returns the same message",
+        ),
+    ] = None,
+) -> Response[MessageResource]:
+    services = get_services()
+    key = idempotency_key or _header("idempotency-key")
+    message = accept_keyed(services, body, key) if key else accept_message(services, body)
+    return _accepted(MessageResource.of(message, with_events=True))
+
+
+@router.post(
+    "/v1/messages/batch",
+    summary="Send up to 100 messages",
+    description="Each item is validated and queued on its own; one bad item does not sink the others.",
+    responses=ERRORS,
+    tags=["messages"],
+)
+def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
+    return BatchResponse(results=accept_batch(get_services(), body.messages))
+
+
+@router.get(
+    "/v1/messages",
+    summary="List messages, newest first",
+    responses=ERRORS,
+    tags=["messages"],
+)
+def list_messages(
+    status: Annotated[Status | None, Query()] = None,
+    sender: Annotated[str | None, Query(max_length=64)] = None,
+    reference: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> MessagePage:
+    messages, next_cursor = get_services().messages.page(
+        status=status, sender=sender, reference=reference, limit=limit, cursor=cursor
+    )
+    return MessagePage(items=[MessageResource.of(m) for m in messages], next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/messages/<message_id>",
+    summary="A message with its timeline",
+    responses=ERRORS,
+    tags=["messages"],
+)
+def read_message(message_id: MessageId) -> MessageResource:
+    return MessageResource.of(get_message(get_services(), message_id), with_events=True)
+
+
+@router.post(
+    "/v1/messages/<message_id>/retry",
+    summary="Send a failed, expired or unknown message again",
+    responses={202: {"description": "Queued again"}, **ERRORS},
+    tags=["messages"],
+)
+def retry(message_id: MessageId) -> Response[MessageResource]:
+    return _accepted(
+        MessageResource.of(retry_message(get_services(), message_id), with_events=True)
+    )
+
+
+@router.post(
+    "/v1/messages/<message_id>/force",
+    summary="Send a waiting message at once, past the rate window",
+    responses={202: {"description": "Queued to go out at once"}, **ERRORS},
+    tags=["messages"],
+)
+def force(message_id: MessageId) -> Response[MessageResource]:
+    return _accepted(
+        MessageResource.of(force_message(get_services(), message_id), with_events=True)
+    )
+
+
+@router.post(
+    "/v1/messages/<message_id>/cancel",
+    summary="Cancel a scheduled or queued message",
+    responses=ERRORS,
+    tags=["messages"],
+)
+def cancel(message_id: MessageId) -> MessageResource:
+    return MessageResource.of(cancel_message(get_services(), message_id), with_events=True)
+
+
+def _header(name: str) -> str | None:
+    headers = router.current_event.headers or {}
+    return next((v for k, v in headers.items() if k.lower() == name), None)

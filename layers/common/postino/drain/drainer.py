@@ -1,0 +1,549 @@
+"""One drain run: receive, reserve rate-window slots, claim, send, record the outcome.
+
+Threads, not asyncio: every step is a blocking boto3 or httpx call, and a send spends
+almost all its time waiting on the network, so a pool of threads overlaps them simply.
+"""
+
+import threading
+import uuid
+from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from postino.clock import iso
+from postino.drain.outcomes import Action, Decision, decide
+from postino.drain.rate_window import GRACE_SECONDS, Plan, plan_starts
+from postino.messages.model import WAITING, Message, MessageError, Phase, Status, event
+from postino.observability import logger, metrics
+from postino.outbox import Delivery, QueuedRef
+from postino.providers.base import OutcomeUnknown
+from postino.queueing import requeue
+from postino.senders.model import Sender
+from postino.services import Services
+from postino.store.messages import DUE_PARTITION, StaleState, parked_partition
+from postino.store.rate_window import pair_window_key, sender_window_key
+
+# Reserve starts at most this far ahead; a later slot means the message waits.
+HORIZON_SECONDS = 0.5
+# Waits up to this long stay in the drainer's hands; longer ones go back to SQS with a delay.
+HOLD_SECONDS = 5.0
+# A send must leave by its slot's start + grace, less a margin for the trip to the peer.
+NETWORK_MARGIN_SECONDS = 0.01
+# A copy whose message has not reached its seq this long after it became visible is an orphan.
+ORPHAN_AFTER_SECONDS = 60.0
+SENDER_CACHE_SECONDS = 10.0
+DUE_EVERY_SECONDS = 20.0
+
+
+@dataclass
+class Held:
+    delivery: Delivery
+    ref: QueuedRef
+    ready_at: float
+
+
+@dataclass
+class DrainReport:
+    received: int = 0
+    sent: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    due_enqueued: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Drainer:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.holder = uuid.uuid4().hex
+        self.report = DrainReport()
+        self._held: dict[str, list[Held]] = defaultdict(list)
+        self._senders: dict[str, tuple[float, Sender | None]] = {}
+        self._acks: list[str] = []
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self, deadline: float, *, use_lease: bool = True) -> DrainReport:
+        """Drain until the queue is empty or the deadline nears."""
+        clock = self.s.clock
+        lease_seconds = max(deadline - clock.now(), 1.0)
+        if use_lease and not self.s.lease.acquire(self.holder, clock.now(), lease_seconds):
+            logger.info("another drainer holds the lease")
+            return self.report
+        capacity = self.s.settings.drain_concurrency
+        last_due = float("-inf")
+        try:
+            with ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="send") as pool:
+                while clock.now() < deadline:
+                    if clock.now() - last_due >= DUE_EVERY_SECONDS:
+                        self.enqueue_due()
+                        last_due = clock.now()
+                    busy = self._busy()
+                    deliveries = []
+                    if busy + 10 <= capacity:
+                        deliveries = self.s.outbox.receive(wait_seconds=0 if busy else 1)
+                    self.report.received += len(deliveries)
+                    for delivery in deliveries:
+                        self._admit(delivery)
+                    self._dispatch(pool)
+                    self._flush_acks()
+                    if not deliveries and not self._busy():
+                        if not use_lease or self._last_look():
+                            break
+                    elif not deliveries:
+                        clock.sleep(self._idle_pause())
+                pool.shutdown(wait=True)
+        finally:
+            self._flush_acks(force=True)
+            if use_lease:
+                self.s.lease.release(self.holder)
+        return self.report
+
+    def _last_look(self) -> bool:
+        """Release the lease, then look once more: the API nudges only while nobody holds it."""
+        self.s.lease.release(self.holder)
+        deliveries = self.s.outbox.receive(wait_seconds=1)
+        if not deliveries:
+            return True
+        self.s.lease.acquire(self.holder, self.s.clock.now(), 60)
+        self.report.received += len(deliveries)
+        for delivery in deliveries:
+            self._admit(delivery)
+        return False
+
+    def _busy(self) -> int:
+        with self._lock:
+            return self._in_flight + sum(len(h) for h in self._held.values())
+
+    def _idle_pause(self) -> float:
+        now = self.s.clock.now()
+        soonest = min(
+            (h.ready_at for held in self._held.values() for h in held), default=now + 0.05
+        )
+        return min(max(soonest - now, 0.005), 0.25)
+
+    # ---- admission: what to do with a delivery before it competes for a slot ---------------
+
+    def _admit(self, delivery: Delivery) -> None:
+        ref = delivery.ref
+        if ref is None:
+            # Not ours to read: leave it to SQS's redrive, which moves it to the DLQ.
+            logger.error(
+                "unreadable queue message", extra={"sqs_message_id": delivery.sqs_message_id}
+            )
+            return
+        sender = self._sender(ref.sender)
+        now = self.s.clock.now()
+        if sender is None:
+            self._fail_unknown_sender(delivery, ref)
+        elif sender.is_paused(now) and not ref.forced:
+            self._park(delivery, ref, sender)
+        else:
+            with self._lock:
+                self._held[ref.sender].append(Held(delivery, ref, now))
+
+    def _sender(self, name: str) -> Sender | None:
+        now = self.s.clock.now()
+        cached = self._senders.get(name)
+        if cached is None or now - cached[0] > SENDER_CACHE_SECONDS:
+            cached = (now, self.s.senders.get(name))
+            self._senders[name] = cached
+        return cached[1]
+
+    def _fail_unknown_sender(self, delivery: Delivery, ref: QueuedRef) -> None:
+        now = self.s.clock.now()
+        try:
+            self.s.messages.update(
+                ref.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                changes={
+                    "status": Status.FAILED,
+                    "failed_at": now,
+                    "error": _no_sender(ref.sender),
+                },
+                events=[event(Phase.FAILED, now, code="sender_not_found")],
+            )
+        except StaleState as stale:
+            self._on_stale(delivery, ref, stale.current)
+            return
+        self._ack(delivery)
+
+    def _park(self, delivery: Delivery, ref: QueuedRef, sender: Sender) -> None:
+        """Hold the message in the due index until the pause ends (or the sender is resumed)."""
+        now = self.s.clock.now()
+        partition, until = (
+            (DUE_PARTITION, sender.paused_until)
+            if sender.paused_until is not None
+            else (parked_partition(sender.name), now)
+        )
+        try:
+            self.s.messages.update(
+                ref.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                changes={"due_pk": partition, "due_at": int(until)},
+                events=[event(Phase.SENDER_PAUSED, now, reason=sender.paused_reason)],
+            )
+        except StaleState as stale:
+            self._on_stale(delivery, ref, stale.current)
+            return
+        self.report.deferred += 1
+        self._ack(delivery)
+
+    # ---- dispatch: reserve slots and start sends -------------------------------------------
+
+    def _dispatch(self, pool: ThreadPoolExecutor) -> None:
+        now = self.s.clock.now()
+        with self._lock:
+            ready = {
+                name: [h for h in held if h.ready_at <= now] for name, held in self._held.items()
+            }
+            for name in ready:
+                self._held[name] = [h for h in self._held[name] if h.ready_at > now]
+        for name, batch in ready.items():
+            if batch:
+                self._dispatch_sender(pool, name, batch, now)
+
+    def _dispatch_sender(
+        self, pool: ThreadPoolExecutor, name: str, batch: list[Held], now: float
+    ) -> None:
+        sender = self._sender(name)
+        if sender is None or sender.is_paused(now):
+            for held in batch:
+                self._admit(held.delivery)
+            return
+        forced = [h for h in batch if h.ref.forced]
+        windowed = [h for h in batch if not h.ref.forced]
+        for held in forced:
+            self._start(pool, sender, held, now)
+        if not windowed:
+            return
+        plan = self.s.rate_windows.reserve(
+            sender_window_key(name),
+            sender.limits,
+            lambda logs: plan_starts(
+                logs,
+                sender.limits,
+                count=len(windowed),
+                now=now,
+                not_before=now,
+                latest=now + HORIZON_SECONDS,
+            ),
+            now,
+        )
+        for held, start in zip(windowed, plan.starts, strict=False):
+            pair = self._reserve_pair(sender, held.ref, start, now)
+            if pair.starts:
+                self._start(pool, sender, held, start)
+            else:
+                self._wait(held, pair.next_slot_at or start, now)
+        for held in windowed[len(plan.starts) :]:
+            self._wait(held, plan.next_slot_at or now + 1, now)
+
+    def _reserve_pair(self, sender: Sender, ref: QueuedRef, start: float, now: float) -> Plan:
+        """The pair slot must be free at the very start the sender's window gave us."""
+        limits = [sender.pair_limit]
+        return self.s.rate_windows.reserve(
+            pair_window_key(sender.name, ref.pair),
+            limits,
+            lambda logs: plan_starts(
+                logs, limits, count=1, now=now, not_before=start, latest=start
+            ),
+            now,
+        )
+
+    def _wait(self, held: Held, until: float, now: float) -> None:
+        """Keep a short wait in hand; send a long one back to SQS to come back when due."""
+        if until - now <= HOLD_SECONDS:
+            held.ready_at = until
+            with self._lock:
+                self._held[held.ref.sender].append(held)
+            return
+        self._defer(held, until, now)
+
+    def _defer(self, held: Held, until: float, now: float) -> None:
+        ref = held.ref
+        # A fresh copy, not a visibility change: waiting must not spend the redrive budget.
+        delay = until - now
+        self.s.outbox.put(
+            QueuedRef(**{**ref.__dict__, "visible_at": now + delay, "waiting": True}), delay
+        )
+        if not ref.waiting:
+            # Stale, or already waiting: the new copy will find out and act on it.
+            with suppress(StaleState):
+                self.s.messages.update(
+                    ref.id,
+                    statuses=WAITING,
+                    now=now,
+                    equals={"queue_seq": ref.seq, "rate_limited_until": None},
+                    changes={"rate_limited_until": until},
+                    events=[event(Phase.RATE_LIMITED, now, next_slot_at=iso(until))],
+                )
+        self.report.deferred += 1
+        metrics.add_metric(name="RateLimited", unit="Count", value=1)
+        self._ack(held.delivery)
+
+    def _start(self, pool: ThreadPoolExecutor, sender: Sender, held: Held, start: float) -> None:
+        with self._lock:
+            self._in_flight += 1
+        future = pool.submit(self._send_one, sender, held, start)
+        future.add_done_callback(self._job_done)
+
+    def _job_done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        error = future.exception()
+        if error is not None:
+            # The delivery stays unacknowledged: SQS gives it again, and the claim tells what to do.
+            logger.exception("send job failed", exc_info=error)
+
+    # ---- one send ---------------------------------------------------------------------------
+
+    def _send_one(self, sender: Sender, held: Held, start: float) -> None:
+        delivery, ref = held.delivery, held.ref
+        clock = self.s.clock
+        now = clock.now()
+        # At-least-once becomes at-most-once here: once claimed (queued → sending), a message
+        # is never sent again by a redelivery of this copy; a drainer that dies after this line
+        # leaves it `sending`, which its redelivery turns into an unknown outcome.
+        try:
+            message = self.s.messages.update(
+                ref.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                not_after_validity=now,
+                changes={
+                    "status": Status.SENDING,
+                    "attempts": ref.attempt,
+                    "claimed_by": delivery.sqs_message_id,
+                    "rate_limited_until": None,
+                },
+                events=[event(Phase.SENDING, now, attempt=ref.attempt, forced=ref.forced or None)],
+            )
+        except StaleState as stale:
+            self._on_stale(delivery, ref, stale.current)
+            return
+        clock.sleep(start - clock.now())
+        if not ref.forced and clock.now() > start + GRACE_SECONDS - NETWORK_MARGIN_SECONDS:
+            # Too late for the slot we reserved: sending now could break the window. Give it back.
+            self._record(message, delivery, Decision(Action.RETRY, reason="missed its slot"))
+            return
+        result = self.s.provider.send(sender, message)
+        decision = decide(result, message, clock.now(), self.s.rng)
+        if decision.action is Action.SENT:
+            self._record_sent(message, delivery, result)
+        else:
+            self._record(message, delivery, decision)
+
+    def _record_sent(self, message: Message, delivery: Delivery, result: object) -> None:
+        now = self.s.clock.now()
+        wamid = getattr(result, "provider_message_id", None)
+        status = getattr(result, "message_status", None)
+        try:
+            self.s.messages.update(
+                message.id,
+                statuses=(Status.SENDING,),
+                now=now,
+                equals={"claimed_by": delivery.sqs_message_id},
+                changes={"status": Status.SENT, "provider_message_id": wamid, "sent_at": now},
+                events=[event(Phase.PROVIDER_ACCEPTED, now, wamid=wamid, message_status=status)],
+            )
+        except StaleState:
+            logger.warning("sent message changed meanwhile", extra={"message_id": message.id})
+        self.report.sent += 1
+        self.report.outcomes["sent"] += 1
+        metrics.add_metric(name="MessagesSent", unit="Count", value=1)
+        self._ack(delivery)
+
+    def _record(self, message: Message, delivery: Delivery, decision: Decision) -> None:
+        """Apply a decision other than 'sent' to a message this drainer has claimed."""
+        now = self.s.clock.now()
+        mine = {"claimed_by": delivery.sqs_message_id}
+        error = decision.error
+        code = error.code if error else None
+        title = error.title if error else decision.reason
+        self.report.outcomes[decision.action.value] += 1
+        try:
+            match decision.action:
+                case Action.RETRY:
+                    retry_at = now + decision.delay_seconds
+                    requeue(
+                        self.s,
+                        message,
+                        statuses=(Status.SENDING,),
+                        delay_seconds=decision.delay_seconds,
+                        equals=mine,
+                        events=[
+                            event(
+                                Phase.RETRY_SCHEDULED,
+                                now,
+                                attempt=message.attempts,
+                                code=code,
+                                title=title,
+                                retry_at=iso(retry_at),
+                            )
+                        ],
+                    )
+                case Action.PAUSE_SENDER:
+                    self._pause_sender(message, delivery, decision, now)
+                case Action.FAIL:
+                    self.s.messages.update(
+                        message.id,
+                        statuses=(Status.SENDING,),
+                        now=now,
+                        equals=mine,
+                        changes={"status": Status.FAILED, "failed_at": now, "error": error},
+                        events=[event(Phase.FAILED, now, code=code, title=title)],
+                    )
+                    metrics.add_metric(name="MessagesFailed", unit="Count", value=1)
+                case Action.UNKNOWN:
+                    self.s.messages.update(
+                        message.id,
+                        statuses=(Status.SENDING,),
+                        now=now,
+                        equals=mine,
+                        changes={"status": Status.UNKNOWN},
+                        events=[event(Phase.OUTCOME_UNKNOWN, now, reason=decision.reason)],
+                    )
+                    metrics.add_metric(name="OutcomesUnknown", unit="Count", value=1)
+                case Action.EXPIRE:
+                    self.s.messages.update(
+                        message.id,
+                        statuses=(Status.SENDING,),
+                        now=now,
+                        equals=mine,
+                        changes={"status": Status.EXPIRED, "error": error},
+                        events=[event(Phase.EXPIRED, now, code=code, title=title)],
+                    )
+        except StaleState:
+            logger.warning("claimed message changed meanwhile", extra={"message_id": message.id})
+        self._ack(delivery)
+
+    def _pause_sender(
+        self, message: Message, delivery: Delivery, decision: Decision, now: float
+    ) -> None:
+        until = now + decision.pause_seconds if decision.pause_seconds is not None else None
+        reason = decision.reason or "paused"
+        sender = self.s.senders.set_pause(
+            message.sender, paused=True, reason=reason, until=until, now=now
+        )
+        self._senders[message.sender] = (now, sender)
+        partition = DUE_PARTITION if until is not None else parked_partition(message.sender)
+        # The message goes back to queued, parked in the due index: no SQS copy until then.
+        self.s.messages.update(
+            message.id,
+            statuses=(Status.SENDING,),
+            now=now,
+            equals={"claimed_by": delivery.sqs_message_id},
+            changes={
+                "status": Status.QUEUED,
+                "queue_seq": message.queue_seq + 1,
+                "claimed_by": None,
+                "error": decision.error,
+                "due_pk": partition,
+                "due_at": int(until if until is not None else now),
+            },
+            events=[
+                event(
+                    Phase.SENDER_PAUSED,
+                    now,
+                    reason=reason,
+                    code=decision.error.code if decision.error else None,
+                    until=iso(until) if until is not None else None,
+                )
+            ],
+        )
+        metrics.add_metric(name="SendersPaused", unit="Count", value=1)
+
+    # ---- copies that find their message elsewhere ------------------------------------------
+
+    def _on_stale(self, delivery: Delivery, ref: QueuedRef, current: Message | None) -> None:
+        now = self.s.clock.now()
+        if current is None or current.queue_seq < ref.seq:
+            # Its state write has not landed (yet): wait a little, then drop it as an orphan.
+            if now - ref.visible_at < ORPHAN_AFTER_SECONDS:
+                self.s.outbox.retry_later(delivery.receipt, 5)
+                return
+            logger.warning("dropping an orphan queue copy", extra={"message_id": ref.id})
+        elif current.queue_seq == ref.seq and current.status in WAITING:
+            self._expire(current, ref, now)
+        elif (
+            current.queue_seq == ref.seq
+            and current.status is Status.SENDING
+            and current.claimed_by == delivery.sqs_message_id
+        ):
+            # SQS gave us back a copy we had claimed: its drainer died mid-send.
+            result = OutcomeUnknown("the drainer stopped during the send")
+            self._record(current, delivery, decide(result, current, now, self.s.rng))
+            return
+        self.report.skipped += 1
+        self._ack(delivery)
+
+    def _expire(self, message: Message, ref: QueuedRef, now: float) -> None:
+        try:
+            self.s.messages.update(
+                message.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                changes={"status": Status.EXPIRED, "due_pk": None, "due_at": None},
+                events=[event(Phase.EXPIRED, now, valid_until=iso(message.valid_until))],
+            )
+        except StaleState:
+            return
+        metrics.add_metric(name="MessagesExpired", unit="Count", value=1)
+
+    # ---- due: scheduled messages and timed pauses whose time has come ----------------------
+
+    def enqueue_due(self) -> int:
+        """Queue scheduled messages due within SQS's longest delay (with that delay)."""
+        now = self.s.clock.now()
+        count = 0
+        for message_id in self.s.messages.due(DUE_PARTITION, now + 900):
+            message = self.s.messages.get(message_id)
+            if message is None or message.status not in (Status.SCHEDULED, Status.QUEUED):
+                continue
+            due_at = message.send_at if message.status is Status.SCHEDULED else now
+            delay = max((due_at or now) - now, 0)
+            try:
+                requeue(
+                    self.s,
+                    message,
+                    statuses=(Status.SCHEDULED, Status.QUEUED),
+                    delay_seconds=delay,
+                    events=[event(Phase.QUEUED, now, delay_seconds=round(delay) or None)],
+                )
+            except StaleState:
+                continue
+            count += 1
+        self.report.due_enqueued += count
+        return count
+
+    # ---- acknowledgements -------------------------------------------------------------------
+
+    def _ack(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._acks.append(delivery.receipt)
+
+    def _flush_acks(self, *, force: bool = False) -> None:
+        with self._lock:
+            if not self._acks or (len(self._acks) < 10 and not force and self._in_flight):
+                return
+            receipts, self._acks = self._acks, []
+        self.s.outbox.ack(receipts)
+
+
+def _no_sender(name: str) -> MessageError:
+    return MessageError(
+        code="sender_not_found",
+        title="Unknown sender",
+        message=f"No sender named '{name}' exists any more; create it and retry the message.",
+        retryable=True,
+    )

@@ -1,0 +1,82 @@
+"""The rate window's algorithm, free of storage: a sliding log of reserved start times.
+
+For each limit {max, per_seconds} the log holds the starts reserved in the last
+per_seconds. A new send may start at t only if fewer than `max` entries e satisfy
+e > t - per_seconds, i.e. at t = max(not_before, max-th most recent entry + per_seconds).
+
+Strictness: every entry is written as t + grace, and the drainer starts the send no later
+than t + grace (it gives the slot up otherwise). So every started send s has an entry
+e_s >= start_s. Suppose max + 1 sends started inside [a, a + per). Take the one reserved
+last, at time t_L < a + per: the other `max` entries were already in the log (reservations
+are serialised by the conditional write of the log item) and are all >= a > t_L - per, so
+the reservation would have been refused. Hence no interval of per_seconds ever holds more
+than max started sends, whatever the number of drainers. The price of the grace is a
+throughput of max / (per + grace): 97 % of 80 msg/s at a 30 ms grace.
+"""
+
+from bisect import insort
+from dataclasses import dataclass
+
+from postino.senders.model import Limit
+
+# How late a send may start after its reserved time and still be inside its slot.
+GRACE_SECONDS = 0.03
+
+
+def limit_key(limit: Limit) -> str:
+    return f"{limit.max}/{limit.per_seconds}"
+
+
+@dataclass
+class Plan:
+    starts: list[float]
+    # When the next start would be allowed, if we stopped short of `count` because of the window.
+    next_slot_at: float | None
+    logs: dict[str, list[float]]
+
+
+def prune(logs: dict[str, list[float]], limits: list[Limit], now: float) -> dict[str, list[float]]:
+    """Keep, for each current limit, only the entries that still block a start at `now`."""
+    return {
+        limit_key(limit): sorted(
+            e for e in logs.get(limit_key(limit), []) if e > now - limit.per_seconds
+        )
+        for limit in limits
+    }
+
+
+def plan_starts(
+    logs: dict[str, list[float]],
+    limits: list[Limit],
+    *,
+    count: int,
+    now: float,
+    not_before: float,
+    latest: float,
+    grace: float = GRACE_SECONDS,
+) -> Plan:
+    """Reserve up to `count` starts, each no earlier than `not_before` and no later than `latest`."""
+    logs = prune(logs, limits, now)
+    starts: list[float] = []
+    next_slot_at: float | None = None
+    for _ in range(count):
+        start = not_before
+        for limit in limits:
+            log = logs[limit_key(limit)]
+            if len(log) >= limit.max:
+                start = max(start, log[-limit.max] + limit.per_seconds)
+        if start > latest:
+            next_slot_at = start
+            break
+        starts.append(start)
+        for limit in limits:
+            insort(logs[limit_key(limit)], start + grace)
+    return Plan(starts=starts, next_slot_at=next_slot_at, logs=logs)
+
+
+def window_usage(log: list[float], limit: Limit, now: float) -> tuple[int, float]:
+    """How many slots of a limit are taken at `now`, and when the next one is free."""
+    live = sorted(e for e in log if e > now - limit.per_seconds)
+    if len(live) < limit.max:
+        return len(live), now
+    return len(live), live[-limit.max] + limit.per_seconds

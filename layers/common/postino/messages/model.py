@@ -1,0 +1,151 @@
+"""A message's record, its statuses, its timeline, and the resource the API shows."""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from postino.clock import iso
+
+
+class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+RETRYABLE_BY_USER = (Status.FAILED, Status.EXPIRED, Status.UNKNOWN)
+# Waiting to be sent: a drainer may claim it, a user may cancel or force it.
+WAITING = (Status.SCHEDULED, Status.QUEUED)
+
+
+class Phase(StrEnum):
+    """The kinds of event on a message's timeline."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RATE_LIMITED = "rate_limited"
+    FORCED = "forced"
+    SENDING = "sending"
+    PROVIDER_ACCEPTED = "provider_accepted"
+    RETRY_SCHEDULED = "retry_scheduled"
+    SENDER_PAUSED = "sender_paused"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class Event(BaseModel):
+    at: str
+    phase: Phase
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def event(phase: Phase, now: float, **detail: Any) -> Event:
+    return Event(
+        at=iso(now), phase=phase, detail={k: v for k, v in detail.items() if v is not None}
+    )
+
+
+class MessageError(BaseModel):
+    code: str
+    title: str
+    message: str
+    retryable: bool
+    details: str | None = None
+
+
+class Message(BaseModel):
+    """The stored record: everything about one message, its timeline included."""
+
+    id: str
+    sender: str
+    to: str
+    type: str
+    content: dict[str, Any]
+    status: Status
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+    provider_message_id: str | None = None
+    attempts: int = 0
+    error: MessageError | None = None
+    created_at: float
+    updated_at: float
+    send_at: float | None = None
+    valid_until: float
+    validity_seconds: int
+    at_least_once: bool = False
+    forced: bool = False
+    # Bumped on every (re)queue; the SQS message carries it, so a stale copy can tell it is stale.
+    queue_seq: int = 0
+    # The SQS message id that claimed the current attempt: a redelivery of it means its drainer died.
+    claimed_by: str | None = None
+    # Set while the message waits for its sender's rate window: one rate_limited event per wait.
+    rate_limited_until: float | None = None
+    sent_at: float | None = None
+    delivered_at: float | None = None
+    read_at: float | None = None
+    failed_at: float | None = None
+    events: list[Event] = Field(default_factory=list)
+
+
+def _time(value: float | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+class MessageResource(BaseModel):
+    """A message as the API shows it."""
+
+    id: str
+    sender: str
+    to: str
+    type: str
+    status: Status
+    reference: str | None
+    metadata: dict[str, Any] | None
+    provider_message_id: str | None
+    attempts: int
+    error: MessageError | None
+    created_at: str
+    updated_at: str
+    send_at: str | None
+    sent_at: str | None
+    delivered_at: str | None
+    read_at: str | None
+    failed_at: str | None
+    events: list[Event] | None = Field(
+        default=None, description="The timeline, oldest first (on GET of one message)"
+    )
+
+    @classmethod
+    def of(cls, message: Message, *, with_events: bool = False) -> "MessageResource":
+        return cls(
+            id=message.id,
+            sender=message.sender,
+            to=message.to,
+            type=message.type,
+            status=message.status,
+            reference=message.reference,
+            metadata=message.metadata,
+            provider_message_id=message.provider_message_id,
+            attempts=message.attempts,
+            error=message.error,
+            created_at=iso(message.created_at),
+            updated_at=iso(message.updated_at),
+            send_at=_time(message.send_at),
+            sent_at=_time(message.sent_at),
+            delivered_at=_time(message.delivered_at),
+            read_at=_time(message.read_at),
+            failed_at=_time(message.failed_at),
+            events=message.events if with_events else None,
+        )

@@ -1,0 +1,127 @@
+"""What a user asks us to send: the body of POST /v1/messages (and of each batch item)."""
+
+import json
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from postino.messages.content import (
+    Interactive,
+    Location,
+    Media,
+    MessageType,
+    Reaction,
+    Template,
+    Text,
+    check_media_fields,
+)
+from postino.messages.phone import normalise_phone
+
+MAX_METADATA_BYTES = 2048
+DEFAULT_VALIDITY_SECONDS = 36_000
+MAX_SCHEDULE_AHEAD_SECONDS = 35 * 86_400
+
+
+class SendMessageRequest(BaseModel):
+    """A message to send: a recipient, a sender profile, and one object of Meta's shape."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "+39 333 123 4567",
+                    "type": "text",
+                    "text": {"body": "Ciao Giulia, the boat leaves at 9:30 tomorrow."},
+                    "reference": "booking-1042",
+                }
+            ]
+        },
+    )
+
+    to: Annotated[str, Field(description="E.164 phone number; '+', spaces and dashes tolerated")]
+    sender: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = "default"
+    type: MessageType
+    text: Text | None = None
+    template: Template | None = None
+    image: Media | None = None
+    document: Media | None = None
+    audio: Media | None = None
+    video: Media | None = None
+    sticker: Media | None = None
+    interactive: Interactive | None = None
+    location: Location | None = None
+    reaction: Reaction | None = None
+    send_at: AwareDatetime | None = Field(
+        default=None, description="ISO-8601 with a zone; in the past means now; ≤ 35 days ahead"
+    )
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    metadata: dict[str, Any] | None = Field(default=None, description="Any object, ≤ 2 KB as JSON")
+    validity_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = DEFAULT_VALIDITY_SECONDS
+    at_least_once: bool = Field(
+        default=False,
+        description="Resend when the outcome of a send is unknown (risks a duplicate)",
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and len(json.dumps(value, ensure_ascii=False).encode()) > (
+            MAX_METADATA_BYTES
+        ):
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+    @model_validator(mode="after")
+    def _content_matches_type(self) -> Self:
+        given = [name for name in _CONTENT_FIELDS if getattr(self, name) is not None]
+        if self.type not in given:
+            raise ValueError(f"a message of type '{self.type}' needs the object '{self.type}'")
+        others = [name for name in given if name != self.type]
+        if others:
+            raise ValueError(f"a '{self.type}' message cannot also carry {', '.join(others)}")
+        content = self.content
+        if isinstance(content, Media):
+            check_media_fields(self.type, content)
+        return self
+
+    @property
+    def content(self) -> BaseModel:
+        content: BaseModel = getattr(self, self.type)
+        return content
+
+    def send_at_epoch(self, now: float) -> float | None:
+        """When to send, or None for now. Raises ValueError when too far ahead."""
+        if self.send_at is None:
+            return None
+        at = self.send_at.timestamp()
+        if at > now + MAX_SCHEDULE_AHEAD_SECONDS:
+            raise ValueError("must be at most 35 days ahead")
+        return at if at > now else None
+
+
+_CONTENT_FIELDS = (
+    "text",
+    "template",
+    "image",
+    "document",
+    "audio",
+    "video",
+    "sticker",
+    "interactive",
+    "location",
+    "reaction",
+)

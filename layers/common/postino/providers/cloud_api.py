@@ -1,0 +1,108 @@
+"""Meta's WhatsApp Cloud API: POST /{version}/{phone_number_id}/messages."""
+
+from typing import Any
+
+import httpx
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ValidationError
+
+from postino.messages.model import Message
+from postino.providers.base import Accepted, NotSent, OutcomeUnknown, Rejected, SendResult
+from postino.senders.model import Sender
+
+# Tokens change rarely; five minutes of caching saves a Secrets Manager call per send.
+TOKEN_MAX_AGE_SECONDS = 300
+
+
+class GraphApiErrorData(BaseModel):
+    details: str | None = None
+
+
+class GraphApiErrorBody(BaseModel):
+    message: str = ""
+    type: str | None = None
+    code: int | None = None
+    error_subcode: int | None = None
+    error_user_title: str | None = None
+    error_user_msg: str | None = None
+    error_data: GraphApiErrorData | None = None
+    fbtrace_id: str | None = None
+
+
+class GraphApiError(BaseModel):
+    error: GraphApiErrorBody
+
+
+class SentMessage(BaseModel):
+    id: str
+    message_status: str = "accepted"
+
+
+class SendMessageResponse(BaseModel):
+    messages: list[SentMessage]
+
+
+def request_body(message: Message) -> dict[str, Any]:
+    """Meta's request exactly as its schema says; our id rides along to match status webhooks."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": message.to,
+        "type": message.type,
+        message.type: message.content,
+        "biz_opaque_callback_data": message.id,
+    }
+
+
+class CloudApiProvider:
+    def __init__(self, base_url: str, version: str, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.version = version
+        self.http = http or httpx.Client(
+            # connect: a refused connection is "not sent"; read: an answer that never came
+            # after the body went out is an unknown outcome.
+            timeout=httpx.Timeout(20.0, connect=5.0, pool=10.0),
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
+        )
+
+    def send(self, sender: Sender, message: Message) -> SendResult:
+        token = parameters.get_secret(sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS)
+        url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
+        try:
+            response = self.http.post(
+                url,
+                json=request_body(message),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            return NotSent(type(error).__name__)
+        except httpx.TransportError as error:
+            # Read timeouts, resets and protocol errors happen after the request was written.
+            return OutcomeUnknown(type(error).__name__)
+        return parse_response(response)
+
+
+def parse_response(response: httpx.Response) -> SendResult:
+    if response.is_success:
+        try:
+            sent = SendMessageResponse.model_validate_json(response.content).messages[0]
+        except (ValidationError, IndexError):
+            # Meta took it (2xx) but we cannot read the id: it may well be delivered.
+            return OutcomeUnknown("unreadable success response")
+        return Accepted(sent.id, sent.message_status)
+    try:
+        error = GraphApiError.model_validate_json(response.content).error
+    except ValidationError:
+        return Rejected(
+            code=None,
+            title=f"HTTP {response.status_code}",
+            message=response.reason_phrase or "error without a Graph API error body",
+            http_status=response.status_code,
+        )
+    return Rejected(
+        code=error.code,
+        title=error.error_user_title or error.message,
+        message=error.error_user_msg or error.message,
+        http_status=response.status_code,
+        details=error.error_data.details if error.error_data else None,
+    )

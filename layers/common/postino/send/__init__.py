@@ -1,0 +1,1 @@
+"""Accepting messages from users, and what users may do with them afterwards."""

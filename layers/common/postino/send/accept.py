@@ -1,0 +1,171 @@
+"""POST /v1/messages: validate against the sender, store, queue, and wake the drain."""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel, StringConstraints, ValidationError
+
+from postino import aws
+from postino.errors import ErrorBody, PostinoError, error_body, from_validation_errors, invalid
+from postino.ids import new_message_id
+from postino.messages.content import to_meta
+from postino.messages.model import Message, Phase, Status, event
+from postino.messages.request import SendMessageRequest
+from postino.outbox import MAX_DELAY_SECONDS
+from postino.queueing import queued_ref
+from postino.services import Services
+from postino.store.messages import DUE_PARTITION
+
+# A retried POST with the same Idempotency-Key within a day returns the first answer.
+IDEMPOTENCY_CONFIG = IdempotencyConfig(
+    event_key_jmespath="key",
+    payload_validation_jmespath="request",
+    expires_after_seconds=86_400,
+    raise_on_no_idempotency_key=True,
+)
+
+
+KEY_REUSED = PostinoError(
+    "idempotency_key_reused",
+    "This Idempotency-Key was already used with a different request; use a new key.",
+    409,
+)
+
+
+class KeyedSend(BaseModel):
+    """What idempotency hashes: the key names the send, the request must match it."""
+
+    key: str
+    sender: str
+    request: dict[str, Any]
+
+
+def accept_message(
+    services: Services, request: SendMessageRequest, *, wake: bool = True
+) -> Message:
+    """Store the message and put it on the queue (or schedule it). Nothing is sent here."""
+    now = services.clock.now()
+    if services.senders.get(request.sender) is None:
+        raise invalid("sender", f"no sender named '{request.sender}'", code="unknown_sender")
+    try:
+        send_at = request.send_at_epoch(now)
+    except ValueError as error:
+        raise invalid("send_at", str(error)) from error
+    message = Message(
+        id=new_message_id(now),
+        sender=request.sender,
+        to=request.to,
+        type=request.type,
+        content=to_meta(request.content),
+        status=Status.QUEUED if send_at is None else Status.SCHEDULED,
+        reference=request.reference,
+        metadata=request.metadata,
+        created_at=now,
+        updated_at=now,
+        send_at=send_at,
+        valid_until=(send_at or now) + request.validity_seconds,
+        validity_seconds=request.validity_seconds,
+        at_least_once=request.at_least_once,
+        events=[event(Phase.ACCEPTED, now)],
+    )
+    delay = 0.0 if send_at is None else send_at - now
+    if delay > MAX_DELAY_SECONDS:
+        # Too far for an SQS delay: the drain picks it up from the due index when its time nears.
+        message.events.append(event(Phase.SCHEDULED, now, send_at=request.send_at))
+        services.messages.create(message, due_partition=DUE_PARTITION)
+        return message
+    message.queue_seq = 1
+    message.events.append(
+        event(Phase.SCHEDULED, now, send_at=request.send_at)
+        if send_at is not None
+        else event(Phase.QUEUED, now)
+    )
+    # SQS first: a copy whose message never got stored is dropped by the drain as an orphan.
+    services.outbox.put(queued_ref(message, 1, now + delay), delay)
+    services.messages.create(message)
+    if send_at is None and wake:
+        wake_drain(services)
+    return message
+
+
+def accept_keyed(
+    services: Services, request: SendMessageRequest, key: str, *, wake: bool = True
+) -> Message:
+    """accept_message, once per Idempotency-Key: a replay returns the first message."""
+    keyed = KeyedSend(key=key, sender=request.sender, request=request.model_dump(mode="json"))
+    accept_once: Any = _idempotent_accept(services)
+    message: Message = accept_once(send=keyed, wake=wake)
+    return message
+
+
+class BatchItem(SendMessageRequest):
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+
+
+class BatchResult(BaseModel):
+    index: int
+    id: str | None = None
+    status: Status | None = None
+    error: ErrorBody | None = None
+
+
+def accept_batch(services: Services, items: list[dict[str, Any]]) -> list[BatchResult]:
+    """Each item on its own: one bad item does not sink the others."""
+    results = []
+    for index, raw in enumerate(items):
+        try:
+            item = BatchItem.model_validate(raw)
+            request = SendMessageRequest.model_validate(
+                item.model_dump(exclude={"idempotency_key"})
+            )
+            if item.idempotency_key:
+                message = accept_keyed(services, request, item.idempotency_key, wake=False)
+            else:
+                message = accept_message(services, request, wake=False)
+        except ValidationError as error:
+            results.append(
+                BatchResult(index=index, error=error_body(from_validation_errors(error.errors())))
+            )
+        except PostinoError as error:
+            results.append(BatchResult(index=index, error=error_body(error)))
+        except IdempotencyValidationError:
+            results.append(BatchResult(index=index, error=error_body(KEY_REUSED)))
+        else:
+            results.append(BatchResult(index=index, id=message.id, status=message.status))
+    if any(r.status is Status.QUEUED for r in results):
+        wake_drain(services)
+    return results
+
+
+def wake_drain(services: Services) -> None:
+    """Nudge the drain unless one is at work already (it would find the message itself)."""
+    if not services.lease.is_held(services.clock.now()):
+        services.nudger.nudge()
+
+
+def _idempotent_accept(services: Services) -> Any:
+    accepter = services.memo.get("accept_keyed")
+    if accepter is None:
+        persistence = DynamoDBPersistenceLayer(
+            table_name=services.settings.idempotency_table, boto3_client=aws.dynamodb()
+        )
+
+        @idempotent_function(  # type: ignore[untyped-decorator]
+            data_keyword_argument="send",
+            persistence_store=persistence,
+            config=IDEMPOTENCY_CONFIG,
+            output_serializer=PydanticSerializer(Message),
+        )
+        def accept_keyed_send(*, send: KeyedSend, wake: bool) -> Message:
+            return accept_message(
+                services, SendMessageRequest.model_validate(send.request), wake=wake
+            )
+
+        accepter = services.memo["accept_keyed"] = accept_keyed_send
+    return accepter

@@ -1,0 +1,1 @@
+"""Sender profiles: who sends, through which provider, under which limits."""

@@ -1,0 +1,114 @@
+"""Sender profiles as users manage them: create or replace, look, list, resume."""
+
+from postino.clock import iso
+from postino.drain.rate_window import limit_key, window_usage
+from postino.errors import PostinoError, invalid
+from postino.messages.model import Phase, Status, event
+from postino.queueing import requeue
+from postino.send.accept import wake_drain
+from postino.senders.model import LimitWindow, Sender, SenderResource, SenderSettings
+from postino.services import Services
+from postino.store.messages import StaleState, parked_partition
+from postino.store.rate_window import sender_window_key
+
+# Resume moves parked messages back to the queue for at most this long in one request.
+RESUME_BUDGET_SECONDS = 20.0
+
+
+def put_sender(services: Services, name: str, settings: SenderSettings) -> Sender:
+    _check_secret_name(settings.access_token_secret, services.settings.secrets_prefix)
+    existing = services.senders.get(name)
+    sender = Sender(
+        name=name,
+        **settings.model_dump(),
+        # Settings are replaced; a pause is state, and only `resume` lifts it.
+        paused=existing.paused if existing else False,
+        paused_reason=existing.paused_reason if existing else None,
+        paused_until=existing.paused_until if existing else None,
+        updated_at=services.clock.now(),
+    )
+    services.senders.put(sender)
+    return sender
+
+
+def get_sender(services: Services, name: str) -> Sender:
+    sender = services.senders.get(name)
+    if sender is None:
+        raise PostinoError("sender_not_found", f"No sender named '{name}'.", 404)
+    return sender
+
+
+def sender_windows(services: Services, sender: Sender) -> list[LimitWindow]:
+    now = services.clock.now()
+    logs = services.rate_windows.read(sender_window_key(sender.name), sender.limits, now)
+    windows = []
+    for limit in sender.limits:
+        used, next_slot = window_usage(logs[limit_key(limit)], limit, now)
+        windows.append(
+            LimitWindow(
+                max=limit.max, per_seconds=limit.per_seconds, used=used, next_slot_at=iso(next_slot)
+            )
+        )
+    return windows
+
+
+def resume_sender(services: Services, name: str) -> tuple[Sender, int]:
+    """Lift a pause and put the messages it held back on the queue. Returns how many."""
+    get_sender(services, name)
+    now = services.clock.now()
+    sender = services.senders.set_pause(name, paused=False, reason=None, until=None, now=now)
+    moved = 0
+    deadline = now + RESUME_BUDGET_SECONDS
+    while services.clock.now() < deadline:
+        ids = services.messages.due(parked_partition(name), until=float("inf"), limit=100)
+        if not ids:
+            break
+        for message_id in ids:
+            message = services.messages.get(message_id)
+            if message is None or message.status is not Status.QUEUED:
+                continue
+            try:
+                requeue(
+                    services,
+                    message,
+                    statuses=(Status.QUEUED,),
+                    delay_seconds=0,
+                    events=[event(Phase.QUEUED, services.clock.now(), reason="sender resumed")],
+                )
+            except StaleState:
+                continue
+            moved += 1
+    if moved:
+        wake_drain(services)
+    return sender, moved
+
+
+def sender_resource(sender: Sender, windows: list[LimitWindow] | None = None) -> SenderResource:
+    return SenderResource(
+        name=sender.name,
+        provider=sender.provider,
+        phone_number_id=sender.phone_number_id,
+        waba_id=sender.waba_id,
+        access_token_secret=sender.access_token_secret,
+        limits=sender.limits,
+        pair_limit=sender.pair_limit,
+        paused=sender.paused,
+        paused_reason=sender.paused_reason,
+        paused_until=iso(sender.paused_until) if sender.paused_until else None,
+        windows=windows,
+    )
+
+
+def _check_secret_name(secret: str, prefix: str) -> None:
+    """The functions may read only secrets under the stack's prefix (least privilege)."""
+    name = (
+        secret.split(":secret:", 1)[1]
+        if secret.startswith("arn:") and ":secret:" in secret
+        else secret
+    )
+    if not name.startswith(prefix):
+        raise invalid(
+            "access_token_secret",
+            f"must be the name or ARN of a Secrets Manager secret under '{prefix}', "
+            "which is all the functions are allowed to read",
+        )

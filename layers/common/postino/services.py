@@ -1,0 +1,62 @@
+"""Everything a handler needs, built once per process from the settings (tests build their own)."""
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from postino.clock import Clock, SystemClock
+from postino.nudge import DrainNudger
+from postino.outbox import Outbox
+from postino.providers.base import Provider
+from postino.providers.cloud_api import CloudApiProvider
+from postino.settings import Settings, get_settings
+from postino.store.lease import DrainLease
+from postino.store.messages import MessageStore
+from postino.store.rate_window import RateWindowStore
+from postino.store.senders import SenderStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    messages: MessageStore
+    senders: SenderStore
+    rate_windows: RateWindowStore
+    lease: DrainLease
+    outbox: Outbox
+    provider: Provider
+    nudger: DrainNudger
+    rng: random.Random = field(default_factory=random.Random)
+    # Helpers built on first use and kept for the life of the process (e.g. idempotency).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> "Services":
+        return cls(
+            settings=settings,
+            clock=clock or SystemClock(),
+            messages=MessageStore(settings.messages_table, settings.retention_days),
+            senders=SenderStore(settings),
+            rate_windows=RateWindowStore(settings.rate_window_table),
+            lease=DrainLease(settings.rate_window_table),
+            outbox=Outbox(settings.outbound_queue_url),
+            provider=CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
+            nudger=DrainNudger(settings.drain_function_name),
+        )
+
+
+_services: Services | None = None
+
+
+def get_services() -> Services:
+    global _services
+    if _services is None:
+        _services = Services.build(get_settings())
+    return _services
+
+
+def use_services(services: Services | None) -> None:
+    """Install a container (tests), or None to build afresh from the environment."""
+    global _services
+    _services = services

@@ -1,0 +1,45 @@
+"""One settings model, read from the environment that template.yaml gives each function."""
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    messages_table: str = "postino-MessagesTable"
+    senders_table: str = "postino-SendersTable"
+    rate_window_table: str = "postino-RateWindowTable"
+    idempotency_table: str = "postino-IdempotencyTable"
+    outbound_queue_url: str = ""
+    drain_function_name: str = ""
+
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v23.0"
+    default_phone_number_id: str = ""
+    default_waba_id: str = ""
+    default_access_token_secret: str = ""
+    secrets_prefix: str = "postino/"
+    retention_days: int = Field(default=90, ge=1)
+
+    # How many sends one drainer keeps in flight (threads, mostly waiting on the network).
+    drain_concurrency: int = Field(default=64, ge=1)
+    # Seconds the drainer keeps in hand before its function's timeout.
+    drain_margin_seconds: float = Field(default=8.0, ge=0)
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        """Each field from the upper-case variable of its name, where set."""
+        values = {
+            name: os.environ[name.upper()]
+            for name in cls.model_fields
+            if name.upper() in os.environ
+        }
+        return cls.model_validate(values)
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings.from_environment()

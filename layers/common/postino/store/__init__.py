@@ -1,0 +1,1 @@
+"""Persistence: one small module per DynamoDB table; nothing above this package touches boto3."""

@@ -1,0 +1,54 @@
+"""The drain lease: an item that says a drainer is at work, so the API need not wake another.
+
+It only saves work: correctness never depends on it (claims and the rate window are
+conditional writes of their own).
+"""
+
+from botocore.exceptions import ClientError
+
+from postino import aws
+from postino.store.codec import from_item, is_condition_failure, serialise
+
+LEASE_KEY = "lease#drain"
+
+
+class DrainLease:
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def acquire(self, holder: str, now: float, seconds: float) -> bool:
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table,
+                Item={
+                    "key": serialise(LEASE_KEY),
+                    "holder": serialise(holder),
+                    "expires_at": serialise(int(now + seconds) + 1),
+                },
+                ConditionExpression="attribute_not_exists(#k) OR expires_at < :now OR holder = :me",
+                ExpressionAttributeNames={"#k": "key"},
+                ExpressionAttributeValues={":now": serialise(int(now)), ":me": serialise(holder)},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def release(self, holder: str) -> None:
+        try:
+            aws.dynamodb().delete_item(
+                TableName=self.table,
+                Key={"key": serialise(LEASE_KEY)},
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": serialise(holder)},
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+
+    def is_held(self, now: float) -> bool:
+        # An eventually consistent read (half the price): a stale answer costs one extra nudge.
+        response = aws.dynamodb().get_item(TableName=self.table, Key={"key": serialise(LEASE_KEY)})
+        item = response.get("Item")
+        return item is not None and bool(from_item(dict(item))["expires_at"] > now)

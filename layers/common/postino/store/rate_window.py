@@ -1,0 +1,116 @@
+"""The rate window table: one item per sender and one per (sender, recipient), each a log.
+
+Each reservation is one conditional UpdateItem on a version number. The drainer keeps the
+item it last wrote, so in the common case (one drainer) it writes without reading first:
+one request per reservation. When another drainer wrote in between, the failed condition
+returns the current item (ReturnValuesOnConditionCheckFailure) and we plan again on it:
+still no separate read. Costs per message: one write for its pair, plus one write per
+batch of up to ten for its sender.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from postino import aws
+from postino.drain.rate_window import Plan, prune
+from postino.senders.model import Limit
+from postino.store.codec import failed_condition_item, from_item, is_condition_failure, serialise
+
+_CACHE_SIZE = 10_000
+_MAX_CONFLICTS = 8
+
+Planner = Callable[[dict[str, list[float]]], Plan]
+
+
+class RateWindowConflict(Exception):
+    """Too many drainers wrote the same window at once; the caller tries again later."""
+
+
+def sender_window_key(sender: str) -> str:
+    return f"sender#{sender}"
+
+
+def pair_window_key(sender: str, recipient_hash: str) -> str:
+    return f"pair#{sender}#{recipient_hash}"
+
+
+class RateWindowStore:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._known: OrderedDict[str, tuple[int, dict[str, list[float]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def reserve(self, key: str, limits: list[Limit], planner: Planner, now: float) -> Plan:
+        """Plan on the log as we last knew it and write it back if nobody changed it meanwhile."""
+        for _ in range(_MAX_CONFLICTS):
+            version, logs = self._remembered(key)
+            plan = planner(logs)
+            if not plan.starts:
+                return plan
+            try:
+                self._write(key, version, plan.logs, limits, now)
+            except ClientError as error:
+                if not is_condition_failure(error):
+                    raise
+                self._remember(key, _parse(failed_condition_item(error)))
+                continue
+            self._remember(key, (version + 1, plan.logs))
+            return plan
+        raise RateWindowConflict(key)
+
+    def read(self, key: str, limits: list[Limit], now: float) -> dict[str, list[float]]:
+        response = aws.dynamodb().get_item(
+            TableName=self.table, Key={"key": serialise(key)}, ConsistentRead=True
+        )
+        _, logs = _parse(from_item(response["Item"]) if "Item" in response else None)
+        return prune(logs, limits, now)
+
+    def _write(
+        self, key: str, version: int, logs: dict[str, list[float]], limits: list[Limit], now: float
+    ) -> None:
+        longest = max(limit.per_seconds for limit in limits)
+        newest = max((e for log in logs.values() for e in log), default=now)
+        condition: dict[str, Any] = {
+            "ConditionExpression": "v = :v",
+            "ExpressionAttributeValues": {":v": serialise(version)},
+        }
+        if version == 0:
+            # Unknown to us: either new, or written by another drainer (then we learn it below).
+            condition = {
+                "ConditionExpression": "attribute_not_exists(#k)",
+                "ExpressionAttributeNames": {"#k": "key"},
+            }
+        aws.dynamodb().put_item(
+            TableName=self.table,
+            Item={
+                "key": serialise(key),
+                "v": serialise(version + 1),
+                # Milliseconds as integers: exact, and shorter than a float's text.
+                "logs": serialise({k: [round(e * 1000) for e in log] for k, log in logs.items()}),
+                "expires_at": serialise(int(newest + longest + 60)),
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **condition,
+        )
+
+    def _remembered(self, key: str) -> tuple[int, dict[str, list[float]]]:
+        with self._lock:
+            return self._known.get(key, (0, {}))
+
+    def _remember(self, key: str, state: tuple[int, dict[str, list[float]]]) -> None:
+        with self._lock:
+            self._known[key] = state
+            self._known.move_to_end(key)
+            while len(self._known) > _CACHE_SIZE:
+                self._known.popitem(last=False)
+
+
+def _parse(item: dict[str, Any] | None) -> tuple[int, dict[str, list[float]]]:
+    if not item:
+        return 0, {}
+    logs = {k: [e / 1000 for e in log] for k, log in item.get("logs", {}).items()}
+    return int(item.get("v", 0)), logs

@@ -1,0 +1,89 @@
+"""The senders table, and the `default` sender that the stack's parameters define."""
+
+from botocore.exceptions import ClientError
+
+from postino import aws
+from postino.errors import PostinoError
+from postino.senders.model import Sender
+from postino.settings import Settings
+from postino.store.codec import from_item, is_condition_failure, serialise, to_item
+
+DEFAULT_SENDER = "default"
+
+
+def default_sender(settings: Settings) -> Sender | None:
+    """The sender the stack's parameters describe, without any API call; None if not configured."""
+    if not settings.default_phone_number_id or not settings.default_access_token_secret:
+        return None
+    return Sender(
+        name=DEFAULT_SENDER,
+        phone_number_id=settings.default_phone_number_id,
+        waba_id=settings.default_waba_id or None,
+        access_token_secret=settings.default_access_token_secret,
+    )
+
+
+class SenderStore:
+    def __init__(self, settings: Settings) -> None:
+        self.table = settings.senders_table
+        self._default = default_sender(settings)
+
+    def get(self, name: str) -> Sender | None:
+        """A stored profile wins over the stack's default (so `default` can be paused or tuned)."""
+        response = aws.dynamodb().get_item(
+            TableName=self.table, Key={"name": serialise(name)}, ConsistentRead=True
+        )
+        if "Item" in response:
+            return Sender.model_validate(from_item(response["Item"]))
+        return self._default if name == DEFAULT_SENDER else None
+
+    def all(self) -> list[Sender]:
+        # Senders are a handful per stack: a paginated scan of this small table is the index.
+        senders: dict[str, Sender] = {}
+        paginator = aws.dynamodb().get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
+            for item in page.get("Items", []):
+                sender = Sender.model_validate(from_item(item))
+                senders[sender.name] = sender
+        if self._default is not None:
+            senders.setdefault(DEFAULT_SENDER, self._default)
+        return sorted(senders.values(), key=lambda s: s.name)
+
+    def put(self, sender: Sender) -> None:
+        aws.dynamodb().put_item(TableName=self.table, Item=to_item(sender.model_dump(mode="json")))
+
+    def set_pause(
+        self,
+        name: str,
+        *,
+        paused: bool,
+        reason: str | None,
+        until: float | None,
+        now: float,
+    ) -> Sender:
+        """Pause or resume; a sender known only from the stack's parameters is stored first."""
+        sender = self.get(name)
+        if sender is None:
+            raise PostinoError("sender_not_found", f"No sender named '{name}'.", 404)
+        updated = sender.model_copy(
+            update={
+                "paused": paused,
+                "paused_reason": reason,
+                "paused_until": until,
+                "updated_at": now,
+            }
+        )
+        try:
+            aws.dynamodb().put_item(
+                TableName=self.table,
+                Item=to_item(updated.model_dump(mode="json")),
+                # Only over the version we read: a concurrent PUT of new settings is not undone.
+                ConditionExpression="attribute_not_exists(#n) OR updated_at = :u",
+                ExpressionAttributeNames={"#n": "name"},
+                ExpressionAttributeValues={":u": serialise(sender.updated_at)},
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return self.set_pause(name, paused=paused, reason=reason, until=until, now=now)
+            raise
+        return updated

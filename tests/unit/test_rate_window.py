@@ -1,0 +1,68 @@
+"""The rate window's algorithm: strict for any interval, and close to the limit in throughput."""
+
+import random
+from bisect import bisect_left
+
+import pytest
+
+from postino.drain.rate_window import GRACE_SECONDS, plan_starts, window_usage
+from postino.senders.model import Limit
+
+
+def most_in_any_window(starts: list[float], per: float) -> int:
+    starts = sorted(starts)
+    # The busiest interval [a, a + per) begins at some start.
+    return max((bisect_left(starts, s + per) - i for i, s in enumerate(starts)), default=0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_no_interval_ever_holds_more_than_max_starts(seed: int) -> None:
+    # GIVEN two limits and reservations arriving at random moments in random batch sizes
+    rng = random.Random(seed)
+    limits = [Limit(max=5, per_seconds=1), Limit(max=12, per_seconds=4)]
+    logs: dict[str, list[float]] = {}
+    now, started = 1000.0, []
+    for _ in range(300):
+        now += rng.expovariate(8)
+        plan = plan_starts(
+            logs, limits, count=rng.randint(1, 10), now=now, not_before=now, latest=now + 0.5
+        )
+        logs = plan.logs
+        # WHEN each send starts anywhere inside its grace
+        started += [start + rng.uniform(0, GRACE_SECONDS) for start in plan.starts]
+    # THEN no interval of per_seconds holds more than max started sends
+    assert most_in_any_window(started, 1) <= 5
+    assert most_in_any_window(started, 4) <= 12
+    assert len(started) > 100
+
+
+def test_throughput_stays_close_to_the_limit() -> None:
+    limits = [Limit(max=80, per_seconds=1)]
+    logs: dict[str, list[float]] = {}
+    now, started = 0.0, []
+    while now < 30:
+        plan = plan_starts(logs, limits, count=10, now=now, not_before=now, latest=now + 0.5)
+        logs = plan.logs
+        started += plan.starts
+        now = plan.next_slot_at if plan.next_slot_at and not plan.starts else now + 0.01
+    rate = len([s for s in started if s < 30]) / 30
+    assert rate >= 0.95 * 80
+    assert most_in_any_window(started, 1) <= 80
+
+
+def test_a_full_window_says_when_the_next_slot_is() -> None:
+    limit = Limit(max=2, per_seconds=10)
+    plan = plan_starts({}, [limit], count=3, now=100, not_before=100, latest=101)
+    assert plan.starts == [100, 100]
+    assert plan.next_slot_at == pytest.approx(110 + GRACE_SECONDS)
+    used, next_slot = window_usage(plan.logs["2/10"], limit, 105)
+    assert (used, next_slot) == (2, pytest.approx(110 + GRACE_SECONDS))
+
+
+def test_a_start_pinned_to_one_moment_is_refused_rather_than_moved() -> None:
+    pair = Limit(max=1, per_seconds=6)
+    first = plan_starts({}, [pair], count=1, now=0, not_before=0, latest=0)
+    second = plan_starts(first.logs, [pair], count=1, now=1, not_before=1, latest=1)
+    assert first.starts == [0]
+    assert second.starts == []
+    assert second.next_slot_at == pytest.approx(6 + GRACE_SECONDS)
