@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messages_routes import router as messages_router
 from senders_routes import router as senders_router
 
-from postino.errors import PostinoError, error_body, from_validation_errors
+from postino.errors import PostinoError, Problem, error_body, from_validation_errors
 from postino.observability import logger, metrics, tracer
 from postino.send.accept import IDEMPOTENCY_CONFIG, KEY_REUSED
 
@@ -97,16 +97,30 @@ def unexpected(error: Exception) -> Response[Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY_CONFIG.register_lambda_context(context)
-    body = event.get("body") or ""
-    if len(body) > MAX_BODY_BYTES:
-        metrics.add_metric(name="RequestsTooLarge", unit="Count", value=1)
-        too_large = PostinoError(
-            "body_too_large", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413
-        )
+    refused = refuse_body(event.get("body") or "")
+    if refused is not None:
         return {
-            "statusCode": 413,
+            "statusCode": refused.status,
             "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": error_body(too_large).model_dump_json(),
+            "body": error_body(refused).model_dump_json(),
             "isBase64Encoded": False,
         }
     return app.resolve(event, context)
+
+
+def refuse_body(body: str) -> PostinoError | None:
+    """Refusals that must happen before routing: oversized bodies, and JSON that is not an
+    object (Powertools would quietly take the first element of an array as the body)."""
+    if len(body) > MAX_BODY_BYTES:
+        metrics.add_metric(name="RequestsTooLarge", unit="Count", value=1)
+        return PostinoError(
+            "body_too_large", f"The request body exceeds {MAX_BODY_BYTES} bytes.", 413
+        )
+    if body.lstrip().startswith("["):
+        return PostinoError(
+            "invalid_request",
+            "The request body must be a JSON object, not an array.",
+            422,
+            [Problem("body", "must be a JSON object")],
+        )
+    return None

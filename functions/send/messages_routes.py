@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from pydantic import BaseModel, Field
 from openapi_errors import error_responses
+from pydantic import BaseModel, Field
 
 from postino.messages.model import MessageResource, Status
 from postino.messages.request import SendMessageRequest

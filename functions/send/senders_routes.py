@@ -4,8 +4,8 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from pydantic import BaseModel
 from openapi_errors import error_responses
+from pydantic import BaseModel
 
 from postino.senders.model import SenderName, SenderResource, SenderSettings
 from postino.senders.profiles import (

@@ -11,8 +11,13 @@ def test_validation_locations_become_readable_field_paths() -> None:
 
 
 def test_malformed_json_is_a_400_and_field_errors_are_a_422() -> None:
-    assert from_validation_errors([{"type": "json_invalid", "loc": ("body", 0), "msg": "x"}]).status == 400
-    error = from_validation_errors([{"type": "value_error", "loc": ("body", "to"), "msg": "Value error, must be"}])
+    assert (
+        from_validation_errors([{"type": "json_invalid", "loc": ("body", 0), "msg": "x"}]).status
+        == 400
+    )
+    error = from_validation_errors(
+        [{"type": "value_error", "loc": ("body", "to"), "msg": "Value error, must be"}]
+    )
     assert (error.status, error.code) == (422, "invalid_request")
     assert error.details[0].field == "to" and error.details[0].problem == "must be"
 

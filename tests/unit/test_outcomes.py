@@ -45,7 +45,10 @@ def test_the_pair_limit_waits_at_least_six_seconds() -> None:
 
 
 def test_backoff_grows_with_each_attempt() -> None:
-    delays = [decide(rejected(131000), message(attempts=n), NOW, random.Random(0)).delay_seconds for n in (1, 2, 3, 4)]
+    delays = [
+        decide(rejected(131000), message(attempts=n), NOW, random.Random(0)).delay_seconds
+        for n in (1, 2, 3, 4)
+    ]
     assert delays == sorted(delays) and delays[-1] > 4 * delays[0]
 
 
@@ -60,11 +63,16 @@ def test_a_retry_beyond_the_validity_expires_the_message() -> None:
 
 
 def test_engagement_hold_is_retried_a_day_later() -> None:
-    decision = decide(rejected(131049), message(valid_until=NOW + 3 * 86_400), NOW, random.Random(1))
+    decision = decide(
+        rejected(131049), message(valid_until=NOW + 3 * 86_400), NOW, random.Random(1)
+    )
     assert decision.action is Action.RETRY and decision.delay_seconds >= 86_400
 
 
-@pytest.mark.parametrize(("code", "seconds"), [(131048, 3600), (0, None), (190, None), (131031, None), (131005, None), (368, None)])
+@pytest.mark.parametrize(
+    ("code", "seconds"),
+    [(131048, 3600), (0, None), (190, None), (131031, None), (131005, None), (368, None)],
+)
 def test_account_level_errors_pause_the_sender(code: int, seconds: int | None) -> None:
     decision = decide(rejected(code), message(), NOW, random.Random(1))
     assert decision.action is Action.PAUSE_SENDER
@@ -76,7 +84,11 @@ def test_account_level_errors_pause_the_sender(code: int, seconds: int | None) -
 def test_everything_else_fails_with_metas_code_and_title(code: int) -> None:
     decision = decide(rejected(code), message(), NOW, random.Random(1))
     assert decision.action is Action.FAIL
-    assert decision.error is not None and decision.error.code == str(code) and not decision.error.retryable
+    assert (
+        decision.error is not None
+        and decision.error.code == str(code)
+        and not decision.error.retryable
+    )
 
 
 def test_a_closed_window_says_a_template_is_needed() -> None:
@@ -84,17 +96,28 @@ def test_a_closed_window_says_a_template_is_needed() -> None:
     assert decision.error is not None and decision.error.message == WINDOW_CLOSED
 
 
-@pytest.mark.parametrize(("status", "action"), [(500, Action.RETRY), (503, Action.RETRY), (429, Action.RETRY), (404, Action.FAIL)])
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [(500, Action.RETRY), (503, Action.RETRY), (429, Action.RETRY), (404, Action.FAIL)],
+)
 def test_without_a_graph_error_body_the_http_status_decides(status: int, action: Action) -> None:
     assert decide(rejected(None, status), message(), NOW, random.Random(1)).action is action
 
 
 def test_unsent_requests_are_retried_but_unknown_outcomes_are_not_by_default() -> None:
     assert decide(NotSent("ConnectError"), message(), NOW, random.Random(1)).action is Action.RETRY
-    assert decide(OutcomeUnknown("ReadTimeout"), message(), NOW, random.Random(1)).action is Action.UNKNOWN
-    retried = decide(OutcomeUnknown("ReadTimeout"), message(at_least_once=True), NOW, random.Random(1))
+    assert (
+        decide(OutcomeUnknown("ReadTimeout"), message(), NOW, random.Random(1)).action
+        is Action.UNKNOWN
+    )
+    retried = decide(
+        OutcomeUnknown("ReadTimeout"), message(at_least_once=True), NOW, random.Random(1)
+    )
     assert retried.action is Action.RETRY
 
 
 def test_accepted_is_sent() -> None:
-    assert decide(Accepted("wamid.X", "accepted"), message(), NOW, random.Random(1)).action is Action.SENT
+    assert (
+        decide(Accepted("wamid.X", "accepted"), message(), NOW, random.Random(1)).action
+        is Action.SENT
+    )

@@ -19,7 +19,16 @@ def test_accepted_formats_are_stored_as_digits(raw: str, digits: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "+", "1234567", "1234567890123456", "+39 333 abc 4567", "٣٩٣٣٣١٢٣٤٥٦٧", "+0 333 123 4567", "39333123456７"],
+    [
+        "",
+        "+",
+        "1234567",
+        "1234567890123456",
+        "+39 333 abc 4567",
+        "٣٩٣٣٣١٢٣٤٥٦٧",
+        "+0 333 123 4567",
+        "39333123456７",
+    ],
 )
 def test_anything_else_is_refused_with_a_reason(raw: str) -> None:
     with pytest.raises(ValueError, match="must"):

@@ -27,7 +27,12 @@ class PostinoError(Exception):
 
 
 def invalid(field_name: str, problem: str, code: str = "invalid_field") -> PostinoError:
-    return PostinoError(code, f"{field_name}: {problem}", 422, [Problem(field_name, problem)])
+    return PostinoError(
+        code,
+        f"The field '{field_name}' is not valid: {problem}.",
+        422,
+        [Problem(field_name, problem)],
+    )
 
 
 def not_found(what: str, identifier: str) -> PostinoError:

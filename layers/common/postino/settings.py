@@ -5,6 +5,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from postino.drain.rate_window import GRACE_SECONDS
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -26,6 +28,8 @@ class Settings(BaseModel):
 
     # How many sends one drainer keeps in flight (threads, mostly waiting on the network).
     drain_concurrency: int = Field(default=64, ge=1)
+    # How late a send may reach the peer after its reserved start (see drain/rate_window.py).
+    rate_window_grace_seconds: float = Field(default=GRACE_SECONDS, gt=0, le=5)
     # Seconds the drainer keeps in hand before its function's timeout.
     drain_margin_seconds: float = Field(default=8.0, ge=0)
 

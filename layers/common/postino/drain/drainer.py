@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from postino.clock import iso
 from postino.drain.outcomes import Action, Decision, decide
-from postino.drain.rate_window import GRACE_SECONDS, Plan, plan_starts
+from postino.drain.rate_window import Plan, plan_starts
 from postino.messages.model import WAITING, Message, MessageError, Phase, Status, event
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
-from postino.providers.base import OutcomeUnknown
+from postino.providers.base import Accepted, OutcomeUnknown
 from postino.queueing import requeue
 from postino.senders.model import Sender
 from postino.services import Services
@@ -26,10 +26,14 @@ from postino.store.rate_window import pair_window_key, sender_window_key
 
 # Reserve starts at most this far ahead; a later slot means the message waits.
 HORIZON_SECONDS = 0.5
-# Waits up to this long stay in the drainer's hands; longer ones go back to SQS with a delay.
-HOLD_SECONDS = 5.0
-# A send must leave by its slot's start + grace, less a margin for the trip to the peer.
-NETWORK_MARGIN_SECONDS = 0.01
+# Waits up to this long (one pair interval and more) stay in the drainer's hands; longer
+# ones go back to SQS with a delay.
+HOLD_SECONDS = 10.0
+# Slots are reserved this far ahead, so the pair reservation and the claim (two writes)
+# fit before the start; it adds as much to a message's latency.
+CLAIM_LEAD_SECONDS = 0.2
+# A claimed send that still misses its slot reserves another this many times, then gives up.
+LATE_RETRIES = 3
 # A copy whose message has not reached its seq this long after it became visible is an orphan.
 ORPHAN_AFTER_SECONDS = 60.0
 SENDER_CACHE_SECONDS = 10.0
@@ -57,20 +61,24 @@ class Drainer:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.holder = uuid.uuid4().hex
+        self.grace = services.settings.rate_window_grace_seconds
         self.report = DrainReport()
         self._held: dict[str, list[Held]] = defaultdict(list)
         self._senders: dict[str, tuple[float, Sender | None]] = {}
         self._acks: list[str] = []
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._lease_seconds = 60.0
+        # When the copies this drainer put back to wait become visible again.
+        self._returning: list[float] = []
 
     # ---- the loop -------------------------------------------------------------------------
 
     def run(self, deadline: float, *, use_lease: bool = True) -> DrainReport:
         """Drain until the queue is empty or the deadline nears."""
         clock = self.s.clock
-        lease_seconds = max(deadline - clock.now(), 1.0)
-        if use_lease and not self.s.lease.acquire(self.holder, clock.now(), lease_seconds):
+        self._lease_seconds = max(deadline - clock.now(), 1.0)
+        if use_lease and not self.s.lease.acquire(self.holder, clock.now(), self._lease_seconds):
             logger.info("another drainer holds the lease")
             return self.report
         capacity = self.s.settings.drain_concurrency
@@ -81,16 +89,20 @@ class Drainer:
                     if clock.now() - last_due >= DUE_EVERY_SECONDS:
                         self.enqueue_due()
                         last_due = clock.now()
-                    busy = self._busy()
                     deliveries = []
-                    if busy + 10 <= capacity:
-                        deliveries = self.s.outbox.receive(wait_seconds=0 if busy else 1)
+                    if self._busy() + 10 <= capacity:
+                        # Long-poll unless held messages need dispatching soon.
+                        deliveries = self.s.outbox.receive(
+                            wait_seconds=0 if self._held_count() else 1
+                        )
                     self.report.received += len(deliveries)
                     for delivery in deliveries:
                         self._admit(delivery)
                     self._dispatch(pool)
                     self._flush_acks()
                     if not deliveries and not self._busy():
+                        if self._comes_back_before(deadline):
+                            continue  # a copy it put back to wait is due: long-poll for it
                         if not use_lease or self._last_look():
                             break
                     elif not deliveries:
@@ -108,15 +120,24 @@ class Drainer:
         deliveries = self.s.outbox.receive(wait_seconds=1)
         if not deliveries:
             return True
-        self.s.lease.acquire(self.holder, self.s.clock.now(), 60)
+        self.s.lease.acquire(self.holder, self.s.clock.now(), self._lease_seconds)
         self.report.received += len(deliveries)
         for delivery in deliveries:
             self._admit(delivery)
         return False
 
+    def _comes_back_before(self, deadline: float) -> bool:
+        now = self.s.clock.now()
+        self._returning = [t for t in self._returning if t > now - 5]
+        return any(t < deadline for t in self._returning)
+
     def _busy(self) -> int:
         with self._lock:
             return self._in_flight + sum(len(h) for h in self._held.values())
+
+    def _held_count(self) -> int:
+        with self._lock:
+            return sum(len(h) for h in self._held.values())
 
     def _idle_pause(self) -> float:
         now = self.s.clock.now()
@@ -214,37 +235,57 @@ class Drainer:
         self, pool: ThreadPoolExecutor, name: str, batch: list[Held], now: float
     ) -> None:
         sender = self._sender(name)
-        if sender is None or sender.is_paused(now):
-            for held in batch:
-                self._admit(held.delivery)
-            return
         forced = [h for h in batch if h.ref.forced]
         windowed = [h for h in batch if not h.ref.forced]
+        if sender is None or sender.is_paused(now):
+            # Paused (or gone) since admission: park (or fail) them as admission would have.
+            for held in windowed if sender is not None else batch:
+                self._admit(held.delivery)
+            if sender is None:
+                return
         for held in forced:
             self._start(pool, sender, held, now)
-        if not windowed:
+        if not windowed or sender.is_paused(now):
             return
-        plan = self.s.rate_windows.reserve(
-            sender_window_key(name),
+        # One write reserves the sender's slots for the whole batch; each job then takes its
+        # recipient's pair slot in its own thread, so those writes overlap.
+        plan = self._reserve_sender(sender, len(windowed), now)
+        for held, start in zip(windowed, plan.starts, strict=False):
+            self._start(pool, sender, held, start)
+        for held in windowed[len(plan.starts) :]:
+            self._wait(held, plan.next_slot_at or now + 1, now)
+
+    def _reserve_sender(self, sender: Sender, count: int, now: float) -> Plan:
+        return self.s.rate_windows.reserve(
+            sender_window_key(sender.name),
             sender.limits,
             lambda logs: plan_starts(
                 logs,
                 sender.limits,
-                count=len(windowed),
+                count=count,
                 now=now,
-                not_before=now,
-                latest=now + HORIZON_SECONDS,
+                not_before=now + CLAIM_LEAD_SECONDS,
+                latest=now + CLAIM_LEAD_SECONDS + HORIZON_SECONDS,
+                grace=self.grace,
             ),
             now,
         )
-        for held, start in zip(windowed, plan.starts, strict=False):
-            pair = self._reserve_pair(sender, held.ref, start, now)
-            if pair.starts:
-                self._start(pool, sender, held, start)
-            else:
-                self._wait(held, pair.next_slot_at or start, now)
-        for held in windowed[len(plan.starts) :]:
-            self._wait(held, plan.next_slot_at or now + 1, now)
+
+    def _reserve_again(self, sender: Sender, ref: QueuedRef, missed: float) -> float | None:
+        """A fresh slot (sender and pair) for a claimed send that missed its own, if one is near."""
+        now = self.s.clock.now()
+        # The missed entries are for a send that never started: giving them back is safe, and
+        # keeps a tight limit (one per 6 s to a person, a few an hour) from blocking the retry.
+        entry = missed + self.grace
+        self.s.rate_windows.release(sender_window_key(sender.name), sender.limits, entry, now)
+        self.s.rate_windows.release(
+            pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
+        )
+        plan = self._reserve_sender(sender, 1, now)
+        if not plan.starts:
+            return None
+        start = plan.starts[0]
+        return start if self._reserve_pair(sender, ref, start, now).starts else None
 
     def _reserve_pair(self, sender: Sender, ref: QueuedRef, start: float, now: float) -> Plan:
         """The pair slot must be free at the very start the sender's window gave us."""
@@ -253,7 +294,7 @@ class Drainer:
             pair_window_key(sender.name, ref.pair),
             limits,
             lambda logs: plan_starts(
-                logs, limits, count=1, now=now, not_before=start, latest=start
+                logs, limits, count=1, now=now, not_before=start, latest=start, grace=self.grace
             ),
             now,
         )
@@ -271,6 +312,8 @@ class Drainer:
         ref = held.ref
         # A fresh copy, not a visibility change: waiting must not spend the redrive budget.
         delay = until - now
+        with self._lock:
+            self._returning.append(until)
         self.s.outbox.put(
             QueuedRef(**{**ref.__dict__, "visible_at": now + delay, "waiting": True}), delay
         )
@@ -309,6 +352,12 @@ class Drainer:
         delivery, ref = held.delivery, held.ref
         clock = self.s.clock
         now = clock.now()
+        if not ref.forced:
+            pair = self._reserve_pair(sender, ref, start, now)
+            if not pair.starts:
+                # Its recipient had a message too recently: it waits (unclaimed, so nothing to undo).
+                self._wait(held, pair.next_slot_at or start, now)
+                return
         # At-least-once becomes at-most-once here: once claimed (queued → sending), a message
         # is never sent again by a redelivery of this copy; a drainer that dies after this line
         # leaves it `sending`, which its redelivery turns into an unknown outcome.
@@ -330,22 +379,48 @@ class Drainer:
         except StaleState as stale:
             self._on_stale(delivery, ref, stale.current)
             return
-        clock.sleep(start - clock.now())
-        if not ref.forced and clock.now() > start + GRACE_SECONDS - NETWORK_MARGIN_SECONDS:
-            # Too late for the slot we reserved: sending now could break the window. Give it back.
-            self._record(message, delivery, Decision(Action.RETRY, reason="missed its slot"))
+        self.s.provider.warm(sender)
+        if not ref.forced and not self._wait_for_slot(sender, ref, start):
+            self._give_back(message, delivery)
             return
         result = self.s.provider.send(sender, message)
         decision = decide(result, message, clock.now(), self.s.rng)
-        if decision.action is Action.SENT:
+        if isinstance(result, Accepted):
             self._record_sent(message, delivery, result)
         else:
             self._record(message, delivery, decision)
 
-    def _record_sent(self, message: Message, delivery: Delivery, result: object) -> None:
+    def _wait_for_slot(self, sender: Sender, ref: QueuedRef, start: float | None) -> bool:
+        """Sleep until the slot starts; True if we are inside it, reserving again when late."""
+        clock = self.s.clock
+        for _ in range(LATE_RETRIES):
+            if start is None:
+                return False
+            clock.sleep(start - clock.now())
+            # Half the grace for us to be late, half for the trip to the peer.
+            if clock.now() <= start + self.grace / 2:
+                return True
+            start = self._reserve_again(sender, ref, start)
+        return False
+
+    def _give_back(self, message: Message, delivery: Delivery) -> None:
+        """Too late for the slot we reserved: sending now could break the window. Not an attempt."""
         now = self.s.clock.now()
-        wamid = getattr(result, "provider_message_id", None)
-        status = getattr(result, "message_status", None)
+        with suppress(StaleState):
+            requeue(
+                self.s,
+                message,
+                statuses=(Status.SENDING,),
+                delay_seconds=0,
+                equals={"claimed_by": delivery.sqs_message_id},
+                changes={"attempts": message.attempts - 1},
+                events=[event(Phase.RATE_LIMITED, now, reason="missed its slot")],
+            )
+        self._ack(delivery)
+
+    def _record_sent(self, message: Message, delivery: Delivery, accepted: Accepted) -> None:
+        now = self.s.clock.now()
+        wamid = accepted.provider_message_id
         try:
             self.s.messages.update(
                 message.id,
@@ -353,7 +428,14 @@ class Drainer:
                 now=now,
                 equals={"claimed_by": delivery.sqs_message_id},
                 changes={"status": Status.SENT, "provider_message_id": wamid, "sent_at": now},
-                events=[event(Phase.PROVIDER_ACCEPTED, now, wamid=wamid, message_status=status)],
+                events=[
+                    event(
+                        Phase.PROVIDER_ACCEPTED,
+                        now,
+                        wamid=wamid,
+                        message_status=accepted.message_status,
+                    )
+                ],
             )
         except StaleState:
             logger.warning("sent message changed meanwhile", extra={"message_id": message.id})
@@ -380,6 +462,7 @@ class Drainer:
                         statuses=(Status.SENDING,),
                         delay_seconds=decision.delay_seconds,
                         equals=mine,
+                        changes={"error": error},
                         events=[
                             event(
                                 Phase.RETRY_SCHEDULED,

@@ -42,4 +42,7 @@ SendResult = Accepted | Rejected | NotSent | OutcomeUnknown
 
 
 class Provider(Protocol):
+    def warm(self, sender: Sender) -> None:
+        """Fetch what a send needs (credentials) before its slot, so the send leaves on time."""
+
     def send(self, sender: Sender, message: Message) -> SendResult: ...

@@ -65,8 +65,17 @@ class CloudApiProvider:
             limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
         )
 
+    def warm(self, sender: Sender) -> None:
+        self._token(sender)
+
+    def _token(self, sender: Sender) -> str:
+        token: str = parameters.get_secret(
+            sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS
+        )
+        return token
+
     def send(self, sender: Sender, message: Message) -> SendResult:
-        token = parameters.get_secret(sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS)
+        token = self._token(sender)
         url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
         try:
             response = self.http.post(

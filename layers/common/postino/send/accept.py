@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from postino import aws
-from postino.errors import ErrorBody, PostinoError, error_body, from_validation_errors, invalid
+from postino.errors import ErrorDetail, PostinoError, error_body, from_validation_errors, invalid
 from postino.ids import new_message_id
 from postino.messages.content import to_meta
 from postino.messages.model import Message, Phase, Status, event
@@ -112,7 +112,7 @@ class BatchResult(BaseModel):
     index: int
     id: str | None = None
     status: Status | None = None
-    error: ErrorBody | None = None
+    error: ErrorDetail | None = None
 
 
 def accept_batch(services: Services, items: list[dict[str, Any]]) -> list[BatchResult]:
@@ -130,12 +130,14 @@ def accept_batch(services: Services, items: list[dict[str, Any]]) -> list[BatchR
                 message = accept_message(services, request, wake=False)
         except ValidationError as error:
             results.append(
-                BatchResult(index=index, error=error_body(from_validation_errors(error.errors())))
+                BatchResult(
+                    index=index, error=error_body(from_validation_errors(error.errors())).error
+                )
             )
         except PostinoError as error:
-            results.append(BatchResult(index=index, error=error_body(error)))
+            results.append(BatchResult(index=index, error=error_body(error).error))
         except IdempotencyValidationError:
-            results.append(BatchResult(index=index, error=error_body(KEY_REUSED)))
+            results.append(BatchResult(index=index, error=error_body(KEY_REUSED).error))
         else:
             results.append(BatchResult(index=index, id=message.id, status=message.status))
     if any(r.status is Status.QUEUED for r in results):

@@ -60,7 +60,7 @@ def resume_sender(services: Services, name: str) -> tuple[Sender, int]:
     moved = 0
     deadline = now + RESUME_BUDGET_SECONDS
     while services.clock.now() < deadline:
-        ids = services.messages.due(parked_partition(name), until=float("inf"), limit=100)
+        ids = services.messages.due(parked_partition(name), until=None, limit=100)
         if not ids:
             break
         for message_id in ids:

@@ -166,13 +166,17 @@ class MessageStore:
         last = response.get("LastEvaluatedKey")
         return messages, (_encode_cursor(last) if last else None)
 
-    def due(self, partition: str, until: float, limit: int = 100) -> list[str]:
-        """Ids in a due partition whose time has come (all of them for a parked partition)."""
+    def due(self, partition: str, until: float | None, limit: int = 100) -> list[str]:
+        """Ids in a due partition whose time has come by `until` (None: all of them)."""
+        condition, values = "due_pk = :p", {":p": serialise(partition)}
+        if until is not None:
+            condition += " AND due_at <= :t"
+            values[":t"] = serialise(int(until))
         response = aws.dynamodb().query(
             TableName=self.table,
             IndexName="by_due",
-            KeyConditionExpression="due_pk = :p AND due_at <= :t",
-            ExpressionAttributeValues={":p": serialise(partition), ":t": serialise(int(until))},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             Limit=limit,
         )
         return [from_item(item)["id"] for item in response.get("Items", [])]

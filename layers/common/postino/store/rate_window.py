@@ -43,9 +43,24 @@ class RateWindowStore:
         self.table = table
         self._known: OrderedDict[str, tuple[int, dict[str, list[float]]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
 
     def reserve(self, key: str, limits: list[Limit], planner: Planner, now: float) -> Plan:
         """Plan on the log as we last knew it and write it back if nobody changed it meanwhile."""
+        # Threads of one drainer take turns on a key; other drainers are met by the condition.
+        with self._key_lock(key):
+            return self._reserve(key, limits, planner, now)
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            lock = self._key_locks.get(key)
+            if lock is None:
+                lock = self._key_locks[key] = threading.Lock()
+                if len(self._key_locks) > _CACHE_SIZE:
+                    self._key_locks.pop(next(iter(self._key_locks)))
+            return lock
+
+    def _reserve(self, key: str, limits: list[Limit], planner: Planner, now: float) -> Plan:
         for _ in range(_MAX_CONFLICTS):
             version, logs = self._remembered(key)
             plan = planner(logs)
@@ -61,6 +76,20 @@ class RateWindowStore:
             self._remember(key, (version + 1, plan.logs))
             return plan
         raise RateWindowConflict(key)
+
+    def release(self, key: str, limits: list[Limit], entry: float, now: float) -> None:
+        """Remove one entry, reserved for a send that never started (always safe: it only frees)."""
+
+        def without(logs: dict[str, list[float]]) -> Plan:
+            remaining = prune(logs, limits, now)
+            for log in remaining.values():
+                # Entries travel as milliseconds: match within half of one.
+                match = next((e for e in log if abs(e - entry) < 0.0005), None)
+                if match is not None:
+                    log.remove(match)
+            return Plan(starts=[entry], next_slot_at=None, logs=remaining)
+
+        self.reserve(key, limits, without, now)
 
     def read(self, key: str, limits: list[Limit], now: float) -> dict[str, list[float]]:
         response = aws.dynamodb().get_item(

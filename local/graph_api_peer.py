@@ -1,0 +1,319 @@
+"""A local Graph API peer: answers like Meta's Cloud API and checks every request against
+Meta's published schema. Tests use it as the far end of the Cloud API provider; the local
+stack grows it into the Meta sandbox.
+"""
+
+import json
+import random
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+
+from local.meta_contract import MetaContract
+
+# Meta's own titles for the codes Postino reacts to.
+ERROR_TITLES: dict[int, str] = {
+    0: "AuthException",
+    1: "API Unknown",
+    2: "API Service",
+    4: "API Too Many Calls",
+    100: "Invalid parameter",
+    190: "Invalid OAuth access token",
+    368: "Temporarily blocked for policies violations",
+    80007: "Rate limit issues",
+    130429: "Rate limit hit",
+    131000: "Something went wrong",
+    131005: "Access denied",
+    131016: "Service unavailable",
+    131026: "Message undeliverable",
+    131031: "Account has been locked",
+    131047: "Re-engagement message",
+    131048: "Spam rate limit hit",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131056: "(Business Account, Consumer Account) pair rate limit hit",
+}
+# The HTTP status Meta answers each code with (400 for the rest).
+ERROR_HTTP_STATUS: dict[int, int] = {
+    190: 401,
+    0: 401,
+    4: 429,
+    80007: 429,
+    130429: 429,
+    131056: 429,
+    1: 500,
+    2: 503,
+    131000: 500,
+    131016: 503,
+}
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    received_at: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    status: int
+    response: Any
+    problems: list[str]
+
+
+@dataclass
+class Fault:
+    """What to do to the next matching requests instead of answering them normally."""
+
+    error_code: int | None = None
+    http_status: int | None = None
+    kind: Literal["error", "timeout", "reset"] = "error"
+    times: int | None = 1
+    rate: float = 1.0
+    match_to: str | None = None
+    hold_seconds: float = 5.0
+    details: str = "Injected by the Graph API peer"
+
+
+def graph_error(code: int, details: str, message: str | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": message or f"({'#' + str(code)}) {ERROR_TITLES.get(code, 'Error')}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details},
+            "error_user_title": ERROR_TITLES.get(code, "Error"),
+            "error_user_msg": details,
+            "fbtrace_id": secrets.token_urlsafe(16),
+        }
+    }
+
+
+@dataclass
+class _State:
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+
+class GraphApiPeer:
+    def __init__(
+        self,
+        *,
+        access_token: str | None = None,
+        contract: MetaContract | None = None,
+        clock: Callable[[], float] = time.time,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+    ) -> None:
+        self.access_token = access_token
+        self.contract = contract or MetaContract.load()
+        self.clock = clock
+        self.latency = 0.0
+        self._random = random.Random(seed)
+        self._state = _State()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> "GraphApiPeer":
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "GraphApiPeer":
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- what tests look at and program --------------------------------------------------
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._lock:
+            return list(self._state.requests)
+
+    def sent_messages(self) -> list[ReceivedRequest]:
+        return [r for r in self.requests if r.status == 200 and r.path.endswith("/messages")]
+
+    @property
+    def most_in_flight(self) -> int:
+        with self._lock:
+            return self._state.most_in_flight
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._state.faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._state = _State()
+
+    # ---- inside the server -----------------------------------------------------------------
+
+    def _take_fault(self, body: Any) -> Fault | None:
+        to = body.get("to", "") if isinstance(body, dict) else ""
+        with self._lock:
+            for fault in self._state.faults:
+                if fault.match_to is not None and not str(to).endswith(fault.match_to):
+                    continue
+                if self._random.random() >= fault.rate:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._state.faults.remove(fault)
+                return fault
+        return None
+
+    def _record(self, request: ReceivedRequest) -> None:
+        with self._lock:
+            self._state.requests.append(request)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._state.in_flight += 1
+            self._state.most_in_flight = max(self._state.most_in_flight, self._state.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._state.in_flight -= 1
+
+    def answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, Any, list[str], Fault | None]:
+        """Decide the answer to one request: status, JSON body, schema problems, fault."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if method != "POST" or len(parts) != 3 or parts[2] != "messages":
+            return 404, graph_error(100, f"Unknown path components: /{'/'.join(parts)}"), [], None
+        if (
+            self.access_token is not None
+            and headers.get("authorization") != f"Bearer {self.access_token}"
+        ):
+            return 401, graph_error(190, "The access token is missing or invalid."), [], None
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return 400, graph_error(100, "The request body is not JSON."), ["body: not JSON"], None
+        problems = self.contract.check_send_message(body)
+        if problems:
+            return (
+                400,
+                graph_error(100, "; ".join(problems), "(#100) Invalid parameter"),
+                problems,
+                None,
+            )
+        fault = self._take_fault(body)
+        if fault is not None and fault.kind == "error":
+            code = fault.error_code if fault.error_code is not None else 131000
+            status = fault.http_status or ERROR_HTTP_STATUS.get(code, 400)
+            if fault.http_status and fault.error_code is None:
+                return status, "<html><body>Service Unavailable</body></html>", [], fault
+            return status, graph_error(code, fault.details), [], fault
+        if fault is not None:
+            return 0, None, [], fault
+        wamid = "wamid.HBgM" + secrets.token_urlsafe(24)
+        to = str(body["to"])
+        return (
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                "messages": [{"id": wamid, "message_status": "accepted"}],
+            },
+            [],
+            None,
+        )
+
+
+def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            received_at = peer.clock()
+            peer._enter()
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, response, problems, fault = peer.answer(
+                    self.command, self.path, headers, raw
+                )
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                peer._record(
+                    ReceivedRequest(
+                        received_at=received_at,
+                        method=self.command,
+                        path=self.path,
+                        headers={k: v for k, v in self.headers.items()},
+                        body=body,
+                        status=status,
+                        response=response,
+                        problems=problems,
+                    )
+                )
+                if peer.latency:
+                    time.sleep(peer.latency)
+                if fault is not None and fault.kind == "timeout":
+                    time.sleep(fault.hold_seconds)
+                    self.close_connection = True
+                    return
+                if fault is not None and fault.kind == "reset":
+                    # SO_LINGER 0: close with a TCP reset, after the whole body was read.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
+                self._send(status, response)
+            finally:
+                peer._leave()
+
+        def _send(self, status: int, response: Any) -> None:
+            text = response if isinstance(response, str) else json.dumps(response)
+            data = text.encode()
+            self.send_response(status)
+            self.send_header(
+                "Content-Type", "text/html" if isinstance(response, str) else "application/json"
+            )
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests read `peer.requests` instead."""
+
+    return Handler

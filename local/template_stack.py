@@ -1,0 +1,226 @@
+"""AWS resources built from template.yaml itself, for tests (moto) and the local stack.
+
+One source of truth: tables, queues and the functions' environment come from the template's
+own definitions, so what runs locally cannot drift from what `sam deploy` creates.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from cfnlint.decode import decode_str
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO_ROOT / "template.yaml"
+ACCOUNT_ID = "123456789012"
+
+# Properties that only matter to a real deployment (backups, alarms' wiring): nothing to emulate.
+_DEPLOYMENT_ONLY = {"PointInTimeRecoverySpecification", "Tags"}
+_TABLE_PROPERTIES = {
+    "KeySchema",
+    "AttributeDefinitions",
+    "GlobalSecondaryIndexes",
+    "BillingMode",
+    "SSESpecification",
+}
+
+
+@dataclass(frozen=True)
+class StackResources:
+    stack_name: str
+    region: str
+    account_id: str
+    parameters: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)
+    arns: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    function: str
+    method: str
+    path: str
+    api_key_required: bool
+
+
+@cache
+def _load(path: Path) -> dict[str, Any]:
+    template, matches = decode_str(path.read_text())
+    if matches or template is None:
+        raise ValueError(f"{path} does not parse: {matches}")
+    plain: dict[str, Any] = json.loads(json.dumps(template))  # without cfn-lint's node types
+    return plain
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template with short-form tags (!Ref, !GetAtt, !Sub) in their long form."""
+    return _load(path)
+
+
+def _resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource.get("Properties", {})
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == kind
+    }
+
+
+def create_stack_resources(
+    template: dict[str, Any] | None = None,
+    *,
+    stack_name: str = "postino",
+    region: str = "us-east-1",
+    parameter_overrides: Mapping[str, str] | None = None,
+) -> StackResources:
+    """Create the template's tables and queues with plain boto3 (moto or AWS_ENDPOINT_URL)."""
+    template = template or load_template()
+    parameters = {
+        name: str(spec.get("Default", "")) for name, spec in template.get("Parameters", {}).items()
+    } | dict(parameter_overrides or {})
+    resources = StackResources(stack_name, region, ACCOUNT_ID, parameters)
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resources.physical[name] = f"{stack_name}-{name}"
+            resources.arns[name] = (
+                f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{stack_name}-{name}"
+            )
+    _create_tables(template, resources)
+    _create_queues(template, resources)
+    return resources
+
+
+def _create_tables(template: dict[str, Any], resources: StackResources) -> None:
+    dynamodb: Any = boto3.client("dynamodb", region_name=resources.region)
+    for name, properties in _resources_of(template, "AWS::DynamoDB::Table").items():
+        unknown = (
+            set(properties) - _TABLE_PROPERTIES - _DEPLOYMENT_ONLY - {"TimeToLiveSpecification"}
+        )
+        if unknown:
+            raise ValueError(f"AWS::DynamoDB::Table {name}: cannot emulate {sorted(unknown)}")
+        table = f"{resources.stack_name}-{name}"
+        sse = properties.get("SSESpecification")
+        dynamodb.create_table(
+            TableName=table,
+            **{
+                k: v for k, v in properties.items() if k in _TABLE_PROPERTIES - {"SSESpecification"}
+            },
+            **({"SSESpecification": {"Enabled": sse["SSEEnabled"]}} if sse else {}),
+        )
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+        resources.physical[name] = table
+        resources.arns[name] = f"arn:aws:dynamodb:{resources.region}:{ACCOUNT_ID}:table/{table}"
+
+
+def _create_queues(template: dict[str, Any], resources: StackResources) -> None:
+    sqs: Any = boto3.client("sqs", region_name=resources.region)
+    queues = _resources_of(template, "AWS::SQS::Queue")
+    # Dead-letter queues first: the queues that redrive to them need their ARNs.
+    ordered = sorted(queues, key=lambda name: "RedrivePolicy" in queues[name])
+    for name in ordered:
+        attributes: dict[str, str] = {}
+        for key, value in queues[name].items():
+            if key == "RedrivePolicy":
+                resolved = {k: _resolve(v, resources) for k, v in value.items()}
+                attributes[key] = json.dumps(resolved)
+            elif key in ("Tags", "QueueName"):
+                raise ValueError(f"AWS::SQS::Queue {name}: cannot emulate {key}")
+            else:
+                attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        queue = f"{resources.stack_name}-{name}"
+        url = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
+        resources.physical[name] = url
+        resources.arns[name] = f"arn:aws:sqs:{resources.region}:{ACCOUNT_ID}:{queue}"
+
+
+def function_environment(
+    resources: StackResources, logical_id: str, template: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """A function's environment as Lambda would see it: Globals merged, every value resolved."""
+    template = template or load_template()
+    variables = {
+        **template.get("Globals", {})
+        .get("Function", {})
+        .get("Environment", {})
+        .get("Variables", {}),
+        **template["Resources"][logical_id]["Properties"]
+        .get("Environment", {})
+        .get("Variables", {}),
+    }
+    return {name: str(_resolve(value, resources)) for name, value in variables.items()}
+
+
+def _pseudo(resources: StackResources) -> dict[str, str]:
+    return {
+        "AWS::Region": resources.region,
+        "AWS::AccountId": resources.account_id,
+        "AWS::StackName": resources.stack_name,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def _ref(name: str, resources: StackResources) -> str:
+    if name in resources.parameters:
+        return resources.parameters[name]
+    if name in resources.physical:
+        return resources.physical[name]
+    pseudo = _pseudo(resources)
+    if name in pseudo:
+        return pseudo[name]
+    raise ValueError(f"cannot resolve Ref {name}")
+
+
+def _get_att(name: str, attribute: str, resources: StackResources) -> str:
+    if attribute == "Arn":
+        return resources.arns[name]
+    if attribute == "QueueName":
+        return resources.arns[name].rsplit(":", 1)[1]
+    if attribute == "QueueUrl":
+        return resources.physical[name]
+    raise ValueError(f"cannot resolve GetAtt {name}.{attribute}")
+
+
+def _resolve(value: Any, resources: StackResources) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "Ref" in value:
+        return _ref(value["Ref"], resources)
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        name, attribute = target.split(".", 1) if isinstance(target, str) else target
+        return _get_att(name, attribute, resources)
+    if "Fn::Sub" in value:
+        text = value["Fn::Sub"]
+        if not isinstance(text, str):
+            raise ValueError("Fn::Sub with a variable map is not supported")
+        for name in {*resources.parameters, *resources.physical, *_pseudo(resources)}:
+            if "${" + name + "}" in text:
+                text = text.replace("${" + name + "}", _ref(name, resources))
+        return text
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_resolve(p, resources)) for p in parts)
+    raise ValueError(f"cannot resolve {sorted(value)}")
+
+
+def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:
+    """Every Api event of every function, with whether it needs the API key."""
+    template = template or load_template()
+    apis = _resources_of(template, "AWS::Serverless::Api")
+    routes = []
+    for name, properties in _resources_of(template, "AWS::Serverless::Function").items():
+        for event in properties.get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            spec = event["Properties"]
+            api = spec.get("RestApiId", {}).get("Ref")
+            default = apis.get(api, {}).get("Auth", {}).get("ApiKeyRequired", False)
+            required = spec.get("Auth", {}).get("ApiKeyRequired", default)
+            routes.append(ApiRoute(name, spec["Method"].upper(), spec["Path"], bool(required)))
+    return routes

@@ -1,0 +1,130 @@
+"""Shared fixtures: moto built from template.yaml, the Graph API peer, and the real handlers."""
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+from local.graph_api_peer import GraphApiPeer
+from local.template_stack import StackResources, create_stack_resources, function_environment
+from postino import aws
+from postino.clock import Clock, SystemClock
+from postino.services import Services, use_services
+from postino.settings import Settings, get_settings
+from tests.support.events import FakeLambdaContext, HttpResult, as_http, rest_event, schedule_event
+from tests.support.functions import load_function
+
+# DynamoDB serialises writes to an item; moto's in-process backend does not, so two drainer
+# threads could both pass a condition. Serialising moto's dispatch restores DynamoDB's guarantee.
+_moto_lock = threading.Lock()
+_process_request = BotocoreStubber.process_request
+
+
+def _serialised(self: BotocoreStubber, request: Any) -> Any:
+    with _moto_lock:
+        return _process_request(self, request)
+
+
+BotocoreStubber.process_request = _serialised  # type: ignore[method-assign]
+
+PHONE_NUMBER_ID = "106540352242922"
+WABA_ID = "102290129340398"
+ACCESS_TOKEN = "EAAG-test-token"
+TOKEN_SECRET = "postino/meta/access-token"
+
+
+class RecordingNudger:
+    def __init__(self) -> None:
+        self.nudges = 0
+
+    def nudge(self) -> None:
+        self.nudges += 1
+
+
+@pytest.fixture
+def peer() -> Iterator[GraphApiPeer]:
+    with GraphApiPeer(access_token=ACCESS_TOKEN) as graph_api:
+        yield graph_api
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[StackResources]:
+    """A fresh moto with the resources of template.yaml and the send function's environment."""
+    with mock_aws():
+        aws.reset_clients()
+        get_settings.cache_clear()
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        resources = create_stack_resources(
+            parameter_overrides={"PhoneNumberId": PHONE_NUMBER_ID, "WabaId": WABA_ID}
+        )
+        for name, value in function_environment(resources, "SendFunction").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("GRAPH_API_BASE_URL", peer.base_url)
+        # The peer shares this process (and its GIL) with the drainers and moto: its clock can
+        # lag a send by a few hundred ms on a busy machine, so the grace covers that trip.
+        monkeypatch.setenv("RATE_WINDOW_GRACE_SECONDS", "0.4")
+        boto3.client("secretsmanager").create_secret(Name=TOKEN_SECRET, SecretString=ACCESS_TOKEN)
+        yield resources
+        use_services(None)
+        aws.reset_clients()
+        get_settings.cache_clear()
+
+
+@pytest.fixture
+def make_services(stack: StackResources) -> Callable[..., Services]:
+    def make(clock: Clock | None = None) -> Services:
+        services = Services.build(Settings.from_environment(), clock or SystemClock())
+        services.nudger = RecordingNudger()  # type: ignore[assignment]
+        use_services(services)
+        return services
+
+    return make
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services]) -> Services:
+    """Services on the real clock; a test that moves time builds its own with a FakeClock."""
+    return make_services()
+
+
+@pytest.fixture
+def api(services: Services) -> Callable[..., HttpResult]:
+    """Call the send function's lambda_handler with a REST proxy event."""
+    send = load_function("send")
+
+    def call(method: str, path: str, body: Any = None, **kwargs: Any) -> HttpResult:
+        return as_http(
+            send.lambda_handler(rest_event(method, path, body, **kwargs), FakeLambdaContext())
+        )
+
+    return call
+
+
+@pytest.fixture
+def drain(services: Services) -> Callable[..., dict[str, Any]]:
+    """Run the scheduler function's lambda_handler as EventBridge Scheduler would."""
+    scheduler = load_function("scheduler")
+
+    def run(seconds: float = 10.0) -> dict[str, Any]:
+        margin = services.settings.drain_margin_seconds
+        context = FakeLambdaContext(
+            function_name="postino-SchedulerFunction",
+            remaining_millis=int((seconds + margin) * 1000),
+        )
+        result: dict[str, Any] = scheduler.lambda_handler(schedule_event(), context)
+        return result
+
+    return run
+
+
+def queue_depth(services: Services) -> int:
+    attributes = aws.sqs().get_queue_attributes(
+        QueueUrl=services.settings.outbound_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())

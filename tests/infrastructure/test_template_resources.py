@@ -1,0 +1,116 @@
+"""The template's resources and their wiring."""
+
+from typing import Any
+
+import pytest
+
+from local.template_stack import api_routes, load_template
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+PUBLIC_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs")}
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def test_every_function_runs_python312_on_arm64_with_the_layer() -> None:
+    globals_ = TEMPLATE["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.12" and globals_["Architectures"] == ["arm64"]
+    assert globals_["Layers"] == [{"Ref": "CommonLayer"}]
+    for function in of_type("AWS::Serverless::Function").values():
+        assert "Runtime" not in function["Properties"] and "Layers" not in function["Properties"]
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.12", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["ContentUri"] == "layers/common/"
+
+
+def test_every_v1_route_needs_the_api_key_but_the_apis_own_description() -> None:
+    routes = api_routes()
+    assert {(r.method, r.path) for r in routes if not r.api_key_required} == PUBLIC_ROUTES
+    assert all(r.path.startswith("/v1/") for r in routes)
+    assert RESOURCES["PostinoUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "PostinoApiKey"}
+    stages = RESOURCES["PostinoUsagePlan"]["Properties"]["ApiStages"]
+    assert stages == [{"ApiId": {"Ref": "PostinoApi"}, "Stage": {"Ref": "PostinoApi.Stage"}}]
+
+
+def test_every_queue_has_a_dead_letter_queue_watched_by_an_alarm() -> None:
+    queues = of_type("AWS::SQS::Queue")
+    dead_letter = {
+        q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for q in queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    assert dead_letter and dead_letter <= set(queues)
+    assert set(queues) - dead_letter == {"OutboundQueue"}
+    assert RESOURCES["OutboundQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    alarm = RESOURCES["OutboundDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["OutboundDeadLetterQueue", "QueueName"]
+    }
+    # A copy must not come back while its drainer may still run.
+    timeout = RESOURCES["SchedulerFunction"]["Properties"]["Timeout"]
+    assert RESOURCES["OutboundQueue"]["Properties"]["VisibilityTimeout"] > timeout
+
+
+def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
+    tables = of_type("AWS::DynamoDB::Table")
+    assert set(tables) == {"MessagesTable", "SendersTable", "RateWindowTable", "IdempotencyTable"}
+    for table in tables.values():
+        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    for name in ("MessagesTable", "SendersTable"):
+        assert tables[name]["Properties"]["PointInTimeRecoverySpecification"][
+            "PointInTimeRecoveryEnabled"
+        ]
+    ttl = {
+        n: t["Properties"].get("TimeToLiveSpecification", {}).get("AttributeName")
+        for n, t in tables.items()
+    }
+    assert ttl == {
+        "MessagesTable": "expires_at",
+        "SendersTable": None,
+        "RateWindowTable": "expires_at",
+        "IdempotencyTable": "expiration",
+    }
+    indexes = {
+        i["IndexName"] for i in tables["MessagesTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {
+        "by_status",
+        "by_sender",
+        "by_reference",
+        "by_created",
+        "by_provider_message_id",
+        "by_due",
+    }
+
+
+def test_the_drain_runs_every_minute() -> None:
+    (event,) = RESOURCES["SchedulerFunction"]["Properties"]["Events"].values()
+    assert event["Type"] == "ScheduleV2"
+    assert event["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+
+
+def test_permissions_are_policy_templates_or_narrow_statements() -> None:
+    for function in of_type("AWS::Serverless::Function").values():
+        for policy in function["Properties"]["Policies"]:
+            for statement in policy.get("Statement", []):
+                assert all("*" not in action for action in statement["Action"])
+                assert statement["Resource"] != "*"
+
+
+@pytest.mark.parametrize("name", list(TEMPLATE["Parameters"]))
+def test_no_parameter_holds_a_secret(name: str) -> None:
+    default = str(TEMPLATE["Parameters"][name].get("Default", ""))
+    assert not default.startswith(("EAA", "sk-")) and len(default) < 64
+
+
+def test_the_outputs_a_user_needs_exist() -> None:
+    assert {
+        "ApiUrl",
+        "ApiKeyId",
+        "OutboundQueueUrl",
+        "MessagesTableName",
+        "SendFunctionName",
+    } <= set(TEMPLATE["Outputs"])

@@ -1,0 +1,428 @@
+"""The drain through its real lambda_handler, sending to the Graph API peer that checks Meta's schema."""
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from moto.sqs.models import sqs_backends
+
+from local.graph_api_peer import Fault, GraphApiPeer
+from postino import aws
+from postino.clock import FakeClock, iso
+from postino.drain.drainer import Drainer
+from postino.outbox import QueuedRef
+from postino.services import Services
+from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, queue_depth
+from tests.support.events import HttpResult
+
+Api = Callable[..., HttpResult]
+Drain = Callable[..., dict[str, Any]]
+
+
+def text(to: str = "+39 333 123 4567", **fields: Any) -> dict[str, Any]:
+    return {"to": to, "type": "text", "text": {"body": "Ciao 👋"}} | fields
+
+
+def phases(api: Api, message_id: str) -> list[str]:
+    return [e["phase"] for e in api("GET", f"/v1/messages/{message_id}").body["events"]]
+
+
+def dlq_depth(services: Services) -> int:
+    url = aws.sqs().get_queue_url(QueueName="postino-OutboundDeadLetterQueue")["QueueUrl"]
+    attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_a_queued_message_is_sent_in_metas_shape_and_recorded(
+    api: Api, drain: Drain, peer: GraphApiPeer
+) -> None:
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    # WHEN the schedule runs the drain
+    report = drain()
+    # THEN the peer received exactly Meta's request, with our id to match webhooks later
+    assert report["sent"] == 1
+    (request,) = peer.sent_messages()
+    assert request.path == f"/v23.0/{PHONE_NUMBER_ID}/messages"
+    assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert request.body == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "393331234567",
+        "type": "text",
+        "text": {"body": "Ciao 👋", "preview_url": False},
+        "biz_opaque_callback_data": message_id,
+    }
+    # AND the message is sent, with the wamid and the whole timeline
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "sent" and message["provider_message_id"].startswith("wamid.")
+    assert message["attempts"] == 1 and message["sent_at"]
+    assert [e["phase"] for e in message["events"]] == [
+        "accepted",
+        "queued",
+        "sending",
+        "provider_accepted",
+    ]
+    assert message["events"][-1]["detail"]["message_status"] == "accepted"
+
+
+def test_every_content_type_reaches_the_peer_valid(
+    api: Api, drain: Drain, peer: GraphApiPeer
+) -> None:
+    bodies = [
+        {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}},
+        {
+            "type": "image",
+            "image": {"link": "https://example.com/boat.jpg", "caption": "Your boat"},
+        },
+        {"type": "document", "document": {"id": "1037543291543636", "filename": "ticket.pdf"}},
+        {
+            "type": "location",
+            "location": {"latitude": 45.4333, "longitude": 12.3384, "name": "Molo"},
+        },
+        {
+            "type": "reaction",
+            "reaction": {"message_id": "wamid.HBgLMzkzMzMxMjM0NTY3FQIAERgSMTIz", "emoji": "👍"},
+        },
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "Confirm?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Yes"}}]},
+            },
+        },
+    ]
+    for n, body in enumerate(bodies):
+        assert api("POST", "/v1/messages", {"to": f"+3933312345{n:02d}"} | body).status == 202
+    drain()
+    assert all(r.status == 200 for r in peer.requests), [r.problems for r in peer.requests]
+    assert len(peer.sent_messages()) == len(bodies)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "last_phase"),
+    [
+        (131026, "failed", "failed"),
+        (131047, "failed", "failed"),
+        (131000, "queued", "retry_scheduled"),
+        (130429, "queued", "retry_scheduled"),
+        (131056, "queued", "retry_scheduled"),
+        (190, "queued", "sender_paused"),
+        (131048, "queued", "sender_paused"),
+        (368, "queued", "sender_paused"),
+    ],
+)
+def test_each_class_of_meta_error_leads_to_its_outcome(
+    api: Api,
+    drain: Drain,
+    peer: GraphApiPeer,
+    services: Services,
+    code: int,
+    status: str,
+    last_phase: str,
+) -> None:
+    peer.add_fault(Fault(error_code=code, times=1))
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    drain(seconds=3)
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == status
+    assert message["events"][-1]["phase"] == last_phase
+    assert message["error"]["code"] == str(code)
+    if code == 131047:
+        assert "24-hour" in message["error"]["message"]
+    if last_phase == "sender_paused":
+        sender = api("GET", "/v1/senders/default").body
+        assert sender["paused"] is True and str(code) in sender["paused_reason"]
+        assert (sender["paused_until"] is not None) == (code == 131048)
+    if last_phase == "retry_scheduled":
+        assert queue_depth(services) == 1  # a delayed copy waits on the queue
+    assert len(peer.requests) == 1
+
+
+def test_a_paused_sender_holds_its_messages_until_resumed(
+    api: Api, drain: Drain, peer: GraphApiPeer, services: Services
+) -> None:
+    peer.add_fault(Fault(error_code=190, times=1))
+    first = api("POST", "/v1/messages", text()).body["id"]
+    drain(seconds=3)
+    second = api("POST", "/v1/messages", text("+39 333 765 4321")).body["id"]
+    drain(seconds=3)
+    assert phases(api, second)[-1] == "sender_paused"
+    assert len(peer.requests) == 1 and queue_depth(services) == 0
+    # WHEN the token is fixed and the sender resumed
+    assert api("POST", "/v1/senders/default/resume").body["requeued"] == 2
+    drain(seconds=3)
+    # THEN both go out
+    assert api("GET", f"/v1/messages/{first}").body["status"] == "sent"
+    assert api("GET", f"/v1/messages/{second}").body["status"] == "sent"
+
+
+def test_a_timeout_after_sending_is_an_unknown_outcome_and_never_resent(
+    api: Api, drain: Drain, peer: GraphApiPeer, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services.provider.http, "timeout", httpx.Timeout(0.5))  # type: ignore[attr-defined]
+    peer.add_fault(Fault(kind="timeout", hold_seconds=1.5, times=1))
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    drain(seconds=3)
+    drain(seconds=2)
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "unknown" and message["events"][-1]["phase"] == "outcome_unknown"
+    assert len(peer.requests) == 1
+    # WHEN the user decides to retry it
+    assert api("POST", f"/v1/messages/{message_id}/retry").status == 202
+    drain(seconds=3)
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"
+    assert len(peer.requests) == 2
+
+
+def test_a_reset_after_the_body_went_out_is_resent_only_with_at_least_once(
+    api: Api, drain: Drain, peer: GraphApiPeer
+) -> None:
+    peer.add_fault(Fault(kind="reset", times=2))
+    held = api("POST", "/v1/messages", text()).body["id"]
+    resent = api("POST", "/v1/messages", text("+39 333 765 4321", at_least_once=True)).body["id"]
+    drain(seconds=3)
+    assert api("GET", f"/v1/messages/{held}").body["status"] == "unknown"
+    message = api("GET", f"/v1/messages/{resent}").body
+    assert message["status"] == "queued" and message["events"][-1]["phase"] == "retry_scheduled"
+
+
+def test_a_redelivered_message_found_sending_is_an_unknown_outcome(
+    api: Api, services: Services, peer: GraphApiPeer
+) -> None:
+    # GIVEN a drainer that claimed the message and died before recording anything
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    (delivery,) = services.outbox.receive()
+    assert delivery.ref is not None
+    services.messages.update(
+        message_id,
+        statuses=("queued",),  # type: ignore[arg-type]
+        now=services.clock.now(),
+        equals={"queue_seq": delivery.ref.seq},
+        changes={"status": "sending", "claimed_by": delivery.sqs_message_id, "attempts": 1},
+    )
+    services.outbox.retry_later(delivery.receipt, 0)
+    # WHEN SQS gives the copy to another drainer
+    Drainer(services).run(services.clock.now() + 5, use_lease=False)
+    # THEN it is not sent again
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "unknown"
+    assert peer.requests == []
+
+
+def test_connection_refused_is_retried_and_gives_up_after_five_attempts(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    services = make_services(clock)
+    monkeypatch.setattr(services.provider, "base_url", "http://127.0.0.1:9")
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    for _ in range(6):
+        Drainer(services).run(clock.now() + 2, use_lease=False)
+        clock.advance(1000)
+        _undelay()
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "failed" and message["error"]["code"] == "attempts_exhausted"
+    assert message["attempts"] == 5
+    assert [e["phase"] for e in message["events"]].count("retry_scheduled") == 4
+
+
+def _undelay() -> None:
+    """Make delayed copies visible now: moto delays in real time, the test's clock is fake."""
+    for queue in sqs_backends["123456789012"]["us-east-1"].queues.values():
+        for message in queue._messages:
+            message.delay(0)
+
+
+def test_scheduled_messages_wait_in_the_due_index_and_go_when_due(
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
+) -> None:
+    clock = FakeClock()
+    services = make_services(clock)
+    send_at = iso(clock.now() + 3600)
+    message = api("POST", "/v1/messages", text(send_at=send_at)).body
+    assert message["status"] == "scheduled" and queue_depth(services) == 0
+    Drainer(services).run(clock.now() + 2, use_lease=False)
+    assert peer.requests == []
+    # WHEN the time comes
+    clock.advance(3600)
+    Drainer(services).run(clock.now() + 3, use_lease=False)
+    assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "sent"
+    assert phases(api, message["id"]) == [
+        "accepted",
+        "scheduled",
+        "queued",
+        "sending",
+        "provider_accepted",
+    ]
+
+
+def test_a_cancelled_scheduled_message_is_never_sent(
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
+) -> None:
+    clock = FakeClock()
+    services = make_services(clock)
+    soon = api("POST", "/v1/messages", text(send_at=iso(clock.now() + 60))).body
+    later = api("POST", "/v1/messages", text(send_at=iso(clock.now() + 7200))).body
+    assert api("POST", f"/v1/messages/{soon['id']}/cancel").status == 200
+    assert api("POST", f"/v1/messages/{later['id']}/cancel").status == 200
+    clock.advance(7200)
+    _undelay()
+    Drainer(services).run(clock.now() + 3, use_lease=False)
+    assert peer.requests == []
+    assert queue_depth(services) == 0
+
+
+def test_an_expired_message_is_not_sent(
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
+) -> None:
+    clock = FakeClock()
+    services = make_services(clock)
+    message_id = api("POST", "/v1/messages", text(validity_seconds=60)).body["id"]
+    clock.advance(61)
+    Drainer(services).run(clock.now() + 2, use_lease=False)
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "expired"
+    assert peer.requests == []
+    assert api("POST", f"/v1/messages/{message_id}/retry").status == 202
+
+
+def test_two_concurrent_drainers_never_exceed_the_rate_window(
+    api: Api, services: Services, peer: GraphApiPeer
+) -> None:
+    # GIVEN a sender limited to 5 sends a second and 20 queued messages to 20 people
+    api(
+        "PUT",
+        "/v1/senders/default",
+        {
+            "phone_number_id": PHONE_NUMBER_ID,
+            "access_token_secret": "postino/meta/access-token",
+            "limits": [{"max": 5, "per_seconds": 1}],
+        },
+    )
+    peer.latency = 0.05
+    for n in range(20):
+        assert api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).status == 202
+    # WHEN two drainers run at once
+    drainers = [
+        threading.Thread(
+            target=Drainer(services).run,
+            args=(services.clock.now() + 15,),
+            kwargs={"use_lease": False},
+        )
+        for _ in range(2)
+    ]
+    for thread in drainers:
+        thread.start()
+    for thread in drainers:
+        thread.join()
+    # THEN all were sent, and no 1-second interval at the peer holds more than 5
+    arrivals = sorted(r.received_at for r in peer.sent_messages())
+    assert len(arrivals) == 20
+    busiest = max(sum(1 for a in arrivals if start <= a < start + 1) for start in arrivals)
+    assert busiest <= 5
+    assert arrivals[-1] - arrivals[0] >= 3  # 20 at 5/s cannot take less than 3 s
+
+
+def test_the_pair_limit_spaces_messages_to_one_person(
+    api: Api, services: Services, peer: GraphApiPeer
+) -> None:
+    for _ in range(2):
+        api("POST", "/v1/messages", text())
+    Drainer(services).run(services.clock.now() + 10, use_lease=False)
+    arrivals = sorted(r.received_at for r in peer.sent_messages())
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 6
+
+
+def test_waiting_for_the_window_never_spends_the_redrive_budget(
+    api: Api, services: Services, peer: GraphApiPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a sender allowed one message an hour, and three messages
+    api(
+        "PUT",
+        "/v1/senders/default",
+        {
+            "phone_number_id": PHONE_NUMBER_ID,
+            "access_token_secret": "postino/meta/access-token",
+            "limits": [{"max": 1, "per_seconds": 3600}],
+        },
+    )
+    ids = [api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(3)]
+    # WHEN the waiting copies come back after a second instead of an hour, again and again
+    put = services.outbox.put
+    monkeypatch.setattr(
+        services.outbox, "put", lambda ref, delay_seconds=0: put(ref, min(delay_seconds, 1))
+    )
+    deferred = 0
+    for _ in range(4):
+        deferred += Drainer(services).run(services.clock.now() + 3, use_lease=False).deferred
+        time.sleep(1.1)
+    assert deferred >= 6
+    # THEN one was sent, the others wait, each with one rate_limited event, and nothing is in the DLQ
+    assert len(peer.sent_messages()) == 1
+    waiting = [m for m in ids if api("GET", f"/v1/messages/{m}").body["status"] == "queued"]
+    assert len(waiting) == 2
+    for message_id in waiting:
+        events = api("GET", f"/v1/messages/{message_id}").body["events"]
+        assert [e["phase"] for e in events].count("rate_limited") == 1
+        assert "next_slot_at" in events[-1]["detail"]
+    assert dlq_depth(services) == 0
+
+
+def test_force_sends_past_the_window(api: Api, services: Services, peer: GraphApiPeer) -> None:
+    api(
+        "PUT",
+        "/v1/senders/default",
+        {
+            "phone_number_id": PHONE_NUMBER_ID,
+            "access_token_secret": "postino/meta/access-token",
+            "limits": [{"max": 1, "per_seconds": 3600}],
+        },
+    )
+    first, second = (
+        api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(2)
+    )
+    Drainer(services).run(services.clock.now() + 3, use_lease=False)
+    assert api("GET", f"/v1/messages/{second}").body["status"] == "queued"
+    forced = api("POST", f"/v1/messages/{second}/force")
+    assert forced.status == 202 and forced.body["events"][-1]["phase"] == "forced"
+    Drainer(services).run(services.clock.now() + 3, use_lease=False)
+    assert api("GET", f"/v1/messages/{second}").body["status"] == "sent"
+    assert len(peer.sent_messages()) == 2 and first
+
+
+def test_an_orphan_copy_is_dropped_and_a_stale_copy_skipped(
+    api: Api, services: Services, peer: GraphApiPeer
+) -> None:
+    services.outbox.put(
+        QueuedRef(
+            id="f" * 32,
+            seq=1,
+            attempt=1,
+            sender="default",
+            pair="x",
+            visible_at=services.clock.now() - 120,
+        )
+    )
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    services.outbox.put(
+        QueuedRef(
+            id=message_id,
+            seq=0,
+            attempt=1,
+            sender="default",
+            pair="x",
+            visible_at=services.clock.now(),
+        )
+    )
+    Drainer(services).run(services.clock.now() + 3, use_lease=False)
+    assert len(peer.sent_messages()) == 1 and queue_depth(services) == 0
+
+
+def test_a_drainer_exits_at_once_while_another_holds_the_lease(services: Services) -> None:
+    assert services.lease.acquire("other", services.clock.now(), 60)
+    report = Drainer(services).run(services.clock.now() + 30)
+    assert report.received == 0

@@ -1,0 +1,32 @@
+"""Every sample event under events/ is a real event its function handles (for sam local invoke)."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template_stack import REPO_ROOT, api_routes
+from tests.support.events import FakeLambdaContext, as_http
+from tests.support.functions import load_function
+
+EVENTS = sorted((REPO_ROOT / "events").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", EVENTS, ids=lambda p: p.stem)
+def test_each_sample_event_is_handled_without_a_server_error(
+    path: Path, services: Any, drain: Callable[..., dict[str, Any]]
+) -> None:
+    event = json.loads(path.read_text())
+    if "httpMethod" in event:
+        routes = {(r.method, r.path) for r in api_routes()}
+        assert (event["httpMethod"], event["resource"]) in routes
+        result = as_http(load_function("send").lambda_handler(event, FakeLambdaContext()))
+        assert result.status < 500, result.body
+    else:
+        scheduler = load_function("scheduler")
+        assert (
+            scheduler.lambda_handler(event, FakeLambdaContext(remaining_millis=10_000))["received"]
+            == 0
+        )

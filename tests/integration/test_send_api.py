@@ -1,0 +1,234 @@
+"""The send API through its real lambda_handler, against moto built from template.yaml."""
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postino import aws
+from postino.services import Services
+from tests.conftest import queue_depth
+from tests.support.events import HttpResult
+
+Api = Callable[..., HttpResult]
+TEXT = {"to": "+39 333 123 4567", "type": "text", "text": {"body": "Ciao Giulia 👋"}}
+
+
+def stored_messages(services: Services) -> int:
+    return aws.dynamodb().scan(TableName=services.settings.messages_table, Select="COUNT")["Count"]
+
+
+def assert_error_shape(result: HttpResult, status: int, code: str | None = None) -> None:
+    assert result.status == status, result.body
+    error = result.body["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["message"].endswith((".", ")")) and len(error["message"]) > 10
+    if code:
+        assert error["code"] == code
+
+
+def test_a_valid_message_is_stored_queued_and_the_drain_nudged(
+    api: Api, services: Services
+) -> None:
+    # WHEN a text message is posted
+    result = api("POST", "/v1/messages", TEXT)
+    # THEN it is accepted with the message resource, digits only, and its timeline
+    assert result.status == 202
+    message = result.body
+    assert message["to"] == "393331234567" and message["status"] == "queued"
+    assert [e["phase"] for e in message["events"]] == ["accepted", "queued"]
+    assert message["sender"] == "default" and message["attempts"] == 0
+    # AND it is stored, one copy is on the queue carrying only references, and the drain was woken
+    assert stored_messages(services) == 1
+    sqs = aws.sqs().receive_message(QueueUrl=services.settings.outbound_queue_url)["Messages"]
+    body = json.loads(sqs[0]["Body"])
+    assert body["id"] == message["id"] and "393331234567" not in sqs[0]["Body"]
+    assert services.nudger.nudges == 1  # type: ignore[attr-defined]
+    # AND the unicode body survives the round trip
+    stored = api("GET", f"/v1/messages/{message['id']}").body
+    assert stored["id"] == message["id"]
+
+
+def test_no_nudge_while_a_drainer_holds_the_lease(api: Api, services: Services) -> None:
+    assert services.lease.acquire("someone", services.clock.now(), 30)
+    assert api("POST", "/v1/messages", TEXT).status == 202
+    assert services.nudger.nudges == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (TEXT | {"to": "12345"}, "to"),
+        (TEXT | {"to": 393331234567}, "to"),
+        (TEXT | {"to": "+39 333 ١٢٣ 4567"}, "to"),
+        (TEXT | {"sender": "nobody"}, "sender"),
+        (TEXT | {"type": "image"}, "body"),
+        (TEXT | {"text": {"body": "x" * 4097}}, "text.body"),
+        (TEXT | {"text": {"body": "hi", "preview": True}}, "text.preview"),
+        (
+            {"to": "+393331234567", "type": "image", "image": {"url": "https://x.example/a.png"}},
+            "image.url",
+        ),
+        (
+            {"to": "+393331234567", "type": "template", "template": {"name": "hello_world"}},
+            "template.language",
+        ),
+        (TEXT | {"send_at": "2099-01-01T00:00:00Z"}, "send_at"),
+        (TEXT | {"send_at": "tomorrow"}, "send_at"),
+        (TEXT | {"metadata": {"blob": "x" * 3000}}, "metadata"),
+        (TEXT | {"reference": "r" * 129}, "reference"),
+        (TEXT | {"validity_seconds": "soon"}, "validity_seconds"),
+        (TEXT | {"at_least_once": "maybe"}, "at_least_once"),
+        ([TEXT], "body"),
+    ],
+)
+def test_an_invalid_message_is_refused_naming_the_field_and_changes_nothing(
+    api: Api, services: Services, body: Any, field: str
+) -> None:
+    result = api("POST", "/v1/messages", body)
+    assert_error_shape(result, 422)
+    assert field in {d["field"] for d in result.body["error"]["details"]}, result.body
+    assert stored_messages(services) == 0 and queue_depth(services) == 0
+
+
+@pytest.mark.parametrize("raw", ['{"to": "+39333", ', "not json", "", "\x00\x01"])
+def test_malformed_json_is_a_400(api: Api, services: Services, raw: str) -> None:
+    result = api("POST", "/v1/messages", raw_body=raw)
+    assert_error_shape(result, 400 if raw else 422)
+    assert stored_messages(services) == 0
+
+
+def test_a_huge_body_is_a_413_and_changes_nothing(api: Api, services: Services) -> None:
+    result = api("POST", "/v1/messages", raw_body=json.dumps(TEXT | {"pad": "x" * 1_100_000}))
+    assert_error_shape(result, 413, "body_too_large")
+    assert stored_messages(services) == 0
+
+
+def test_the_same_idempotency_key_and_body_returns_the_same_message(
+    api: Api, services: Services
+) -> None:
+    headers = {"Idempotency-Key": "invite-giulia-1"}
+    first = api("POST", "/v1/messages", TEXT, headers=headers)
+    again = api("POST", "/v1/messages", TEXT, headers=headers)
+    assert first.status == again.status == 202
+    assert first.body["id"] == again.body["id"]
+    assert stored_messages(services) == 1 and queue_depth(services) == 1
+
+
+def test_the_same_idempotency_key_with_another_body_is_a_409(api: Api, services: Services) -> None:
+    headers = {"idempotency-key": "invite-giulia-2"}
+    assert api("POST", "/v1/messages", TEXT, headers=headers).status == 202
+    other = api("POST", "/v1/messages", TEXT | {"text": {"body": "Another"}}, headers=headers)
+    assert_error_shape(other, 409, "idempotency_key_reused")
+    assert stored_messages(services) == 1 and queue_depth(services) == 1
+
+
+def test_an_overlong_idempotency_key_is_refused(api: Api, services: Services) -> None:
+    result = api("POST", "/v1/messages", TEXT, headers={"Idempotency-Key": "k" * 129})
+    assert_error_shape(result, 422)
+    assert stored_messages(services) == 0
+
+
+def test_a_batch_queues_the_good_items_and_explains_the_bad_ones(
+    api: Api, services: Services
+) -> None:
+    batch = {
+        "messages": [
+            TEXT,
+            TEXT | {"to": "nope"},
+            TEXT | {"idempotency_key": "row-3"},
+            TEXT | {"idempotency_key": "row-3"},
+        ]
+    }
+    result = api("POST", "/v1/messages/batch", batch)
+    assert result.status == 200
+    results = result.body["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3]
+    assert results[0]["status"] == "queued" and results[0]["id"]
+    assert results[1]["error"]["details"][0]["field"] == "to"
+    assert results[2]["id"] == results[3]["id"]
+    assert stored_messages(services) == 2 and queue_depth(services) == 2
+    assert services.nudger.nudges == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("count", [0, 101])
+def test_a_batch_holds_one_to_a_hundred_items(api: Api, services: Services, count: int) -> None:
+    assert_error_shape(api("POST", "/v1/messages/batch", {"messages": [TEXT] * count}), 422)
+    assert stored_messages(services) == 0
+
+
+def test_unknown_ids_and_routes_are_404s(api: Api) -> None:
+    assert_error_shape(api("GET", "/v1/messages/" + "0" * 32), 404, "message_not_found")
+    assert_error_shape(api("GET", "/v1/messages/../../etc"), 404)
+    assert_error_shape(api("POST", "/v1/messages/" + "0" * 32 + "/retry"), 404)
+    assert_error_shape(api("GET", "/v1/nothing-here"), 404, "not_found")
+
+
+def test_listing_is_newest_first_filtered_and_paged(api: Api, services: Services) -> None:
+    ids = [
+        api("POST", "/v1/messages", TEXT | {"reference": f"booking-{i % 2}"}).body["id"]
+        for i in range(5)
+    ]
+    page = api("GET", "/v1/messages", query={"limit": "2"}).body
+    assert [m["id"] for m in page["items"]] == ids[::-1][:2]
+    rest = api("GET", "/v1/messages", query={"limit": "100", "cursor": page["next_cursor"]}).body
+    assert [m["id"] for m in rest["items"]] == ids[::-1][2:]
+    by_ref = api("GET", "/v1/messages", query={"reference": "booking-1"}).body["items"]
+    assert [m["id"] for m in by_ref] == [ids[3], ids[1]]
+    by_status = api("GET", "/v1/messages", query={"status": "queued", "sender": "default"}).body
+    assert len(by_status["items"]) == 5
+    assert api("GET", "/v1/messages", query={"status": "sent"}).body["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"limit": "101"}, 422),
+        ({"limit": "zero"}, 422),
+        ({"status": "lost"}, 422),
+        ({"cursor": "garbage!"}, 400),
+    ],
+)
+def test_bad_list_parameters_are_refused(api: Api, query: dict[str, str], status: int) -> None:
+    assert_error_shape(api("GET", "/v1/messages", query=query), status)
+
+
+def test_cancel_works_from_queued_only_once(api: Api) -> None:
+    message_id = api("POST", "/v1/messages", TEXT).body["id"]
+    cancelled = api("POST", f"/v1/messages/{message_id}/cancel")
+    assert cancelled.status == 200 and cancelled.body["status"] == "cancelled"
+    assert cancelled.body["events"][-1]["phase"] == "cancelled"
+    again = api("POST", f"/v1/messages/{message_id}/cancel")
+    assert_error_shape(again, 409, "wrong_state")
+    assert again.body["error"]["details"] == [{"field": "status", "problem": "cancelled"}]
+
+
+def test_retry_of_a_queued_message_is_a_409_with_its_status(api: Api) -> None:
+    message_id = api("POST", "/v1/messages", TEXT).body["id"]
+    assert_error_shape(api("POST", f"/v1/messages/{message_id}/retry"), 409, "wrong_state")
+
+
+def test_the_openapi_description_and_swagger_ui_are_served(api: Api) -> None:
+    document = api("GET", "/v1/openapi.json")
+    assert document.status == 200
+    paths = document.body["paths"]
+    assert "/v1/messages" in paths and "/v1/senders/{name}" in paths
+    assert document.body["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
+    docs = api("GET", "/v1/docs", headers={"Accept": "text/html"})
+    assert docs.status == 200
+
+
+def test_the_readmes_api_table_matches_the_served_openapi(api: Api) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = set(
+        re.findall(r"^\| (GET|POST|PUT|DELETE|PATCH) \| (/v1/\S+) \|", readme, re.MULTILINE)
+    )
+    served = {
+        (method.upper(), path)
+        for path, operations in api("GET", "/v1/openapi.json").body["paths"].items()
+        for method in operations
+    }
+    assert documented == served

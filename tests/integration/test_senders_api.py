@@ -1,0 +1,75 @@
+"""Sender profiles through the send API."""
+
+from collections.abc import Callable
+
+from postino.services import Services
+from tests.conftest import PHONE_NUMBER_ID
+from tests.support.events import HttpResult
+
+Api = Callable[..., HttpResult]
+STUDIO = {
+    "phone_number_id": "106540352242000",
+    "waba_id": "102290129340000",
+    "access_token_secret": "postino/meta/studio-token",
+    "limits": [{"max": 20, "per_seconds": 1}, {"max": 1000, "per_seconds": 86400}],
+}
+
+
+def test_the_default_sender_comes_from_the_stack_parameters(api: Api) -> None:
+    senders = api("GET", "/v1/senders").body["items"]
+    assert [s["name"] for s in senders] == ["default"]
+    default = api("GET", "/v1/senders/default").body
+    assert default["phone_number_id"] == PHONE_NUMBER_ID
+    assert default["limits"] == [{"max": 80, "per_seconds": 1}]
+    assert default["pair_limit"] == {"max": 1, "per_seconds": 6}
+    assert default["windows"][0]["used"] == 0
+
+
+def test_a_sender_is_created_listed_and_shows_its_live_window(api: Api) -> None:
+    created = api("PUT", "/v1/senders/studio", STUDIO)
+    assert created.status == 200 and created.body["paused"] is False
+    assert [s["name"] for s in api("GET", "/v1/senders").body["items"]] == ["default", "studio"]
+    windows = api("GET", "/v1/senders/studio").body["windows"]
+    assert [(w["max"], w["per_seconds"], w["used"]) for w in windows] == [
+        (20, 1, 0),
+        (1000, 86400, 0),
+    ]
+    assert (
+        api(
+            "POST",
+            "/v1/messages",
+            {"to": "+393331234567", "sender": "studio", "type": "text", "text": {"body": "hi"}},
+        ).status
+        == 202
+    )
+
+
+def test_a_secret_outside_the_stacks_prefix_is_refused(api: Api) -> None:
+    result = api(
+        "PUT", "/v1/senders/studio", STUDIO | {"access_token_secret": "prod/other-team/token"}
+    )
+    assert result.status == 422
+    assert result.body["error"]["details"][0]["field"] == "access_token_secret"
+    assert api("GET", "/v1/senders/studio").status == 404
+
+
+def test_bad_sender_settings_are_refused(api: Api) -> None:
+    for body in (
+        STUDIO | {"limits": []},
+        STUDIO | {"limits": [{"max": 0, "per_seconds": 1}]},
+        STUDIO | {"provider": "sms"},
+        {},
+    ):
+        assert api("PUT", "/v1/senders/studio", body).status == 422
+    assert api("PUT", "/v1/senders/Bad Name", STUDIO).status == 422
+
+
+def test_resume_lifts_a_pause(api: Api, services: Services) -> None:
+    services.senders.set_pause(
+        "default", paused=True, reason="190: token expired", until=None, now=services.clock.now()
+    )
+    paused = api("GET", "/v1/senders/default").body
+    assert paused["paused"] is True and paused["paused_reason"].startswith("190")
+    resumed = api("POST", "/v1/senders/default/resume")
+    assert resumed.status == 200 and resumed.body["paused"] is False
+    assert api("POST", "/v1/senders/ghost/resume").status == 404

@@ -1,0 +1,112 @@
+"""Real event shapes: API Gateway REST proxy events and EventBridge Scheduler invocations."""
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+API_KEY = "local-dev-key"
+STAGE = "prod"
+
+
+def _resource(path: str) -> str:
+    path = re.sub(r"^/v1/messages/(?!batch$)[^/]+", "/v1/messages/{message_id}", path)
+    return re.sub(r"^/v1/senders/[^/]+", "/v1/senders/{name}", path)
+
+
+def rest_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST API (payload 1.0) proxy event, as API Gateway builds it."""
+    resource = _resource(path)
+    names = re.findall(r"{(\w+)}", resource)
+    values = [
+        part
+        for part, templ in zip(path.split("/"), resource.split("/"), strict=True)
+        if templ.startswith("{")
+    ]
+    all_headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "User-Agent": "pytest",
+        "x-api-key": API_KEY,
+        **(headers or {}),
+    }
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": dict(zip(names, values, strict=True)) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "a1b2c3",
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "requestId": str(uuid.uuid4()),
+            "extendedRequestId": "Zm9vYmFy",
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "protocol": "HTTP/1.1",
+            "requestTime": "25/Nov/2026:10:00:00 +0000",
+            "requestTimeEpoch": 1795600800000,
+            "identity": {
+                "apiKey": API_KEY,
+                "apiKeyId": "k1y2z3",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "pytest",
+            },
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def schedule_event() -> dict[str, Any]:
+    """What EventBridge Scheduler hands the drain every minute (the template's Input)."""
+    return {"source": "postino.schedule", "action": "drain"}
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "postino-SendFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = (
+        "arn:aws:lambda:us-east-1:123456789012:function:postino-SendFunction"
+    )
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    remaining_millis: int = 29_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def as_http(result: dict[str, Any]) -> HttpResult:
+    text = result.get("body") or ""
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text
+    return HttpResult(result["statusCode"], body, result.get("headers") or {})

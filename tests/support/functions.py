@@ -1,0 +1,19 @@
+"""Load each function's real entry point the way Lambda does: its folder first on the path."""
+
+import importlib.util
+import sys
+from functools import cache
+from types import ModuleType
+
+from local.template_stack import REPO_ROOT
+
+
+@cache
+def load_function(name: str) -> ModuleType:
+    folder = REPO_ROOT / "functions" / name
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f"{name}_app", folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
