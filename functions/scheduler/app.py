@@ -21,11 +21,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         - services.settings.drain_margin_seconds
     )
     report = Drainer(services).run(deadline)
-    logger.info("drain finished", extra={"report": report.__dict__})
-    return {
-        "received": report.received,
-        "sent": report.sent,
-        "deferred": report.deferred,
-        "skipped": report.skipped,
-        "due_enqueued": report.due_enqueued,
-    }
+    summary = {**report.__dict__, "outcomes": dict(report.outcomes)}
+    logger.info("drain finished", extra={"report": summary})
+    return summary

@@ -13,8 +13,10 @@ from local.graph_api_peer import Fault, GraphApiPeer
 from postino import aws
 from postino.clock import FakeClock, iso
 from postino.drain.drainer import Drainer
-from postino.outbox import QueuedRef
+from postino.outbox import QueuedRef, recipient_hash
+from postino.senders.model import CLOUD_API_PAIR_LIMIT
 from postino.services import Services
+from postino.store.rate_window import pair_window_key
 from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, queue_depth
 from tests.support.events import HttpResult
 
@@ -28,6 +30,15 @@ def text(to: str = "+39 333 123 4567", **fields: Any) -> dict[str, Any]:
 
 def phases(api: Api, message_id: str) -> list[str]:
     return [e["phase"] for e in api("GET", f"/v1/messages/{message_id}").body["events"]]
+
+
+def limit_default_sender(api: Api, *, max: int, per_seconds: int) -> None:
+    sender = {
+        "phone_number_id": PHONE_NUMBER_ID,
+        "access_token_secret": "postino/meta/access-token",
+        "limits": [{"max": max, "per_seconds": per_seconds}],
+    }
+    assert api("PUT", "/v1/senders/default", sender).status == 200
 
 
 def dlq_depth(services: Services) -> int:
@@ -128,7 +139,7 @@ def test_each_class_of_meta_error_leads_to_its_outcome(
 ) -> None:
     peer.add_fault(Fault(error_code=code, times=1))
     message_id = api("POST", "/v1/messages", text()).body["id"]
-    drain(seconds=3)
+    drain()
     message = api("GET", f"/v1/messages/{message_id}").body
     assert message["status"] == status
     assert message["events"][-1]["phase"] == last_phase
@@ -149,14 +160,14 @@ def test_a_paused_sender_holds_its_messages_until_resumed(
 ) -> None:
     peer.add_fault(Fault(error_code=190, times=1))
     first = api("POST", "/v1/messages", text()).body["id"]
-    drain(seconds=3)
+    drain()
     second = api("POST", "/v1/messages", text("+39 333 765 4321")).body["id"]
-    drain(seconds=3)
+    drain()
     assert phases(api, second)[-1] == "sender_paused"
     assert len(peer.requests) == 1 and queue_depth(services) == 0
     # WHEN the token is fixed and the sender resumed
     assert api("POST", "/v1/senders/default/resume").body["requeued"] == 2
-    drain(seconds=3)
+    drain()
     # THEN both go out
     assert api("GET", f"/v1/messages/{first}").body["status"] == "sent"
     assert api("GET", f"/v1/messages/{second}").body["status"] == "sent"
@@ -168,14 +179,14 @@ def test_a_timeout_after_sending_is_an_unknown_outcome_and_never_resent(
     monkeypatch.setattr(services.provider.http, "timeout", httpx.Timeout(0.5))  # type: ignore[attr-defined]
     peer.add_fault(Fault(kind="timeout", hold_seconds=1.5, times=1))
     message_id = api("POST", "/v1/messages", text()).body["id"]
-    drain(seconds=3)
-    drain(seconds=2)
+    drain()
+    drain()
     message = api("GET", f"/v1/messages/{message_id}").body
     assert message["status"] == "unknown" and message["events"][-1]["phase"] == "outcome_unknown"
     assert len(peer.requests) == 1
     # WHEN the user decides to retry it
     assert api("POST", f"/v1/messages/{message_id}/retry").status == 202
-    drain(seconds=3)
+    drain()
     assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"
     assert len(peer.requests) == 2
 
@@ -186,7 +197,7 @@ def test_a_reset_after_the_body_went_out_is_resent_only_with_at_least_once(
     peer.add_fault(Fault(kind="reset", times=2))
     held = api("POST", "/v1/messages", text()).body["id"]
     resent = api("POST", "/v1/messages", text("+39 333 765 4321", at_least_once=True)).body["id"]
-    drain(seconds=3)
+    drain()
     assert api("GET", f"/v1/messages/{held}").body["status"] == "unknown"
     message = api("GET", f"/v1/messages/{resent}").body
     assert message["status"] == "queued" and message["events"][-1]["phase"] == "retry_scheduled"
@@ -294,15 +305,7 @@ def test_two_concurrent_drainers_never_exceed_the_rate_window(
     api: Api, services: Services, peer: GraphApiPeer
 ) -> None:
     # GIVEN a sender limited to 5 sends a second and 20 queued messages to 20 people
-    api(
-        "PUT",
-        "/v1/senders/default",
-        {
-            "phone_number_id": PHONE_NUMBER_ID,
-            "access_token_secret": "postino/meta/access-token",
-            "limits": [{"max": 5, "per_seconds": 1}],
-        },
-    )
+    limit_default_sender(api, max=5, per_seconds=1)
     peer.latency = 0.05
     for n in range(20):
         assert api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).status == 202
@@ -337,19 +340,44 @@ def test_the_pair_limit_spaces_messages_to_one_person(
     assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 6
 
 
+def test_a_send_that_misses_its_slot_gives_its_reservations_back_and_goes_later(
+    api: Api, drain: Drain, services: Services, peer: GraphApiPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a machine so loaded that a send thread wakes up late for its slot, every time
+    clock = services.clock
+    real_sleep = clock.sleep
+    late_wakeups: list[float] = []
+
+    def oversleep(seconds: float) -> None:
+        real_sleep(seconds)
+        if threading.current_thread().name.startswith("send") and len(late_wakeups) < 3:
+            late_wakeups.append(seconds)
+            real_sleep(1.0)
+
+    monkeypatch.setattr(clock, "sleep", oversleep)
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    # WHEN the drain runs
+    report = drain()
+    # THEN the claimed copy is given back (not an attempt), and the next copy is sent at once:
+    # the entries it reserved and never used no longer block the recipient's pair window
+    assert len(late_wakeups) == 3 and report["missed_slot"] == 1
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "sent" and message["attempts"] == 1
+    assert "rate_limited" in phases(api, message_id)
+    assert len(peer.sent_messages()) == 1
+    pair_log = services.rate_windows.read(
+        pair_window_key("default", recipient_hash("393331234567")),
+        [CLOUD_API_PAIR_LIMIT],
+        clock.now(),
+    )
+    assert sum(len(entries) for entries in pair_log.values()) == 1
+
+
 def test_waiting_for_the_window_never_spends_the_redrive_budget(
     api: Api, services: Services, peer: GraphApiPeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a sender allowed one message an hour, and three messages
-    api(
-        "PUT",
-        "/v1/senders/default",
-        {
-            "phone_number_id": PHONE_NUMBER_ID,
-            "access_token_secret": "postino/meta/access-token",
-            "limits": [{"max": 1, "per_seconds": 3600}],
-        },
-    )
+    limit_default_sender(api, max=1, per_seconds=3600)
     ids = [api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(3)]
     # WHEN the waiting copies come back after a second instead of an hour, again and again
     put = services.outbox.put
@@ -372,16 +400,25 @@ def test_waiting_for_the_window_never_spends_the_redrive_budget(
     assert dlq_depth(services) == 0
 
 
+def test_a_drainer_out_of_time_passes_on_what_it_holds_without_spending_receives(
+    api: Api, services: Services, peer: GraphApiPeer
+) -> None:
+    # GIVEN a sender allowed one message in 4 s, and two messages: the second waits in memory
+    limit_default_sender(api, max=1, per_seconds=4)
+    ids = [api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(2)]
+    # WHEN the drainer's time runs out before that wait ends
+    Drainer(services).run(services.clock.now() + 1.5, use_lease=False)
+    assert len(peer.sent_messages()) == 1
+    # THEN the waiting one is on the queue again as a fresh copy (no receive spent), still queued
+    time.sleep(4)
+    (delivery,) = services.outbox.receive()
+    assert delivery.receive_count == 1 and delivery.ref is not None
+    assert delivery.ref.id in ids
+    assert api("GET", f"/v1/messages/{delivery.ref.id}").body["status"] == "queued"
+
+
 def test_force_sends_past_the_window(api: Api, services: Services, peer: GraphApiPeer) -> None:
-    api(
-        "PUT",
-        "/v1/senders/default",
-        {
-            "phone_number_id": PHONE_NUMBER_ID,
-            "access_token_secret": "postino/meta/access-token",
-            "limits": [{"max": 1, "per_seconds": 3600}],
-        },
-    )
+    limit_default_sender(api, max=1, per_seconds=3600)
     first, second = (
         api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(2)
     )

@@ -53,6 +53,8 @@ class DrainReport:
     sent: int = 0
     deferred: int = 0
     skipped: int = 0
+    # Claimed but too late for their slot (a slow machine): back on the queue, not attempts.
+    missed_slot: int = 0
     due_enqueued: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -109,10 +111,26 @@ class Drainer:
                         clock.sleep(self._idle_pause())
                 pool.shutdown(wait=True)
         finally:
+            self._return_held()
             self._flush_acks(force=True)
             if use_lease:
                 self.s.lease.release(self.holder)
         return self.report
+
+    def _return_held(self) -> None:
+        """Out of time with messages in hand: pass each on as a fresh copy for the next drainer.
+
+        Left alone they would come back only after the visibility timeout, one receive of their
+        redrive budget spent; a fresh copy (same seq, so still valid) spends none.
+        """
+        now = self.s.clock.now()
+        with self._lock:
+            held = [h for batch in self._held.values() for h in batch]
+            self._held.clear()
+        for h in held:
+            delay = max(h.ready_at - now, 0.0)
+            self.s.outbox.put(QueuedRef(**{**h.ref.__dict__, "visible_at": now + delay}), delay)
+            self._ack(h.delivery)
 
     def _last_look(self) -> bool:
         """Release the lease, then look once more: the API nudges only while nobody holds it."""
@@ -243,6 +261,9 @@ class Drainer:
                 self._admit(held.delivery)
             if sender is None:
                 return
+        # The token, if cold, is fetched here: a fetch inside a send thread would cost it its slot.
+        self.s.provider.warm(sender)
+        now = self.s.clock.now()
         for held in forced:
             self._start(pool, sender, held, now)
         if not windowed or sender.is_paused(now):
@@ -271,21 +292,30 @@ class Drainer:
             now,
         )
 
-    def _reserve_again(self, sender: Sender, ref: QueuedRef, missed: float) -> float | None:
+    def _release(self, sender: Sender, ref: QueuedRef, start: float, *, pair: bool = True) -> None:
+        """Give back the entries reserved for a start that never happened (always safe).
+
+        It keeps a tight limit (one per 6 s to a person, a few an hour) from blocking the retry.
+        """
+        now = self.s.clock.now()
+        entry = start + self.grace
+        self.s.rate_windows.release(sender_window_key(sender.name), sender.limits, entry, now)
+        if pair:
+            self.s.rate_windows.release(
+                pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
+            )
+
+    def _reserve_again(self, sender: Sender, ref: QueuedRef) -> float | None:
         """A fresh slot (sender and pair) for a claimed send that missed its own, if one is near."""
         now = self.s.clock.now()
-        # The missed entries are for a send that never started: giving them back is safe, and
-        # keeps a tight limit (one per 6 s to a person, a few an hour) from blocking the retry.
-        entry = missed + self.grace
-        self.s.rate_windows.release(sender_window_key(sender.name), sender.limits, entry, now)
-        self.s.rate_windows.release(
-            pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
-        )
         plan = self._reserve_sender(sender, 1, now)
         if not plan.starts:
             return None
         start = plan.starts[0]
-        return start if self._reserve_pair(sender, ref, start, now).starts else None
+        if self._reserve_pair(sender, ref, start, now).starts:
+            return start
+        self._release(sender, ref, start, pair=False)
+        return None
 
     def _reserve_pair(self, sender: Sender, ref: QueuedRef, start: float, now: float) -> Plan:
         """The pair slot must be free at the very start the sender's window gave us."""
@@ -377,9 +407,11 @@ class Drainer:
                 events=[event(Phase.SENDING, now, attempt=ref.attempt, forced=ref.forced or None)],
             )
         except StaleState as stale:
+            if not ref.forced:
+                # Not ours to send: its slot goes back, so it delays nobody's next message.
+                self._release(sender, ref, start)
             self._on_stale(delivery, ref, stale.current)
             return
-        self.s.provider.warm(sender)
         if not ref.forced and not self._wait_for_slot(sender, ref, start):
             self._give_back(message, delivery)
             return
@@ -390,17 +422,22 @@ class Drainer:
         else:
             self._record(message, delivery, decision)
 
-    def _wait_for_slot(self, sender: Sender, ref: QueuedRef, start: float | None) -> bool:
-        """Sleep until the slot starts; True if we are inside it, reserving again when late."""
+    def _wait_for_slot(self, sender: Sender, ref: QueuedRef, start: float) -> bool:
+        """Sleep until the slot starts; True if we are inside it, reserving again when late.
+
+        On False, every entry reserved for this send has been given back.
+        """
         clock = self.s.clock
-        for _ in range(LATE_RETRIES):
-            if start is None:
-                return False
+        for attempt in range(LATE_RETRIES):
             clock.sleep(start - clock.now())
             # Half the grace for us to be late, half for the trip to the peer.
             if clock.now() <= start + self.grace / 2:
                 return True
-            start = self._reserve_again(sender, ref, start)
+            self._release(sender, ref, start)
+            retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
+            if retried is None:
+                return False
+            start = retried
         return False
 
     def _give_back(self, message: Message, delivery: Delivery) -> None:
@@ -416,6 +453,8 @@ class Drainer:
                 changes={"attempts": message.attempts - 1},
                 events=[event(Phase.RATE_LIMITED, now, reason="missed its slot")],
             )
+        logger.warning("send missed its slot; queued again", extra={"message_id": message.id})
+        self.report.missed_slot += 1
         self._ack(delivery)
 
     def _record_sent(self, message: Message, delivery: Delivery, accepted: Accepted) -> None:

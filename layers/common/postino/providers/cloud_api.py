@@ -1,5 +1,6 @@
 """Meta's WhatsApp Cloud API: POST /{version}/{phone_number_id}/messages."""
 
+import threading
 from typing import Any
 
 import httpx
@@ -57,6 +58,8 @@ def request_body(message: Message) -> dict[str, Any]:
 class CloudApiProvider:
     def __init__(self, base_url: str, version: str, http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # One fetch of a cold token, not one per send thread (each would be a billed request).
+        self._token_lock = threading.Lock()
         self.version = version
         self.http = http or httpx.Client(
             # connect: a refused connection is "not sent"; read: an answer that never came
@@ -69,9 +72,10 @@ class CloudApiProvider:
         self._token(sender)
 
     def _token(self, sender: Sender) -> str:
-        token: str = parameters.get_secret(
-            sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS
-        )
+        with self._token_lock:
+            token: str = parameters.get_secret(
+                sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS
+            )
         return token
 
     def send(self, sender: Sender, message: Message) -> SendResult:

@@ -1,0 +1,96 @@
+"""What one message costs in AWS requests, counted where the requests are served (moto).
+
+These are the bill: they are asserted as tightly as the drain's timing allows, so a change that
+adds a request per message shows up here. Run with -s to see the table.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from moto.core.botocore_stubber import BotocoreStubber
+
+from local.graph_api_peer import GraphApiPeer
+from postino.services import Services
+from tests.support.events import HttpResult
+
+BATCH = 10
+
+
+def operation(request: Any) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else target
+    if target:
+        service, _, action = target.partition(".")
+        return f"{service.split('_')[0].lower().replace('amazonsqs', 'sqs')}:{action}"
+    return f"{request.url.split('//')[1].split('.')[0]}:{request.method} {request.url.split('.com')[-1]}"
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    serve = BotocoreStubber.process_request
+
+    def counting(self: BotocoreStubber, request: Any) -> Any:
+        counts[operation(request)] += 1
+        return serve(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", counting)
+    return counts
+
+
+def by_service(counts: Counter[str]) -> dict[str, int]:
+    services: Counter[str] = Counter()
+    for name, count in counts.items():
+        services[name.split(":")[0]] += count
+    return dict(services)
+
+
+def test_accepting_a_message_costs_three_dynamodb_and_one_sqs_request(
+    api: Callable[..., HttpResult], services: Services, counted: Counter[str]
+) -> None:
+    assert (
+        api(
+            "POST", "/v1/messages", {"to": "+393331234567", "type": "text", "text": {"body": "hi"}}
+        ).status
+        == 202
+    )
+    print("\naccept:", dict(counted))
+    # The sender profile (GetItem), the message with its timeline (PutItem), the lease (GetItem),
+    # the queue (SendMessage); the nudge is one Lambda Invoke more when no drainer is at work.
+    assert dict(counted) == {
+        "dynamodb:GetItem": 2,
+        "dynamodb:PutItem": 1,
+        "sqs:SendMessage": 1,
+    }
+    assert services.nudger.nudges == 1  # type: ignore[attr-defined]
+
+
+def test_draining_costs_three_dynamodb_writes_per_message_and_a_little_per_batch(
+    api: Callable[..., HttpResult],
+    drain: Callable[..., dict[str, Any]],
+    peer: GraphApiPeer,
+    counted: Counter[str],
+) -> None:
+    for n in range(BATCH):
+        api(
+            "POST",
+            "/v1/messages",
+            {"to": f"+39333123{n:04d}", "type": "text", "text": {"body": "hi"}},
+        )
+    counted.clear()
+    assert drain()["sent"] == BATCH
+    per_message = {name: count / BATCH for name, count in sorted(counted.items())}
+    print(f"\ndrain of {BATCH}:", dict(counted), "\nper message:", per_message)
+    # Per message: the pair window (PutItem), the claim and the result (two UpdateItems).
+    assert counted["dynamodb:UpdateItem"] == 2 * BATCH
+    # Per message one pair-window write; per batch of up to ten one sender-window write, one
+    # receive and one batched delete; per run the lease. A send thread that wakes late for its
+    # slot (a busy machine) costs two writes more each time: giving its entries back, reserving.
+    assert BATCH + 2 <= counted["dynamodb:PutItem"] <= BATCH + 2 + 8
+    assert counted["sqs:DeleteMessageBatch"] <= 2
+    # Per drain run: lease, sender profile, due index, the token, idle receives.
+    assert counted["dynamodb:Query"] == 1
+    assert counted["secretsmanager:GetSecretValue"] == 1
+    assert len(peer.sent_messages()) == BATCH
