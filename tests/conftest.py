@@ -16,8 +16,16 @@ from postino import aws
 from postino.clock import Clock, SystemClock
 from postino.services import Services, use_services
 from postino.settings import Settings, get_settings
-from tests.support.events import FakeLambdaContext, HttpResult, as_http, rest_event, schedule_event
+from tests.support.events import (
+    FakeLambdaContext,
+    HttpResult,
+    as_http,
+    rest_event,
+    schedule_event,
+    sqs_event,
+)
 from tests.support.functions import load_function
+from tests.support.webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, webhook_event
 
 # DynamoDB serialises writes to an item; moto's in-process backend does not, so two drainer
 # threads could both pass a condition. Serialising moto's dispatch restores DynamoDB's guarantee.
@@ -32,10 +40,9 @@ def _serialised(self: BotocoreStubber, request: Any) -> Any:
 
 BotocoreStubber.process_request = _serialised  # type: ignore[method-assign]
 
-PHONE_NUMBER_ID = "106540352242922"
-WABA_ID = "102290129340398"
 ACCESS_TOKEN = "EAAG-test-token"
 TOKEN_SECRET = "postino/meta/access-token"
+VERIFY_TOKEN = "verify-me-please"
 
 
 class RecordingNudger:
@@ -68,7 +75,13 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         # The peer shares this process (and its GIL) with the drainers and moto: its clock can
         # lag a send by a few hundred ms on a busy machine, so the grace covers that trip.
         monkeypatch.setenv("RATE_WINDOW_GRACE_SECONDS", "0.4")
-        boto3.client("secretsmanager").create_secret(Name=TOKEN_SECRET, SecretString=ACCESS_TOKEN)
+        # Tests of other things send free text to numbers that never wrote: the window check
+        # has tests of its own (tests/integration/test_service_window.py).
+        monkeypatch.setenv("DEFAULT_ENFORCE_SERVICE_WINDOW", "false")
+        secrets = boto3.client("secretsmanager")
+        secrets.create_secret(Name=TOKEN_SECRET, SecretString=ACCESS_TOKEN)
+        secrets.create_secret(Name="postino/meta/app-secret", SecretString=APP_SECRET)
+        secrets.create_secret(Name="postino/meta/verify-token", SecretString=VERIFY_TOKEN)
         yield resources
         use_services(None)
         aws.reset_clients()
@@ -131,3 +144,53 @@ def queue_depth(services: Services) -> int:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
     )["Attributes"]
     return sum(int(v) for v in attributes.values())
+
+
+@pytest.fixture
+def webhook(services: Services) -> Callable[..., HttpResult]:
+    """POST a body to Meta's webhook route, signed with the app secret unless told otherwise."""
+    route = load_function("webhook")
+
+    def call(body: Any, **kwargs: Any) -> HttpResult:
+        return as_http(route.lambda_handler(webhook_event(body, **kwargs), FakeLambdaContext()))
+
+    return call
+
+
+@pytest.fixture
+def process(services: Services) -> Callable[[], list[str]]:
+    """Hand what waits on the ingest queue to the processor, as Lambda's SQS poller would.
+
+    Returns the ids of the records the processor reported as failed (they stay on the queue).
+    """
+    processor = load_function("webhook", "process")
+    url = services.settings.ingest_queue_url
+    arn = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+    def run() -> list[str]:
+        failed: list[str] = []
+        while True:
+            messages = (
+                aws.sqs()
+                .receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+                )
+                .get("Messages", [])
+            )
+            if not messages:
+                return failed
+            result = processor.lambda_handler(
+                sqs_event(arn, [dict(m) for m in messages]),
+                FakeLambdaContext(function_name="processor"),
+            )
+            failures = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            failed += failures
+            done = [m for m in messages if m["MessageId"] not in failures]
+            for message in done:  # Lambda deletes what the batch did not report
+                aws.sqs().delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if failures:
+                return failed
+
+    return run

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from messages_routes import router as messages_router
+from reservations_routes import router as reservations_router
 from senders_routes import router as senders_router
 
 from postino.errors import PostinoError, Problem, error_body, from_validation_errors
@@ -33,6 +34,7 @@ OPENAPI = {
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(messages_router)
 app.include_router(senders_router)
+app.include_router(reservations_router)
 app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
 
 

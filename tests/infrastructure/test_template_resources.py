@@ -5,10 +5,17 @@ from typing import Any
 import pytest
 
 from local.template_stack import api_routes, load_template
+from postino.webhooks.ingest import MAX_BODY_BYTES
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-PUBLIC_ROUTES = {("GET", "/v1/openapi.json"), ("GET", "/v1/docs")}
+# The API's own description, and Meta's webhook (Meta signs its calls; it has no API key).
+PUBLIC_ROUTES = {
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/docs"),
+    ("GET", "/webhooks/meta"),
+    ("POST", "/webhooks/meta"),
+}
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -29,7 +36,7 @@ def test_every_function_runs_python312_on_arm64_with_the_layer() -> None:
 def test_every_v1_route_needs_the_api_key_but_the_apis_own_description() -> None:
     routes = api_routes()
     assert {(r.method, r.path) for r in routes if not r.api_key_required} == PUBLIC_ROUTES
-    assert all(r.path.startswith("/v1/") for r in routes)
+    assert all(r.path.startswith(("/v1/", "/webhooks/")) for r in routes)
     assert RESOURCES["PostinoUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "PostinoApiKey"}
     stages = RESOURCES["PostinoUsagePlan"]["Properties"]["ApiStages"]
     assert stages == [{"ApiId": {"Ref": "PostinoApi"}, "Stage": {"Ref": "PostinoApi.Stage"}}]
@@ -43,23 +50,37 @@ def test_every_queue_has_a_dead_letter_queue_watched_by_an_alarm() -> None:
         if "RedrivePolicy" in q["Properties"]
     }
     assert dead_letter and dead_letter <= set(queues)
-    assert set(queues) - dead_letter == {"OutboundQueue"}
-    assert RESOURCES["OutboundQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
-    alarm = RESOURCES["OutboundDeadLetterAlarm"]["Properties"]
-    assert alarm["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": ["OutboundDeadLetterQueue", "QueueName"]
-    }
+    assert set(queues) - dead_letter == {"OutboundQueue", "IngestQueue"}
+    for queue in ("OutboundQueue", "IngestQueue"):
+        assert RESOURCES[queue]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+        alarm = RESOURCES[queue.replace("Queue", "DeadLetterAlarm")]["Properties"]
+        assert alarm["Dimensions"][0]["Value"] == {
+            "Fn::GetAtt": [queue.replace("Queue", "DeadLetterQueue"), "QueueName"]
+        }
     # A copy must not come back while its drainer may still run.
     timeout = RESOURCES["SchedulerFunction"]["Properties"]["Timeout"]
     assert RESOURCES["OutboundQueue"]["Properties"]["VisibilityTimeout"] > timeout
+    # AWS's advice for SQS event sources: visibility at least six times the function's timeout.
+    processor = RESOURCES["WebhookProcessorFunction"]["Properties"]
+    assert RESOURCES["IngestQueue"]["Properties"]["VisibilityTimeout"] >= 6 * processor["Timeout"]
+    event = processor["Events"]["IngestQueueRecords"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The route refuses what the queue cannot hold (postino.webhooks.ingest.MAX_BODY_BYTES).
+    assert RESOURCES["IngestQueue"]["Properties"]["MaximumMessageSize"] == MAX_BODY_BYTES
 
 
 def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
     tables = of_type("AWS::DynamoDB::Table")
-    assert set(tables) == {"MessagesTable", "SendersTable", "RateWindowTable", "IdempotencyTable"}
+    assert set(tables) == {
+        "MessagesTable",
+        "SendersTable",
+        "RateWindowTable",
+        "IdempotencyTable",
+        "InboxTable",
+    }
     for table in tables.values():
         assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    for name in ("MessagesTable", "SendersTable"):
+    for name in ("MessagesTable", "SendersTable", "InboxTable"):
         assert tables[name]["Properties"]["PointInTimeRecoverySpecification"][
             "PointInTimeRecoveryEnabled"
         ]
@@ -72,6 +93,7 @@ def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
         "SendersTable": None,
         "RateWindowTable": "expires_at",
         "IdempotencyTable": "expiration",
+        "InboxTable": "expires_at",
     }
     indexes = {
         i["IndexName"] for i in tables["MessagesTable"]["Properties"]["GlobalSecondaryIndexes"]

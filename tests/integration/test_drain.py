@@ -17,8 +17,9 @@ from postino.outbox import QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
 from postino.services import Services
 from postino.store.rate_window import pair_window_key
-from tests.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, queue_depth
+from tests.conftest import ACCESS_TOKEN, queue_depth
 from tests.support.events import HttpResult
+from tests.support.webhooks import PHONE_NUMBER_ID
 
 Api = Callable[..., HttpResult]
 Drain = Callable[..., dict[str, Any]]

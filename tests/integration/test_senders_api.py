@@ -3,8 +3,8 @@
 from collections.abc import Callable
 
 from postino.services import Services
-from tests.conftest import PHONE_NUMBER_ID
 from tests.support.events import HttpResult
+from tests.support.webhooks import PHONE_NUMBER_ID
 
 Api = Callable[..., HttpResult]
 STUDIO = {

@@ -12,6 +12,10 @@ STAGE = "prod"
 
 def _resource(path: str) -> str:
     path = re.sub(r"^/v1/messages/(?!batch$)[^/]+", "/v1/messages/{message_id}", path)
+    path = re.sub(r"^/v1/reservations/[^/]+", "/v1/reservations/{reservation_id}", path)
+    path = re.sub(r"^/v1/reservation-codes/[^/]+", "/v1/reservation-codes/{code}", path)
+    path = re.sub(r"^/v1/operators/[^/]+", "/v1/operators/{operator_id}", path)
+    path = re.sub(r"^/v1/experiences/[^/]+", "/v1/experiences/{experience_id}", path)
     return re.sub(r"^/v1/senders/[^/]+", "/v1/senders/{name}", path)
 
 
@@ -74,6 +78,33 @@ def rest_event(
         },
         "body": text,
         "isBase64Encoded": False,
+    }
+
+
+def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What Lambda's SQS event source hands a function: the received messages as records."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": m.get("Attributes", {}).get(
+                        "ApproximateReceiveCount", "1"
+                    ),
+                    "SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "0"),
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "0",
+                },
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+            for m in messages
+        ]
     }
 
 

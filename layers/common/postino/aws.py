@@ -8,6 +8,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
 
@@ -27,6 +28,11 @@ def dynamodb() -> "DynamoDBClient":
 
 def sqs() -> "SQSClient":
     client: SQSClient = _client("sqs")
+    return client
+
+
+def events() -> "EventBridgeClient":
+    client: EventBridgeClient = _client("events")
     return client
 
 

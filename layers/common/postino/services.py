@@ -10,6 +10,7 @@ from postino.outbox import Outbox
 from postino.providers.base import Provider
 from postino.providers.cloud_api import CloudApiProvider
 from postino.settings import Settings, get_settings
+from postino.store.inbox import InboxStore
 from postino.store.lease import DrainLease
 from postino.store.messages import MessageStore
 from postino.store.rate_window import RateWindowStore
@@ -22,6 +23,7 @@ class Services:
     clock: Clock
     messages: MessageStore
     senders: SenderStore
+    inbox: InboxStore
     rate_windows: RateWindowStore
     lease: DrainLease
     outbox: Outbox
@@ -38,6 +40,7 @@ class Services:
             clock=clock or SystemClock(),
             messages=MessageStore(settings.messages_table, settings.retention_days),
             senders=SenderStore(settings),
+            inbox=InboxStore(settings.inbox_table, settings.retention_days),
             rate_windows=RateWindowStore(settings.rate_window_table),
             lease=DrainLease(settings.rate_window_table),
             outbox=Outbox(settings.outbound_queue_url),

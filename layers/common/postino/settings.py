@@ -15,7 +15,9 @@ class Settings(BaseModel):
     senders_table: str = "postino-SendersTable"
     rate_window_table: str = "postino-RateWindowTable"
     idempotency_table: str = "postino-IdempotencyTable"
+    inbox_table: str = "postino-InboxTable"
     outbound_queue_url: str = ""
+    ingest_queue_url: str = ""
     drain_function_name: str = ""
 
     graph_api_base_url: str = "https://graph.facebook.com"
@@ -23,6 +25,24 @@ class Settings(BaseModel):
     default_phone_number_id: str = ""
     default_waba_id: str = ""
     default_access_token_secret: str = ""
+    # The default sender refuses free-form messages outside the 24-hour window (Meta would).
+    default_enforce_service_window: bool = True
+    default_auto_mark_read: bool = False
+    # Secrets Manager names of Meta's app secret (webhook signatures) and the verify token.
+    app_secret_name: str = ""
+    verify_token_name: str = ""
+    # Where ReservationRequested events go ("default" is the account's default bus).
+    event_bus_name: str = "default"
+    reservation_code_pattern: str = r"\bRES-[A-Z0-9]{3,12}\b"
+    reservation_notification_text: str = (
+        "New reservation request {code} from {profile_name} (+{from_number}): {text}"
+    )
+    # When set, the operator is notified with this approved template (body parameters: code,
+    # name, number, text) instead of free text, which Meta refuses outside their 24-hour window.
+    reservation_notification_template: str = ""
+    reservation_notification_language: str = "en_US"
+    # When set, the customer gets this text back (their window is open: they just wrote).
+    reservation_acknowledgement_text: str = ""
     secrets_prefix: str = "postino/"
     retention_days: int = Field(default=90, ge=1)
 

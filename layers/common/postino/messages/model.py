@@ -36,6 +36,10 @@ class Phase(StrEnum):
     FORCED = "forced"
     SENDING = "sending"
     PROVIDER_ACCEPTED = "provider_accepted"
+    # From Meta's status webhooks (detail.source == "webhook").
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
     RETRY_SCHEDULED = "retry_scheduled"
     SENDER_PAUSED = "sender_paused"
     FAILED = "failed"
@@ -96,6 +100,10 @@ class Message(BaseModel):
     delivered_at: float | None = None
     read_at: float | None = None
     failed_at: float | None = None
+    # Meta's status webhooks, one per status (see webhooks/receipts.py), and its billing notes.
+    receipts: dict[str, Any] = Field(default_factory=dict)
+    conversation: dict[str, Any] | None = None
+    pricing: dict[str, Any] | None = None
     events: list[Event] = Field(default_factory=list)
 
 
@@ -123,6 +131,8 @@ class MessageResource(BaseModel):
     delivered_at: str | None
     read_at: str | None
     failed_at: str | None
+    conversation: dict[str, Any] | None = None
+    pricing: dict[str, Any] | None = None
     events: list[Event] | None = Field(
         default=None, description="The timeline, oldest first (on GET of one message)"
     )
@@ -147,5 +157,7 @@ class MessageResource(BaseModel):
             delivered_at=_time(message.delivered_at),
             read_at=_time(message.read_at),
             failed_at=_time(message.failed_at),
+            conversation=message.conversation,
+            pricing=message.pricing,
             events=message.events if with_events else None,
         )

@@ -46,3 +46,7 @@ class Provider(Protocol):
         """Fetch what a send needs (credentials) before its slot, so the send leaves on time."""
 
     def send(self, sender: Sender, message: Message) -> SendResult: ...
+
+    def mark_read(self, sender: Sender, wamid: str) -> bool:
+        """Tell the customer their message was read (blue ticks); False if it did not go."""
+        ...

@@ -94,6 +94,17 @@ class CloudApiProvider:
             return OutcomeUnknown(type(error).__name__)
         return parse_response(response)
 
+    def mark_read(self, sender: Sender, wamid: str) -> bool:
+        url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
+        body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+        try:
+            response = self.http.post(
+                url, json=body, headers={"Authorization": f"Bearer {self._token(sender)}"}
+            )
+        except httpx.TransportError:
+            return False
+        return response.is_success
+
 
 def parse_response(response: httpx.Response) -> SendResult:
     if response.is_success:

@@ -40,6 +40,13 @@ class SenderSettings(BaseModel):
     ]
     limits: list[Limit] = Field(default_factory=lambda: list(CLOUD_API_LIMITS), max_length=5)
     pair_limit: Limit = CLOUD_API_PAIR_LIMIT
+    enforce_service_window: bool = Field(
+        default=True,
+        description="Refuse free-form messages to contacts who have not written in 24 hours",
+    )
+    auto_mark_read: bool = Field(
+        default=False, description="Send read receipts for inbound messages"
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> Self:
@@ -77,6 +84,8 @@ class SenderResource(BaseModel):
     access_token_secret: str
     limits: list[Limit]
     pair_limit: Limit
+    enforce_service_window: bool
+    auto_mark_read: bool
     paused: bool
     paused_reason: str | None
     paused_until: str | None

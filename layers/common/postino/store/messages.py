@@ -181,6 +181,18 @@ class MessageStore:
         )
         return [from_item(item)["id"] for item in response.get("Items", [])]
 
+    def find_by_wamid(self, wamid: str) -> str | None:
+        """Our id of the message Meta knows as `wamid` (the index is eventually consistent)."""
+        response = aws.dynamodb().query(
+            TableName=self.table,
+            IndexName="by_provider_message_id",
+            KeyConditionExpression="provider_message_id = :w",
+            ExpressionAttributeValues={":w": serialise(wamid)},
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        return str(from_item(items[0])["id"]) if items else None
+
     def _get_many(self, ids: list[str]) -> list[Message]:
         if not ids:
             return []

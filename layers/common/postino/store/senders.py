@@ -20,6 +20,8 @@ def default_sender(settings: Settings) -> Sender | None:
         phone_number_id=settings.default_phone_number_id,
         waba_id=settings.default_waba_id or None,
         access_token_secret=settings.default_access_token_secret,
+        enforce_service_window=settings.default_enforce_service_window,
+        auto_mark_read=settings.default_auto_mark_read,
     )
 
 

@@ -1,0 +1,49 @@
+"""The webhook processor: drains the ingest queue, one notification per SQS record.
+
+A record that fails is reported alone (ReportBatchItemFailures): its batch mates are done, and
+SQS tries it again until the redrive policy moves it to the ingest dead-letter queue.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from postino import aws
+from postino.observability import logger, metrics, tracer
+from postino.services import get_services
+from postino.webhooks.process import NotYetRecorded, Processor
+
+# A status that beat the drain's own record comes back after this long, not the full timeout.
+NOT_YET_RECORDED_RETRY_SECONDS = 5
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    services = get_services()
+    try:
+        counts = Processor(services).process(record.body)
+    except NotYetRecorded:
+        aws.sqs().change_message_visibility(
+            QueueUrl=services.settings.ingest_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=NOT_YET_RECORDED_RETRY_SECONDS,
+        )
+        raise
+    logger.info("notification processed", extra={"counts": dict(counts)})
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

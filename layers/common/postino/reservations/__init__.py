@@ -1,0 +1,1 @@
+"""Reservation requests: RES codes found in inbound messages, routed to an operator."""

@@ -1,0 +1,1 @@
+"""Meta's webhooks: verified and queued at the door (ingest), then processed from the queue."""

@@ -1,0 +1,147 @@
+"""The webhook route: Meta's verification handshake, and verify-then-enqueue for deliveries.
+
+It is on Meta's clock (median under 250 ms), so it does the least: check the signature over the
+raw bytes, check the body is a WhatsApp Business Account notification, put it on the ingest
+queue, answer. No DynamoDB, no models; the processor does the rest from the queue.
+"""
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from postino.webhooks.signature import is_valid
+
+# The ingest queue's MaximumMessageSize (template.yaml): a body SQS cannot hold is refused.
+MAX_BODY_BYTES = 262_144
+WHATSAPP_OBJECT = "whatsapp_business_account"
+
+
+@dataclass
+class Ingest:
+    """What the route needs from outside, as functions so tests (and the local stack) can swap."""
+
+    app_secret: Callable[[], str]
+    verify_token: Callable[[], str]
+    enqueue: Callable[[str], None]
+    count: Callable[[str], None]
+
+
+@dataclass
+class Refusal(Exception):
+    status: int
+    code: str
+    message: str
+    metric: str | None = None
+
+
+def handle(event: dict[str, Any], ingest: Ingest) -> dict[str, Any]:
+    """An API Gateway REST proxy event in, a proxy response out."""
+    try:
+        if event.get("httpMethod") == "GET":
+            return _text(200, _challenge(event.get("queryStringParameters") or {}, ingest))
+        _deliver(event, ingest)
+    except Refusal as refusal:
+        if refusal.metric:
+            ingest.count(refusal.metric)
+        return _error(refusal)
+    return _json(200, {"received": True})
+
+
+def _challenge(query: dict[str, str], ingest: Ingest) -> str:
+    token = query.get("hub.verify_token") or ""
+    expected = ingest.verify_token()
+    if (
+        query.get("hub.mode") != "subscribe"
+        or not expected
+        or not _same(token, expected)
+        or not query.get("hub.challenge")
+    ):
+        raise Refusal(403, "verification_failed", "The verify token or mode is not right.")
+    return query["hub.challenge"]
+
+
+def _deliver(event: dict[str, Any], ingest: Ingest) -> None:
+    raw = _raw_body(event)
+    if len(raw) > MAX_BODY_BYTES:
+        raise Refusal(
+            413,
+            "payload_too_large",
+            f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.",
+            "WebhookTooLarge",
+        )
+    signature = _header(event, "x-hub-signature-256")
+    if not is_valid(raw, signature, ingest.app_secret()):
+        raise Refusal(
+            401,
+            "invalid_signature",
+            "The X-Hub-Signature-256 header is missing or does not match the body.",
+            "WebhookSignatureInvalid",
+        )
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise Refusal(400, "malformed_json", "The body is not UTF-8 JSON.") from error
+    if not isinstance(body, dict) or body.get("object") != WHATSAPP_OBJECT:
+        raise Refusal(
+            400,
+            "unsupported_object",
+            f'The body must be an object with "object": "{WHATSAPP_OBJECT}".',
+        )
+    if not isinstance(body.get("entry"), list):
+        raise Refusal(400, "invalid_field", "The body's 'entry' must be a list.")
+    try:
+        ingest.enqueue(text)
+    except Exception as error:
+        # Meta retries a 5xx: nothing is lost when the queue is briefly unavailable.
+        raise Refusal(
+            500,
+            "enqueue_failed",
+            "The notification could not be queued; please retry.",
+            "WebhookEnqueueFailed",
+        ) from error
+
+
+def _raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise Refusal(400, "malformed_body", "The body is not valid base64.") from error
+    # API Gateway hands a non-binary body over as text: its UTF-8 bytes are what Meta signed.
+    return body.encode("utf-8", errors="surrogateescape")
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _text(status: int, body: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": body}
+
+
+def _json(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+    }
+
+
+def _error(refusal: Refusal) -> dict[str, Any]:
+    return _json(
+        refusal.status,
+        {"error": {"code": refusal.code, "message": refusal.message, "details": []}},
+    )

@@ -1,0 +1,242 @@
+"""Processing one queued webhook notification: statuses, inbound messages, and the rest.
+
+Every write is conditional or idempotent, so SQS redelivering a notification (or Meta sending
+it twice) changes nothing the first time did not.
+"""
+
+from collections import Counter
+from typing import Any
+
+from postino.messages.model import Status
+from postino.observability import logger, mask_phone, metrics
+from postino.reservations.service import request_reservations
+from postino.senders.model import Sender
+from postino.services import Services
+from postino.store.inbox import contact_key, inbound_key, orphan_status_key, templates_key
+from postino.store.messages import StaleState
+from postino.webhooks.payload import (
+    Contact,
+    InboundMessage,
+    Notification,
+    StatusUpdate,
+    Value,
+    epoch,
+)
+from postino.webhooks.receipts import RECEIVING, merge
+
+# Inbound types Meta documents; anything else is stored as "unsupported".
+KNOWN_TYPES = frozenset(
+    {
+        "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
+        "button", "interactive", "reaction", "order", "system", "request_welcome", "unsupported",
+    }
+)  # fmt: skip
+OUR_ID_LENGTH = 32
+SENDER_CACHE_SECONDS = 60.0
+
+
+class NotYetRecorded(Exception):
+    """A status for a send the drain has not recorded yet: try again in a few seconds."""
+
+
+class Processor:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.counts: Counter[str] = Counter()
+        self._senders: tuple[float, dict[str, Sender]] | None = None
+
+    def process(self, body: str) -> Counter[str]:
+        notification = Notification.model_validate_json(body)
+        for entry in notification.entry:
+            for change in entry.changes:
+                if change.field == "messages":
+                    self._messages(Value.model_validate(change.value))
+                elif change.field == "message_template_status_update":
+                    self._template_status(entry.id, change.value)
+                elif change.field == "user_preferences":
+                    self._preferences(change.value)
+                else:
+                    self.counts[f"ignored:{change.field}"] += 1
+        return self.counts
+
+    # ---- messages: statuses, inbound, errors ---------------------------------------------------
+
+    def _messages(self, value: Value) -> None:
+        phone_number_id = value.metadata.phone_number_id if value.metadata else None
+        sender = self._sender_for(phone_number_id)
+        for update in value.statuses:
+            self.counts[f"status:{self.apply_status(update)}"] += 1
+        for message in value.messages:
+            contact = next((c for c in value.contacts if c.wa_id == message.from_), None)
+            self.counts[
+                f"inbound:{self.record_inbound(sender, phone_number_id, message, contact)}"
+            ] += 1
+        for error in value.errors:
+            logger.warning(
+                "webhook reports an error", extra={"code": error.code, "title": error.title}
+            )
+            metrics.add_metric(name="WebhookErrors", unit="Count", value=1)
+            self.counts["errors"] += 1
+
+    def apply_status(self, update: StatusUpdate) -> str:
+        now = self.s.clock.now()
+        message_id = self._our_id(update)
+        message = self.s.messages.get(message_id) if message_id else None
+        for _ in range(5):
+            if message is None or not _belongs(message, update):
+                return self._orphan(update, now)
+            if message.status is Status.SENDING:
+                raise NotYetRecorded(message.id)
+            changes = merge(message, update, now)
+            if changes is None:
+                return "duplicate"
+            try:
+                self.s.messages.update(
+                    message.id,
+                    statuses=(message.status,),
+                    now=now,
+                    changes=changes,
+                    equals={"updated_at": message.updated_at},
+                )
+            except StaleState as stale:
+                message = stale.current  # changed meanwhile: merge into what it is now
+                continue
+            return "applied"
+        raise RuntimeError("status kept conflicting")  # SQS tries the record again
+
+    def _our_id(self, update: StatusUpdate) -> str | None:
+        # We send our id as biz_opaque_callback_data and Meta echoes it: no index read needed.
+        echoed = update.biz_opaque_callback_data
+        if echoed and len(echoed) == OUR_ID_LENGTH and echoed.isalnum():
+            return echoed
+        return self.s.messages.find_by_wamid(update.id)
+
+    def _orphan(self, update: StatusUpdate, now: float) -> str:
+        self.s.inbox.put_new(
+            orphan_status_key(update.id, update.status),
+            {"kind": "orphan_status", "status": update.model_dump(mode="json", by_alias=True)},
+            now=now,
+        )
+        metrics.add_metric(name="OrphanStatuses", unit="Count", value=1)
+        return "orphan"
+
+    def record_inbound(
+        self,
+        sender: Sender | None,
+        phone_number_id: str | None,
+        message: InboundMessage,
+        contact: Contact | None,
+    ) -> str:
+        now = self.s.clock.now()
+        sender_name = sender.name if sender else f"phone:{phone_number_id}"
+        at = epoch(message.timestamp, now)
+        profile_name = contact.profile.name if contact and contact.profile else None
+        created = self.s.inbox.put_new(
+            inbound_key(message.id),
+            inbound_record(sender_name, message, profile_name, at, now),
+            now=now,
+        )
+        profile = {"profile_name": profile_name, "user_id": contact.user_id if contact else None}
+        self.s.inbox.touch_contact(
+            sender_name,
+            message.from_,
+            inbound_at=at,
+            profile={k: v for k, v in profile.items() if v is not None},
+        )
+        # Not gated on `created`: a retry after a crash still makes the requests it owes.
+        request_reservations(self.s, sender_name, message, profile_name, now)
+        if created and sender is not None and sender.auto_mark_read:
+            # At most once: a crash before this line skips the receipt (it is only blue ticks).
+            self.s.provider.mark_read(sender, message.id)
+        if created:
+            metrics.add_metric(name="InboundMessages", unit="Count", value=1)
+            logger.info(
+                "inbound message",
+                extra={"from": mask_phone(message.from_), "type": message.type},
+            )
+        return "stored" if created else "duplicate"
+
+    # ---- templates and preferences -------------------------------------------------------------
+
+    def _template_status(self, waba_id: str, value: dict[str, Any]) -> None:
+        """Meta says a template's status changed: the cached copy learns it at once."""
+        key = templates_key(waba_id)
+        cached = self.s.inbox.get(key)
+        if cached is None:
+            self.counts["template_status:not_cached"] += 1
+            return
+        name = value.get("message_template_name")
+        language = value.get("message_template_language")
+        templates = [
+            {**t, "status": value.get("event", t.get("status"))}
+            if t.get("name") == name and t.get("language") == language
+            else t
+            for t in cached.get("templates", [])
+        ]
+        self.s.inbox.update(key, {"templates": templates}, must_exist=True)
+        self.counts["template_status:applied"] += 1
+
+    def _preferences(self, value: dict[str, Any]) -> None:
+        metadata = value.get("metadata") or {}
+        sender = self._sender_for(metadata.get("phone_number_id"))
+        sender_name = sender.name if sender else f"phone:{metadata.get('phone_number_id')}"
+        for preference in value.get("user_preferences") or []:
+            if preference.get("category") != "marketing_messages" or not preference.get("wa_id"):
+                continue
+            stop = preference.get("value") == "stop"
+            self.s.inbox.update(
+                contact_key(sender_name, str(preference["wa_id"])),
+                {
+                    "sender": sender_name,
+                    "wa_id": str(preference["wa_id"]),
+                    "marketing_opt_out": stop,
+                },
+                must_exist=False,
+            )
+            self.counts["preferences"] += 1
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    def _sender_for(self, phone_number_id: str | None) -> Sender | None:
+        now = self.s.clock.now()
+        if self._senders is None or now - self._senders[0] > SENDER_CACHE_SECONDS:
+            self._senders = (now, {s.phone_number_id: s for s in self.s.senders.all()})
+        return self._senders[1].get(phone_number_id or "")
+
+
+def _belongs(message: Any, update: StatusUpdate) -> bool:
+    if message.status is Status.SENDING:
+        return True
+    if message.status not in RECEIVING:
+        return False
+    return message.provider_message_id in (None, update.id)
+
+
+def inbound_record(
+    sender: str, message: InboundMessage, profile_name: str | None, at: float, now: float
+) -> dict[str, Any]:
+    kind = message.type if message.type in KNOWN_TYPES else "unsupported"
+    part = message.part(message.type)
+    interactive = message.part("interactive")
+    reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+    button = message.part("button")
+    record = {
+        "kind": "inbound",
+        "wamid": message.id,
+        "sender": sender,
+        "from": message.from_,
+        "profile_name": profile_name,
+        "type": kind,
+        "original_type": message.type if kind != message.type else None,
+        "text": message.part("text").get("body") or part.get("caption"),
+        "media_id": part.get("id")
+        if kind in ("image", "audio", "video", "document", "sticker")
+        else None,
+        "mime_type": part.get("mime_type"),
+        "reply_id": reply.get("id") or button.get("payload"),
+        "reply_title": reply.get("title") or button.get("text"),
+        "context": message.context,
+        "timestamp": at,
+        "received_at": now,
+    }
+    return {k: v for k, v in record.items() if v is not None}

@@ -1,0 +1,197 @@
+"""Reservation requests from inbound WhatsApp messages: detection, routing, announcing, status."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from postino import aws
+from postino.services import Services
+from tests.support.events import HttpResult
+from tests.support.webhooks import inbound, text_message
+
+Api = Callable[..., HttpResult]
+Webhook = Callable[..., HttpResult]
+Process = Callable[[], list[str]]
+
+OPERATOR_PHONE = "393339990000"
+OVERRIDE_PHONE = "393338880000"
+
+
+@pytest.fixture
+def bus_events(services: Services) -> Callable[[], list[dict[str, Any]]]:
+    """What reaches the default bus from source postino, through a rule into a queue."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="reservation-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = boto3.client("events")
+    events.put_rule(Name="postino-reservations", EventPattern=json.dumps({"source": ["postino"]}))
+    events.put_targets(Rule="postino-reservations", Targets=[{"Id": "q", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return received
+
+
+def setup_routing(api: Api, *, override: bool) -> None:
+    operator = {"name": "Laguna Tours", "default_target": {"to": f"+{OPERATOR_PHONE}"}}
+    assert api("PUT", "/v1/operators/laguna", operator).status == 200
+    binding: dict[str, Any] = {"operator_id": "laguna", "is_override": override}
+    if override:
+        binding["target"] = {"to": f"+{OVERRIDE_PHONE}"}
+    assert api("PUT", "/v1/experiences/gondola-sunset/binding", binding).status == 200
+    registered = api("PUT", "/v1/reservation-codes/res-ab12cd", {"experience_id": "gondola-sunset"})
+    assert registered.status == 200 and registered.body["code"] == "RES-AB12CD"
+
+
+def queued_to(services: Services) -> list[str]:
+    """The recipients of the messages queued so far (the notifications)."""
+    items = aws.dynamodb().scan(TableName=services.settings.messages_table)["Items"]
+    return sorted(item["to"]["S"] for item in items)
+
+
+def test_a_code_in_a_text_makes_one_routed_announced_request_however_often_meta_repeats(
+    api: Api,
+    webhook: Webhook,
+    process: Process,
+    services: Services,
+    bus_events: Callable[[], list[dict[str, Any]]],
+) -> None:
+    setup_routing(api, override=False)
+    body = inbound(text_message("wamid.R1", "Ciao! Booking res-ab12cd for two, please 🙏"))
+    for _ in range(3):
+        webhook(body)
+    assert process() == []
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    assert request["code"] == "RES-AB12CD" and request["from"] == "393331234567"
+    assert request["profile_name"] == "Giulia" and "two, please" in request["text"]
+    assert request["experience_id"] == "gondola-sunset" and request["operator_id"] == "laguna"
+    assert request["target"] == {"sender": "default", "to": f"+{OPERATOR_PHONE}"}
+    assert request["status"] == "notified" and request["routed"] and request["matched"]
+    # one event for the user's other systems, one notification queued for the operator
+    (event,) = bus_events()
+    assert event["source"] == "postino" and event["detail-type"] == "ReservationRequested"
+    assert event["detail"]["id"] == request["id"]
+    assert queued_to(services) == [OPERATOR_PHONE]
+    notification = api("GET", f"/v1/messages/{request['notification_message_id']}").body
+    assert notification["reference"] == f"reservation:{request['id']}"
+
+
+def test_an_override_binding_wins_over_the_operators_default(
+    api: Api, webhook: Webhook, process: Process, services: Services
+) -> None:
+    setup_routing(api, override=True)
+    webhook(inbound(text_message("wamid.R2", "RES-AB12CD")))
+    assert process() == []
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    assert request["target"]["to"] == f"+{OVERRIDE_PHONE}"
+    assert queued_to(services) == [OVERRIDE_PHONE]
+
+
+def test_an_unknown_code_is_still_a_request_unmatched_and_unrouted(
+    api: Api,
+    webhook: Webhook,
+    process: Process,
+    services: Services,
+    bus_events: Callable[[], list[dict[str, Any]]],
+) -> None:
+    webhook(inbound(text_message("wamid.R3", "I have RES-ZZZ999")))
+    assert process() == []
+    (request,) = api("GET", "/v1/reservations", query={"status": "new"}).body["items"]
+    assert request["code"] == "RES-ZZZ999"
+    assert not request["matched"] and not request["routed"] and request["target"] is None
+    assert len(bus_events()) == 1 and queued_to(services) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "image", "image": {"id": "1", "mime_type": "image/jpeg", "caption": "RES-AB12CD"}},
+        {"type": "document", "document": {"id": "2", "caption": "see res-ab12cd", "filename": "x"}},
+        {"type": "button", "button": {"text": "Book RES-AB12CD", "payload": "p"}},
+        {"type": "button", "button": {"text": "Book", "payload": "RES-AB12CD"}},
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "button_reply",
+                "button_reply": {"id": "RES-AB12CD", "title": "Yes"},
+            },
+        },
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "list_reply",
+                "list_reply": {"id": "x", "title": "Tour RES-AB12CD"},
+            },
+        },
+    ],
+    ids=[
+        "image-caption",
+        "document-caption",
+        "button-text",
+        "button-payload",
+        "reply-id",
+        "list-title",
+    ],
+)
+def test_codes_are_found_wherever_a_message_can_carry_them(
+    message: dict[str, Any], api: Api, webhook: Webhook, process: Process
+) -> None:
+    body = inbound({"from": "393331234567", "id": "wamid.W", "timestamp": "1795600000"} | message)
+    webhook(body)
+    assert process() == []
+    assert [r["code"] for r in api("GET", "/v1/reservations").body["items"]] == ["RES-AB12CD"]
+
+
+def test_no_request_without_a_code_and_two_codes_make_two(
+    api: Api, webhook: Webhook, process: Process
+) -> None:
+    webhook(inbound(text_message("wamid.N", "RES- nothing here, RESAB12 neither")))
+    webhook(inbound(text_message("wamid.T", "RES-AAA111 and res-bbb222 and RES-AAA111 again")))
+    assert process() == []
+    codes = sorted(r["code"] for r in api("GET", "/v1/reservations").body["items"])
+    assert codes == ["RES-AAA111", "RES-BBB222"]
+
+
+def test_operators_move_requests_along_and_invalid_transitions_are_409(
+    api: Api, webhook: Webhook, process: Process
+) -> None:
+    setup_routing(api, override=False)
+    webhook(inbound(text_message("wamid.S", "RES-AB12CD")))
+    process()
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    path = f"/v1/reservations/{request['id']}/status"
+    assert api("POST", path, {"status": "acknowledged"}).body["status"] == "acknowledged"
+    assert api("POST", path, {"status": "confirmed"}).body["status"] == "confirmed"
+    refused = api("POST", path, {"status": "rejected"})
+    assert refused.status == 409 and refused.body["error"]["code"] == "wrong_state"
+    assert api("POST", path, {"status": "maybe"}).status == 422
+    assert (
+        api("GET", "/v1/reservations", query={"status": "confirmed"}).body["items"][0]["id"]
+        == request["id"]
+    )
+    assert api("GET", "/v1/reservations", query={"status": "notified"}).body["items"] == []
+    assert api("GET", "/v1/reservations/nope").status == 404
+    assert api("POST", "/v1/reservations/nope/status", {"status": "confirmed"}).status == 404
+
+
+def test_routing_data_is_validated(api: Api) -> None:
+    assert api("PUT", "/v1/reservation-codes/NOT-A-CODE", {"experience_id": "x"}).status == 422
+    assert api("PUT", "/v1/reservation-codes/RES-AB12CD", {"experience": "x"}).status == 422
+    unknown = api("PUT", "/v1/experiences/x/binding", {"operator_id": "ghost"})
+    assert unknown.status == 422 and unknown.body["error"]["code"] == "unknown_operator"
+    assert api("PUT", "/v1/operators/o1", {"name": ""}).status == 422
+    assert api("PUT", "/v1/operators/o1", {"name": "Ok"}).status == 200
+    no_target = api("PUT", "/v1/experiences/x/binding", {"operator_id": "o1", "is_override": True})
+    assert no_target.status == 422
+    assert api("GET", "/v1/experiences/x/binding").status == 404
+    assert api("PUT", "/v1/experiences/x/binding", {"operator_id": "o1"}).status == 200
+    assert api("DELETE", "/v1/experiences/x/binding").body["operator_id"] == "o1"
+    assert api("DELETE", "/v1/experiences/x/binding").status == 404
+    assert api("GET", "/v1/operators/o2").status == 404

@@ -1,0 +1,146 @@
+"""Meta's webhook route through its real lambda_handler: the handshake, signatures, hostile input."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from postino import aws
+from postino.services import Services
+from postino.webhooks.signature import sign
+from tests.conftest import VERIFY_TOKEN
+from tests.support.events import FakeLambdaContext, HttpResult, as_http
+from tests.support.functions import load_function
+from tests.support.webhooks import APP_SECRET, status, statuses, webhook_event
+
+Webhook = Callable[..., HttpResult]
+
+
+def ingest_depth(services: Services) -> int:
+    attributes = aws.sqs().get_queue_attributes(
+        QueueUrl=services.settings.ingest_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return sum(int(v) for v in attributes.values())
+
+
+def verify(query: dict[str, str]) -> HttpResult:
+    route = load_function("webhook")
+    event = webhook_event(None, method="GET", query=query)
+    return as_http(route.lambda_handler(event, FakeLambdaContext()))
+
+
+def test_meta_verification_answers_the_challenge_only_with_the_right_token(
+    services: Services,
+) -> None:
+    good = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": VERIFY_TOKEN,
+        "hub.challenge": "1158201444",
+    }
+    answer = verify(good)
+    assert answer.status == 200 and answer.body == 1158201444  # as_http parses the text
+    assert answer.headers["Content-Type"] == "text/plain"
+    for wrong in (
+        good | {"hub.verify_token": "guess"},
+        good | {"hub.mode": "unsubscribe"},
+        {"hub.mode": "subscribe", "hub.challenge": "1"},
+        {},
+    ):
+        refused = verify(wrong)
+        assert refused.status == 403 and refused.body["error"]["code"] == "verification_failed"
+
+
+def test_a_signed_notification_is_queued_then_answered(
+    webhook: Webhook, services: Services
+) -> None:
+    body = statuses(status("wamid.A", "delivered", 1795600000))
+    answer = webhook(body)
+    assert answer.status == 200 and answer.body == {"received": True}
+    (queued,) = aws.sqs().receive_message(QueueUrl=services.settings.ingest_queue_url)["Messages"]
+    assert json.loads(queued["Body"]) == body
+
+
+def test_the_signature_is_checked_over_the_raw_bytes_as_meta_sent_them(
+    webhook: Webhook, services: Services
+) -> None:
+    # Meta's bytes: unusual spacing and escaped unicode that a re-serialisation would change
+    raw = (
+        b'{"object":"whatsapp_business_account",  "entry":[{"id":"1","changes":[]}],"x":"\\u00e8"}'
+    )
+    assert webhook(raw).status == 200
+    # The same body base64-encoded by API Gateway (a binary media type) verifies too
+    assert webhook(raw, base64_encoded=True).status == 200
+    assert ingest_depth(services) == 2
+
+
+@pytest.mark.parametrize(
+    ("signature", "why"),
+    [
+        ("", "missing"),
+        ("sha256=", "empty"),
+        ("sha256=deadbeef", "wrong"),
+        ("sha1=" + "0" * 40, "sha1"),
+        (sign(b"another body", APP_SECRET), "signed another body"),
+        (sign(b"{}", "not-the-app-secret"), "another secret"),
+        ("garbage", "malformed"),
+    ],
+)
+def test_a_bad_signature_is_refused_and_nothing_is_queued(
+    webhook: Webhook,
+    services: Services,
+    capsys: pytest.CaptureFixture[str],
+    signature: str,
+    why: str,
+) -> None:
+    body = statuses(status("wamid.SECRET_BODY_MARKER", "read", 1795600000))
+    answer = webhook(body, signature=signature)
+    assert answer.status == 401, why
+    assert answer.body["error"]["code"] == "invalid_signature"
+    assert ingest_depth(services) == 0
+    # counted, and the body never reaches the log
+    out = capsys.readouterr().out
+    assert '"WebhookSignatureInvalid"' in out and "SECRET_BODY_MARKER" not in out
+
+
+@pytest.mark.parametrize(
+    ("raw", "status_code", "code"),
+    [
+        (b"not json at all", 400, "malformed_json"),
+        (b"", 400, "malformed_json"),
+        (b"[1, 2, 3]", 400, "unsupported_object"),
+        (b'"a string"', 400, "unsupported_object"),
+        (b'{"object": "page", "entry": []}', 400, "unsupported_object"),
+        (b'{"object": "whatsapp_business_account"}', 400, "invalid_field"),
+        (b'{"object": "whatsapp_business_account", "entry": {}}', 400, "invalid_field"),
+        (b'{"object": "whatsapp_business_account", "x": "\xff\xfe"}', 400, "malformed_json"),
+    ],
+)
+def test_hostile_bodies_are_refused_even_when_signed(
+    webhook: Webhook, services: Services, raw: bytes, status_code: int, code: str
+) -> None:
+    # Invalid UTF-8 can only arrive base64-encoded: API Gateway passes text as text
+    answer = webhook(raw, base64_encoded=True)
+    assert answer.status == status_code and answer.body["error"]["code"] == code
+    assert answer.body["error"]["message"]
+    assert ingest_depth(services) == 0
+
+
+def test_a_body_larger_than_sqs_takes_is_413(
+    webhook: Webhook, services: Services, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body: dict[str, Any] = statuses(status("wamid.BIG", "sent", 1795600000))
+    body["padding"] = "x" * 300_000
+    answer = webhook(body)
+    assert answer.status == 413 and answer.body["error"]["code"] == "payload_too_large"
+    assert ingest_depth(services) == 0
+    assert '"WebhookTooLarge"' in capsys.readouterr().out
+
+
+def test_when_the_queue_fails_meta_gets_a_500_to_retry(
+    webhook: Webhook, services: Services
+) -> None:
+    aws.sqs().delete_queue(QueueUrl=services.settings.ingest_queue_url)
+    answer = webhook(statuses(status("wamid.C", "sent", 1795600000)))
+    assert answer.status == 500 and answer.body["error"]["code"] == "enqueue_failed"

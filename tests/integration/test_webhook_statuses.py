@@ -1,0 +1,179 @@
+"""Status webhooks: route → ingest queue → processor, onto messages the drain really sent."""
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from local.graph_api_peer import GraphApiPeer
+from postino import aws
+from postino.clock import iso
+from postino.messages.model import Status
+from postino.services import Services
+from postino.store.inbox import orphan_status_key
+from tests.support.events import HttpResult
+from tests.support.webhooks import status, statuses
+
+Api = Callable[..., HttpResult]
+T0 = 1795600000
+
+
+def sent_messages(api: Api, drain: Callable[..., Any], count: int) -> list[dict[str, Any]]:
+    ids = [
+        api(
+            "POST",
+            "/v1/messages",
+            {"to": f"+39 333 100 {n:04d}", "type": "text", "text": {"body": "Ciao"}},
+        ).body["id"]
+        for n in range(count)
+    ]
+    drain()
+    return [api("GET", f"/v1/messages/{i}").body for i in ids]
+
+
+def message_in(api: Api, services: Services, status: Status) -> str:
+    """A queued message moved straight to `status`, as a drainer would have left it."""
+    body = {"to": "+393331234567", "type": "text", "text": {"body": "x"}}
+    message_id: str = api("POST", "/v1/messages", body).body["id"]
+    current = services.messages.get(message_id)
+    assert current is not None
+    services.messages.update(
+        message_id, statuses=(current.status,), now=T0, changes={"status": status}
+    )
+    return message_id
+
+
+def webhook_part(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in message["events"] if e["detail"].get("source") == "webhook"]
+
+
+def test_statuses_in_order_move_the_message_forward_with_metas_times(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+) -> None:
+    (message,) = sent_messages(api, drain, 1)
+    wamid = message["provider_message_id"]
+    for name, at in (("sent", T0), ("delivered", T0 + 5), ("read", T0 + 60)):
+        assert webhook(statuses(status(wamid, name, at))).status == 200
+    assert process() == []
+    after = api("GET", f"/v1/messages/{message['id']}").body
+    assert after["status"] == "read"
+    assert after["delivered_at"] == iso(T0 + 5) and after["read_at"] == iso(T0 + 60)
+    assert after["sent_at"] == message["sent_at"]  # ours: when Meta accepted it
+    assert after["pricing"]["category"] == "service" and after["conversation"]["id"] == "c0ffee"
+    assert [(e["phase"], e["at"]) for e in webhook_part(after)] == [
+        ("sent", iso(T0)),
+        ("delivered", iso(T0 + 5)),
+        ("read", iso(T0 + 60)),
+    ]
+
+
+def test_duplicated_and_shuffled_statuses_end_in_the_same_state_and_timeline(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+) -> None:
+    orders = list(itertools.permutations(["sent", "delivered", "read"]))
+    messages = sent_messages(api, drain, len(orders))
+    times = {"sent": T0, "delivered": T0 + 3, "read": T0 + 9}
+    for message, order in zip(messages, orders, strict=True):
+        wamid = message["provider_message_id"]
+        # each status twice, the repeat right after or at the very end
+        for name in (*order, order[0], order[1]):
+            webhook(statuses(status(wamid, name, times[name])))
+    assert process() == []
+    finals = [api("GET", f"/v1/messages/{m['id']}").body for m in messages]
+    for final in finals:
+        assert final["status"] == "read"
+        assert (final["delivered_at"], final["read_at"]) == (iso(T0 + 3), iso(T0 + 9))
+        # the timeline holds each status once, in Meta's time order, whatever the arrival order
+        assert [(e["phase"], e["at"]) for e in webhook_part(final)] == [
+            ("sent", iso(T0)),
+            ("delivered", iso(T0 + 3)),
+            ("read", iso(T0 + 9)),
+        ]
+        assert final["pricing"] == finals[0]["pricing"]
+
+
+def test_failed_overrides_delivered_but_never_read(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+) -> None:
+    delivered_then_failed, read_then_failed = sent_messages(api, drain, 2)
+    error = {
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "error_data": {"details": "The recipient is not on WhatsApp."},
+    }
+    first, second = (m["provider_message_id"] for m in (delivered_then_failed, read_then_failed))
+    webhook(
+        statuses(status(first, "delivered", T0), status(first, "failed", T0 + 1, errors=[error]))
+    )
+    webhook(
+        statuses(status(second, "read", T0 + 2), status(second, "failed", T0 + 1, errors=[error]))
+    )
+    assert process() == []
+    failed = api("GET", f"/v1/messages/{delivered_then_failed['id']}").body
+    assert failed["status"] == "failed" and failed["failed_at"] == iso(T0 + 1)
+    assert failed["error"]["code"] == "131026"
+    assert failed["error"]["details"] == "The recipient is not on WhatsApp."
+    assert webhook_part(failed)[-1]["detail"]["errors"][0]["code"] == 131026
+    read = api("GET", f"/v1/messages/{read_then_failed['id']}").body
+    assert read["status"] == "read" and read["error"] is None
+    # a read that came without delivered also says when it was delivered, at the latest
+    assert read["delivered_at"] == iso(T0 + 2)
+    assert [e["phase"] for e in webhook_part(read)] == ["failed", "read"]
+
+
+def test_a_status_for_a_wamid_we_never_sent_is_kept_as_an_orphan(
+    services: Services, webhook: Callable[..., HttpResult], process: Callable[[], list[str]]
+) -> None:
+    webhook(statuses(status("wamid.NOT_OURS", "delivered", T0)))
+    assert process() == []
+    orphan = services.inbox.get(orphan_status_key("wamid.NOT_OURS", "delivered"))
+    assert orphan is not None and orphan["status"]["recipient_id"] == "393331234567"
+
+
+def test_a_status_settles_an_unknown_outcome_through_the_echoed_callback_data(
+    api: Api,
+    services: Services,
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+) -> None:
+    # GIVEN a message whose send timed out: we never learned its wamid
+    message_id = message_in(api, services, Status.UNKNOWN)
+    # WHEN Meta reports it delivered, echoing our id
+    webhook(statuses(status("wamid.LATE", "delivered", T0 + 1, callback=message_id)))
+    assert process() == []
+    # THEN it is delivered, and now we know its wamid
+    after = api("GET", f"/v1/messages/{message_id}").body
+    assert after["status"] == "delivered" and after["provider_message_id"] == "wamid.LATE"
+
+
+def test_a_status_that_beats_the_drains_record_is_retried_alone(
+    api: Api,
+    services: Services,
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+    peer: GraphApiPeer,
+) -> None:
+    # GIVEN a message claimed by a drainer that has not recorded the send yet
+    message_id = message_in(api, services, Status.SENDING)
+    # WHEN its status arrives in the same batch as an unrelated, fine notification
+    webhook(statuses(status("wamid.EARLY", "sent", T0, callback=message_id)))
+    webhook(statuses(status("wamid.UNRELATED", "sent", T0)))
+    failed = process()
+    # THEN only that record failed (it stays on the queue for a retry); the other was done
+    assert len(failed) == 1
+    assert services.inbox.get(orphan_status_key("wamid.UNRELATED", "sent")) is not None
+    assert services.messages.get(message_id).status is Status.SENDING  # type: ignore[union-attr]
+    attributes = aws.sqs().get_queue_attributes(
+        QueueUrl=services.settings.ingest_queue_url,
+        AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
