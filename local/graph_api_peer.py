@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from local.meta_contract import MetaContract
 
@@ -117,6 +118,8 @@ class GraphApiPeer:
         self.contract = contract or MetaContract.load()
         self.clock = clock
         self.latency = 0.0
+        # Message templates by WABA id, as Meta lists them (GET /{waba-id}/message_templates).
+        self.templates: dict[str, list[dict[str, Any]]] = {}
         self._random = random.Random(seed)
         self._state = _State()
         self._lock = threading.Lock()
@@ -157,7 +160,19 @@ class GraphApiPeer:
             return list(self._state.requests)
 
     def sent_messages(self) -> list[ReceivedRequest]:
-        return [r for r in self.requests if r.status == 200 and r.path.endswith("/messages")]
+        return [
+            r
+            for r in self.requests
+            if r.status == 200 and r.path.endswith("/messages") and not _is_read_receipt(r.body)
+        ]
+
+    def read_receipts(self) -> list[str]:
+        """The wamids marked read, in order."""
+        return [
+            r.body["message_id"]
+            for r in self.requests
+            if r.status == 200 and _is_read_receipt(r.body)
+        ]
 
     @property
     def most_in_flight(self) -> int:
@@ -202,22 +217,65 @@ class GraphApiPeer:
         with self._lock:
             self._state.in_flight -= 1
 
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        return self.access_token is None or (
+            headers.get("authorization") == f"Bearer {self.access_token}"
+        )
+
+    def _templates_page(self, waba_id: str, path: str) -> tuple[int, Any, list[str], None]:
+        """One page of a WABA's templates, with Meta's cursor paging."""
+        if waba_id not in self.templates:
+            return 404, graph_error(100, f"Unsupported get request: object '{waba_id}'"), [], None
+        query = parse_qs(urlsplit(path).query)
+        try:
+            limit = int(query.get("limit", ["25"])[0])
+            start = int(query.get("after", ["0"])[0] or 0)
+        except ValueError:
+            return 400, graph_error(100, "limit and after must be numbers here"), [], None
+        templates = self.templates[waba_id]
+        page: dict[str, Any] = {
+            "data": templates[start : start + limit],
+            "paging": {"cursors": {"before": str(start), "after": str(start + limit)}},
+        }
+        if start + limit < len(templates):
+            page["paging"]["next"] = (
+                f"{self.base_url}{urlsplit(path).path}?limit={limit}&after={start + limit}"
+            )
+        # The peer must speak the spec too: a page it cannot vouch for is a 500 with problems.
+        problems = self.contract.check_templates_page(page)
+        return (
+            (500, graph_error(1, "; ".join(problems)), problems, None)
+            if problems
+            else (
+                200,
+                page,
+                [],
+                None,
+            )
+        )
+
     def answer(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, Any, list[str], Fault | None]:
         """Decide the answer to one request: status, JSON body, schema problems, fault."""
         parts = path.split("?", 1)[0].strip("/").split("/")
+        if method == "GET" and len(parts) == 3 and parts[2] == "message_templates":
+            if not self._authorised(headers):
+                return 401, graph_error(190, "The access token is missing or invalid."), [], None
+            return self._templates_page(parts[1], path)
         if method != "POST" or len(parts) != 3 or parts[2] != "messages":
             return 404, graph_error(100, f"Unknown path components: /{'/'.join(parts)}"), [], None
-        if (
-            self.access_token is not None
-            and headers.get("authorization") != f"Bearer {self.access_token}"
-        ):
+        if not self._authorised(headers):
             return 401, graph_error(190, "The access token is missing or invalid."), [], None
         try:
             body = json.loads(raw or b"null")
         except ValueError:
             return 400, graph_error(100, "The request body is not JSON."), ["body: not JSON"], None
+        if _is_read_receipt(body):
+            problems = self.contract.check_mark_read(body)
+            if problems:
+                return 400, graph_error(100, "; ".join(problems)), problems, None
+            return 200, {"success": True}, [], None
         problems = self.contract.check_send_message(body)
         if problems:
             return (
@@ -247,6 +305,10 @@ class GraphApiPeer:
             [],
             None,
         )
+
+
+def _is_read_receipt(body: Any) -> bool:
+    return isinstance(body, dict) and "status" in body and "to" not in body
 
 
 def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:

@@ -23,6 +23,7 @@ SPEC_PATH = (
     / "business-messaging-api_v23.0.yaml"
 )
 SEND_MESSAGE_PATH = "/{Version}/{Phone-Number-ID}/messages"
+TEMPLATES_PATH = "/{Version}/{WABA-ID}/message_templates"
 
 # Slip: the spec's BaseMessageProperties leaves out biz_opaque_callback_data, which Meta's Cloud
 # API takes on every message and echoes in status webhooks (the same spec's webhook examples
@@ -61,6 +62,14 @@ class MetaContract:
             message_type = merged["properties"]["type"]["enum"][0]
             self._by_type[message_type] = Draft202012Validator(merged)
         self._error = Draft202012Validator(self._inline(self._schema("GraphAPIError"), frozenset()))
+        # Marking an inbound message read is a POST to the same /messages path, another body.
+        self._mark_read = Draft202012Validator(
+            self._inline(self._schema("MarkMessageRequestPayload"), frozenset())
+        )
+        templates = spec["paths"][TEMPLATES_PATH]["get"]["responses"]["200"]["content"]
+        self._templates = Draft202012Validator(
+            self._inline(templates["application/json"]["schema"], frozenset())
+        )
 
     @classmethod
     def load(cls, path: Path | None = None) -> "MetaContract":
@@ -99,6 +108,17 @@ class MetaContract:
         if validator is None:
             return [f"type: '{message_type}' is not a message type Meta knows"]
         return _problems(validator, body)
+
+    def check_mark_read(self, body: object) -> list[str]:
+        """A read receipt: the spec's MarkMessageRequestPayload, whose `status` can only be read."""
+        problems = _problems(self._mark_read, body)
+        if isinstance(body, dict) and body.get("status") != "read":
+            problems.append("status: must be 'read'")
+        return problems
+
+    def check_templates_page(self, body: object) -> list[str]:
+        """A page of GET /{waba-id}/message_templates as the peer serves it."""
+        return _problems(self._templates, body)
 
     def check_error_body(self, body: object) -> list[str]:
         return _problems(self._error, body)

@@ -56,6 +56,7 @@ class RecordingNudger:
 @pytest.fixture
 def peer() -> Iterator[GraphApiPeer]:
     with GraphApiPeer(access_token=ACCESS_TOKEN) as graph_api:
+        graph_api.templates[WABA_ID] = []  # the stack's WABA, with no templates yet
         yield graph_api
 
 

@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from messages_routes import router as messages_router
 from reservations_routes import router as reservations_router
 from senders_routes import router as senders_router
+from templates_routes import router as templates_router
 
 from postino.errors import PostinoError, Problem, error_body, from_validation_errors
 from postino.observability import logger, metrics, tracer
@@ -35,6 +36,7 @@ app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(messages_router)
 app.include_router(senders_router)
 app.include_router(reservations_router)
+app.include_router(templates_router)
 app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
 
 

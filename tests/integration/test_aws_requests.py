@@ -14,6 +14,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from local.graph_api_peer import GraphApiPeer
 from postino.services import Services
 from tests.support.events import HttpResult
+from tests.support.webhooks import inbound, status, statuses, text_message
 
 BATCH = 10
 
@@ -94,3 +95,49 @@ def test_draining_costs_three_dynamodb_writes_per_message_and_a_little_per_batch
     assert counted["dynamodb:Query"] == 1
     assert counted["secretsmanager:GetSecretValue"] == 1
     assert len(peer.sent_messages()) == BATCH
+
+
+def test_a_status_webhook_costs_one_sqs_write_then_one_read_and_one_write(
+    api: Callable[..., HttpResult],
+    drain: Callable[..., dict[str, Any]],
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+    counted: Counter[str],
+) -> None:
+    message_id = api(
+        "POST", "/v1/messages", {"to": "+393331234567", "type": "text", "text": {"body": "hi"}}
+    ).body["id"]
+    drain()
+    wamid = api("GET", f"/v1/messages/{message_id}").body["provider_message_id"]
+    webhook(statuses(status(wamid, "sent", 1795600000, callback=message_id)))  # warms the secret
+    process()
+    counted.clear()
+    webhook(statuses(status(wamid, "delivered", 1795600001, callback=message_id)))
+    route = dict(counted)
+    counted.clear()
+    process()
+    print("\nstatus webhook, route:", route, "processor:", dict(counted))
+    # The route: one SendMessage (the secrets are cached). The processor: the message by the
+    # echoed id (GetItem) and the conditional update; Lambda's poller receives and deletes.
+    assert route == {"sqs:SendMessage": 1}
+    assert counted["dynamodb:GetItem"] == 1 and counted["dynamodb:UpdateItem"] == 1
+    assert counted["dynamodb:Query"] == 0 and counted["dynamodb:PutItem"] == 0
+
+
+def test_an_inbound_message_costs_two_dynamodb_writes(
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+    counted: Counter[str],
+) -> None:
+    webhook(inbound(text_message("wamid.WARM", "warms the secret and the sender cache")))
+    process()
+    counted.clear()
+    webhook(
+        inbound(text_message("wamid.COUNTED", "Ciao, a question about my booking", at=1795600100))
+    )
+    counted.clear()
+    process()
+    print("\ninbound, processor:", dict(counted))
+    # The inbound record (conditional PutItem) and the contact (UpdateItem); no code, no more.
+    ours = {k: v for k, v in counted.items() if k.startswith("dynamodb:")}
+    assert ours == {"dynamodb:PutItem": 1, "dynamodb:UpdateItem": 1}

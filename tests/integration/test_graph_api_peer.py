@@ -84,3 +84,44 @@ def test_requests_are_handled_concurrently(graph: GraphApiPeer) -> None:
         statuses = list(pool.map(lambda _: post(graph, BODY).status_code, range(20)))
     assert statuses == [200] * 20
     assert graph.most_in_flight > 1
+
+
+def test_a_read_receipt_is_checked_against_the_specs_mark_message_payload(
+    graph: GraphApiPeer,
+) -> None:
+    receipt = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}
+    assert post(graph, receipt).json() == {"success": True}
+    assert graph.read_receipts() == ["wamid.X"] and graph.sent_messages() == []
+    for wrong in (
+        {"messaging_product": "whatsapp", "status": "read"},  # no message_id
+        receipt | {"status": "delivered"},
+    ):
+        assert post(graph, wrong).status_code == 400
+    assert graph.read_receipts() == ["wamid.X"]
+
+
+def test_templates_are_served_in_pages_that_follow_next(graph: GraphApiPeer) -> None:
+    graph.templates["555"] = [
+        {"name": f"t{n}", "language": "en_US", "status": "APPROVED", "category": "UTILITY"}
+        for n in range(7)
+    ]
+    url: str | None = f"{graph.base_url}/v23.0/555/message_templates?limit=3"
+    names: list[str] = []
+    while url:
+        page = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        names += [t["name"] for t in page["data"]]
+        url = page["paging"].get("next")
+    assert names == [f"t{n}" for n in range(7)]
+    bad = httpx.get(
+        f"{graph.base_url}/v23.0/555/message_templates?limit=x",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert bad.status_code == 400
+    assert (
+        httpx.get(
+            f"{graph.base_url}/v23.0/556/message_templates",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).status_code
+        == 404
+    )
+    assert httpx.get(f"{graph.base_url}/v23.0/555/message_templates").status_code == 401

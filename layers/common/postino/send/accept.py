@@ -19,6 +19,7 @@ from postino.messages.model import Message, Phase, Status, event
 from postino.messages.request import SendMessageRequest
 from postino.outbox import MAX_DELAY_SECONDS
 from postino.queueing import queued_ref
+from postino.send.rules import check_conversation_rules
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION
 
@@ -51,8 +52,11 @@ def accept_message(
 ) -> Message:
     """Store the message and put it on the queue (or schedule it). Nothing is sent here."""
     now = services.clock.now()
-    if services.senders.get(request.sender) is None:
+    sender = services.senders.get(request.sender)
+    if sender is None:
         raise invalid("sender", f"no sender named '{request.sender}'", code="unknown_sender")
+    content = to_meta(request.content)
+    check_conversation_rules(services, sender, request, content)
     try:
         send_at = request.send_at_epoch(now)
     except ValueError as error:
@@ -62,7 +66,7 @@ def accept_message(
         sender=request.sender,
         to=request.to,
         type=request.type,
-        content=to_meta(request.content),
+        content=content,
         status=Status.QUEUED if send_at is None else Status.SCHEDULED,
         reference=request.reference,
         metadata=request.metadata,

@@ -43,7 +43,6 @@ class Processor:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.counts: Counter[str] = Counter()
-        self._senders: tuple[float, dict[str, Sender]] | None = None
 
     def process(self, body: str) -> Counter[str]:
         notification = Notification.model_validate_json(body)
@@ -63,7 +62,7 @@ class Processor:
 
     def _messages(self, value: Value) -> None:
         phone_number_id = value.metadata.phone_number_id if value.metadata else None
-        sender = self._sender_for(phone_number_id)
+        sender = self._sender_for(phone_number_id) if value.messages else None
         for update in value.statuses:
             self.counts[f"status:{self.apply_status(update)}"] += 1
         for message in value.messages:
@@ -198,10 +197,14 @@ class Processor:
     # ---- helpers --------------------------------------------------------------------------------
 
     def _sender_for(self, phone_number_id: str | None) -> Sender | None:
+        """Senders by phone number id, read once a minute per process (a scan of a few items)."""
         now = self.s.clock.now()
-        if self._senders is None or now - self._senders[0] > SENDER_CACHE_SECONDS:
-            self._senders = (now, {s.phone_number_id: s for s in self.s.senders.all()})
-        return self._senders[1].get(phone_number_id or "")
+        cached = self.s.memo.get("senders_by_phone")
+        if cached is None or now - cached[0] > SENDER_CACHE_SECONDS:
+            cached = (now, {s.phone_number_id: s for s in self.s.senders.all()})
+            self.s.memo["senders_by_phone"] = cached
+        found: Sender | None = cached[1].get(phone_number_id or "")
+        return found
 
 
 def _belongs(message: Any, update: StatusUpdate) -> bool:

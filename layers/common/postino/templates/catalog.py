@@ -1,0 +1,55 @@
+"""A WABA's templates, cached in the inbox table: read at each template send, refreshed on demand
+(GET /v1/templates?refresh=true) and kept current by Meta's template status webhooks."""
+
+from functools import cache
+
+import httpx
+from aws_lambda_powertools.utilities import parameters
+
+from postino.errors import PostinoError, invalid
+from postino.senders.model import Sender
+from postino.services import Services
+from postino.store.inbox import templates_key
+from postino.templates.meta import TemplateFetchError, fetch_templates
+from postino.templates.model import Template
+
+
+@cache
+def _http() -> httpx.Client:
+    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
+
+
+def cached_templates(services: Services, sender: Sender) -> list[Template]:
+    """What the cache holds for the sender's WABA; [] when nothing was fetched yet."""
+    if not sender.waba_id:
+        return []
+    cached = services.inbox.get(templates_key(sender.waba_id))
+    return [Template.model_validate(t) for t in (cached or {}).get("templates", [])]
+
+
+def templates_for(services: Services, sender: Sender, *, refresh: bool) -> list[Template]:
+    if not sender.waba_id:
+        raise invalid(
+            "sender", f"the sender '{sender.name}' has no waba_id", code="sender_without_waba"
+        )
+    cached = None if refresh else services.inbox.get(templates_key(sender.waba_id))
+    if cached is not None:
+        return [Template.model_validate(t) for t in cached.get("templates", [])]
+    settings = services.settings
+    token: str = parameters.get_secret(sender.access_token_secret, max_age=300)
+    try:
+        templates = fetch_templates(
+            _http(), settings.graph_api_base_url, settings.graph_api_version, sender.waba_id, token
+        )
+    except TemplateFetchError as error:
+        raise PostinoError(
+            "templates_unavailable", f"The templates could not be read: {error}", 502
+        ) from None
+    services.inbox.put(
+        templates_key(sender.waba_id),
+        {
+            "templates": [t.model_dump(mode="json") for t in templates],
+            "fetched_at": services.clock.now(),
+        },
+    )
+    return templates
