@@ -1,18 +1,24 @@
 """Meta's webhook route (GET verification, POST deliveries): verify, queue, answer.
 
-Kept light on purpose (Meta times webhooks): the processor in process.py does the work.
+Kept light on purpose, since Meta times webhooks and a cold start pays for every import: no
+settings model, no pydantic, no X-Ray SDK (Lambda's active tracing still records the
+invocation). `python -X importtime` shows the difference. The processor (process.py) does the
+work.
 """
 
+import os
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from postino import aws
-from postino.observability import logger, metrics, tracer
-from postino.settings import get_settings
 from postino.webhooks.ingest import Ingest, handle
+
+logger = Logger()
+metrics = Metrics()
 
 # Secrets change rarely; five minutes of cache keeps the route off Secrets Manager's clock.
 SECRET_MAX_AGE_SECONDS = 300
@@ -24,7 +30,7 @@ def _secret(name: str) -> str:
 
 
 def _enqueue(body: str) -> None:
-    aws.sqs().send_message(QueueUrl=get_settings().ingest_queue_url, MessageBody=body)
+    aws.sqs().send_message(QueueUrl=os.environ["INGEST_QUEUE_URL"], MessageBody=body)
 
 
 def _count(metric: str) -> None:
@@ -32,8 +38,8 @@ def _count(metric: str) -> None:
 
 
 INGEST = Ingest(
-    app_secret=lambda: _secret(get_settings().app_secret_name),
-    verify_token=lambda: _secret(get_settings().verify_token_name),
+    app_secret=lambda: _secret(os.environ.get("APP_SECRET_NAME", "")),
+    verify_token=lambda: _secret(os.environ.get("VERIFY_TOKEN_NAME", "")),
     enqueue=_enqueue,
     count=_count,
 )
@@ -41,7 +47,6 @@ INGEST = Ingest(
 
 # No log_event: the body is a customer's message and never goes to the log.
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = handle(event, INGEST)

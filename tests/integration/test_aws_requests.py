@@ -81,15 +81,20 @@ def test_draining_costs_three_dynamodb_writes_per_message_and_a_little_per_batch
             {"to": f"+39333123{n:04d}", "type": "text", "text": {"body": "hi"}},
         )
     counted.clear()
-    assert drain()["sent"] == BATCH
+    report = drain()
+    assert report["sent"] == BATCH
     per_message = {name: count / BATCH for name, count in sorted(counted.items())}
     print(f"\ndrain of {BATCH}:", dict(counted), "\nper message:", per_message)
     # Per message: the pair window (PutItem), the claim and the result (two UpdateItems).
     assert counted["dynamodb:UpdateItem"] == 2 * BATCH
     # Per message one pair-window write; per batch of up to ten one sender-window write, one
     # receive and one batched delete; per run the lease. A send thread that wakes late for its
-    # slot (a busy machine) costs two writes more each time: giving its entries back, reserving.
-    assert BATCH + 2 <= counted["dynamodb:PutItem"] <= BATCH + 2 + 8
+    # slot (a busy machine) costs more: giving its entries back and reserving again, with
+    # retries when threads race on the sender's window. Exact only when nobody was late.
+    if report["late_wakeups"] == 0:
+        assert counted["dynamodb:PutItem"] == BATCH + 2
+    else:
+        assert counted["dynamodb:PutItem"] > BATCH + 2
     assert counted["sqs:DeleteMessageBatch"] <= 2
     # Per drain run: lease, sender profile, due index, the token, idle receives.
     assert counted["dynamodb:Query"] == 1

@@ -195,3 +195,41 @@ def test_routing_data_is_validated(api: Api) -> None:
     assert api("DELETE", "/v1/experiences/x/binding").body["operator_id"] == "o1"
     assert api("DELETE", "/v1/experiences/x/binding").status == 404
     assert api("GET", "/v1/operators/o2").status == 404
+
+
+def test_a_bound_operator_without_a_default_target_leaves_the_request_unrouted(
+    api: Api, webhook: Webhook, process: Process, services: Services
+) -> None:
+    assert api("PUT", "/v1/operators/solo", {"name": "Solo"}).status == 200
+    # a target without is_override is not used: the operator's own choice comes first
+    binding = {"operator_id": "solo", "target": {"to": f"+{OVERRIDE_PHONE}"}}
+    assert api("PUT", "/v1/experiences/kayak/binding", binding).status == 200
+    api("PUT", "/v1/reservation-codes/RES-KAYAK1", {"experience_id": "kayak"})
+    webhook(inbound(text_message("wamid.K", "RES-KAYAK1")))
+    assert process() == []
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    assert request["matched"] and request["operator_id"] == "solo"
+    assert not request["routed"] and request["target"] is None and request["status"] == "new"
+    assert queued_to(services) == []
+
+
+def test_the_customer_gets_the_configured_acknowledgement_once(
+    api: Api,
+    webhook: Webhook,
+    process: Process,
+    make_services: Callable[..., Services],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "RESERVATION_ACKNOWLEDGEMENT_TEXT", "Grazie {profile_name}! {code} received."
+    )
+    services = make_services()
+    setup_routing(api, override=False)
+    body = inbound(text_message("wamid.ACK", "RES-AB12CD please"))
+    webhook(body)
+    webhook(body)
+    assert process() == []
+    assert queued_to(services) == ["393331234567", OPERATOR_PHONE]
+    items = aws.dynamodb().scan(TableName=services.settings.messages_table)["Items"]
+    (ack,) = [i for i in items if i["to"]["S"] == "393331234567"]
+    assert ack["content"]["M"]["body"]["S"] == "Grazie Giulia! RES-AB12CD received."

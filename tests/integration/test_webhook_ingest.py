@@ -1,11 +1,15 @@
 """Meta's webhook route through its real lambda_handler: the handshake, signatures, hostile input."""
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from local.template_stack import REPO_ROOT
 from postino import aws
 from postino.services import Services
 from postino.webhooks.signature import sign
@@ -144,3 +148,23 @@ def test_when_the_queue_fails_meta_gets_a_500_to_retry(
     aws.sqs().delete_queue(QueueUrl=services.settings.ingest_queue_url)
     answer = webhook(statuses(status("wamid.C", "sent", 1795600000)))
     assert answer.status == 500 and answer.body["error"]["code"] == "enqueue_failed"
+
+
+def test_the_route_imports_nothing_heavy() -> None:
+    # On Meta's clock, a cold start pays for every import: no pydantic, X-Ray SDK or settings.
+    folder = REPO_ROOT / "functions" / "webhook"
+    probe = (
+        "import sys, app; "
+        "print([m for m in ('pydantic', 'aws_xray_sdk', 'postino.settings', 'httpx') "
+        "if m in sys.modules])"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'layers' / 'common'}:{folder}"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"

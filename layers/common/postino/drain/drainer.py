@@ -53,7 +53,9 @@ class DrainReport:
     sent: int = 0
     deferred: int = 0
     skipped: int = 0
-    # Claimed but too late for their slot (a slow machine): back on the queue, not attempts.
+    # Send threads that woke too late for their slot (a busy machine) and reserved again.
+    late_wakeups: int = 0
+    # Claimed but too late for their slot every time: back on the queue, not attempts.
     missed_slot: int = 0
     due_enqueued: int = 0
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -433,6 +435,8 @@ class Drainer:
             # Half the grace for us to be late, half for the trip to the peer.
             if clock.now() <= start + self.grace / 2:
                 return True
+            with self._lock:
+                self.report.late_wakeups += 1
             self._release(sender, ref, start)
             retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
             if retried is None:

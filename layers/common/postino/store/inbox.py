@@ -126,7 +126,14 @@ class InboxStore:
             update.set(attribute, value)
             name = f"#{attribute}"
             conditions.append(f"(attribute_not_exists({name}) OR {name} < {update.value(value)})")
-        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
+        condition = (
+            {
+                "ConditionExpression": " AND ".join(conditions),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            if conditions
+            else {}
+        )
         try:
             response = aws.dynamodb().update_item(
                 TableName=self.table,
@@ -135,7 +142,6 @@ class InboxStore:
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
                 ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **condition,  # type: ignore[arg-type]
             )
         except ClientError as error:
