@@ -233,3 +233,20 @@ def test_the_customer_gets_the_configured_acknowledgement_once(
     items = aws.dynamodb().scan(TableName=services.settings.messages_table)["Items"]
     (ack,) = [i for i in items if i["to"]["S"] == "393331234567"]
     assert ack["content"]["M"]["body"]["S"] == "Grazie Giulia! RES-AB12CD received."
+
+
+def test_a_target_that_cannot_receive_a_message_is_noted_on_the_request(
+    api: Api, webhook: Webhook, process: Process
+) -> None:
+    # GIVEN an operator whose target is a group id (for WAHA senders later), not a phone number
+    operator = {"name": "Group desk", "default_target": {"to": "120363025246125486@g.us"}}
+    assert api("PUT", "/v1/operators/desk", operator).status == 200
+    assert api("PUT", "/v1/experiences/tour/binding", {"operator_id": "desk"}).status == 200
+    api("PUT", "/v1/reservation-codes/RES-TOUR01", {"experience_id": "tour"})
+    # WHEN a code for it arrives
+    webhook(inbound(text_message("wamid.G", "RES-TOUR01")))
+    # THEN the request stands, not notified, with the reason; the record did not fail
+    assert process() == []
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    assert request["status"] == "new" and request["routed"]
+    assert "not a valid message" in request["notification_error"]

@@ -3,7 +3,8 @@
 import hashlib
 from typing import Any
 
-from postino import aws
+from pydantic import ValidationError
+
 from postino.clock import iso
 from postino.errors import PostinoError, invalid, not_found, wrong_state
 from postino.messages.request import SendMessageRequest
@@ -24,6 +25,7 @@ from postino.reservations.model import (
 from postino.reservations.routing import route
 from postino.send.accept import accept_keyed
 from postino.services import Services
+from postino.store.eventbus import publish
 from postino.store.inbox import (
     Conflict,
     binding_key,
@@ -113,15 +115,12 @@ def _announce(services: Services, reservation: Reservation, now: float) -> Reser
     so the operator and the customer still get each message once.
     """
     settings = services.settings
-    aws.events().put_events(
-        Entries=[
-            {
-                "Source": EVENT_SOURCE,
-                "DetailType": EVENT_DETAIL_TYPE,
-                "Detail": reservation.model_dump_json(by_alias=True),
-                "EventBusName": settings.event_bus_name,
-            }
-        ]
+    # A refused event raises: the record is retried and nothing is marked announced.
+    publish(
+        settings.event_bus_name,
+        EVENT_SOURCE,
+        EVENT_DETAIL_TYPE,
+        reservation.model_dump_json(by_alias=True),
     )
     changes: dict[str, Any] = {"announced_at": iso(now), "updated_at": iso(now)}
     if reservation.target is not None:
@@ -131,12 +130,12 @@ def _announce(services: Services, reservation: Reservation, now: float) -> Reser
                 _notification(services, reservation, reservation.target),
                 f"reservation-{reservation.id}-notify",
             )
-        except PostinoError as error:
+        except (PostinoError, ValidationError) as error:
+            # Kept on the request for the operator's dashboard; the request itself stands.
             logger.warning(
-                "reservation notification refused",
-                extra={"reservation_id": reservation.id, "code": error.code},
+                "reservation notification refused", extra={"reservation_id": reservation.id}
             )
-            changes["notification_error"] = error.message
+            changes["notification_error"] = _why(error)
         else:
             changes["notification_message_id"] = notification.id
             changes["status"] = ReservationStatus.NOTIFIED.value
@@ -158,8 +157,11 @@ def _announce(services: Services, reservation: Reservation, now: float) -> Reser
                 ),
                 f"reservation-{reservation.id}-ack",
             )
-        except PostinoError as error:
-            logger.warning("reservation acknowledgement refused", extra={"code": error.code})
+        except (PostinoError, ValidationError) as error:
+            logger.warning(
+                "reservation acknowledgement refused",
+                extra={"reservation_id": reservation.id, "why": _why(error)},
+            )
     try:
         item = services.inbox.update(
             reservation_key(reservation.id), changes, equals={"announced_at": None}
@@ -210,12 +212,31 @@ def _notification(
     )
 
 
+class _Blanks(dict[str, str]):
+    """A placeholder the configured text names but we do not know stays as it was written."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
 def _fill(text: str, reservation: Reservation) -> str:
-    return text.format(
+    values = _Blanks(
         code=reservation.code,
         profile_name=reservation.profile_name or "a customer",
         from_number=reservation.from_,
         text=reservation.text or "",
+    )
+    try:
+        return text.format_map(values)
+    except (ValueError, IndexError):  # a stray brace in the configured text
+        return text
+
+
+def _why(error: PostinoError | ValidationError) -> str:
+    if isinstance(error, PostinoError):
+        return error.message
+    return "the notification is not a valid message: " + "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
     )
 
 
