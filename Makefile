@@ -16,15 +16,14 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help run test lint typecheck build validate deploy clean
 
 help:
-	@echo "make run       the gateway on this machine (arrives with the local stack, issue #4)"
+	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
 	@echo "make test      lint, type-check and run every test (installs what it needs)"
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make deploy    sam deploy --guided"
 
-run:
-	@echo "make run arrives with the local stack (embedded AWS and Meta sandbox); not built yet." >&2
-	@exit 1
+run: $(VENV)/.installed
+	$(BIN)/python -m local.run
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -12,6 +12,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
+from local.sqs_events import sqs_event
 from local.template_stack import StackResources, create_stack_resources, function_environment
 from postino import aws
 from postino.clock import Clock, SystemClock
@@ -23,7 +24,6 @@ from tests.support.events import (
     as_http,
     rest_event,
     schedule_event,
-    sqs_event,
 )
 from tests.support.functions import load_function
 from tests.support.webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, webhook_event

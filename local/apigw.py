@@ -1,0 +1,204 @@
+"""A local API Gateway (REST API): template.yaml's routes, real proxy events, real handlers.
+
+Each HTTP request becomes the event API Gateway would build (payload 1.0: headers and
+multi-value headers, query strings, path parameters, base64 for binary bodies, a request
+context with the stage and the API key's identity) and goes to the function's lambda_handler.
+A keyed route without the right x-api-key gets API Gateway's own 403.
+"""
+
+import base64
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from local.template_stack import ApiRoute
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
+
+
+@dataclass
+class LambdaContext:
+    """What a handler reads from its context."""
+
+    function_name: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 512
+    timeout_seconds: float = 29.0
+    invoked_function_arn: str = ""
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((self._deadline - time.monotonic()) * 1000), 0)
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+
+
+class LocalApiGateway:
+    def __init__(
+        self,
+        routes: list[ApiRoute],
+        handlers: dict[str, Handler],
+        *,
+        api_key: str,
+        stage: str = "prod",
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        on_request: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        self.routes = [(route, _pattern(route.path)) for route in routes]
+        self.handlers = handlers
+        self.api_key = api_key
+        self.stage = stage
+        self.on_request = on_request
+        self.server = ThreadingHTTPServer((host, port), _http_handler(self))
+        self.server.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def match(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
+        for route, pattern in self.routes:
+            found = pattern.match(path)
+            if found and route.method == method:
+                return route, {k: unquote(v) for k, v in found.groupdict().items()}
+        return None
+
+    def serve(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(target)
+        matched = self.match(method, parts.path)
+        if matched is None:
+            # What API Gateway says for a path or method it does not have.
+            return _json(403, {"message": "Missing Authentication Token"})
+        route, path_parameters = matched
+        given_key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
+        if route.api_key_required and given_key != self.api_key:
+            return _json(403, {"message": "Forbidden"})
+        event = proxy_event(
+            route,
+            method,
+            parts.path,
+            parts.query,
+            headers,
+            body,
+            path_parameters,
+            stage=self.stage,
+            api_key=given_key if route.api_key_required else None,
+        )
+        context = LambdaContext(function_name=route.function, aws_request_id=str(uuid.uuid4()))
+        result = self.handlers[route.function](event, context)
+        return _response(result)
+
+
+def proxy_event(
+    route: ApiRoute,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    path_parameters: dict[str, str],
+    *,
+    stage: str,
+    api_key: str | None,
+) -> dict[str, Any]:
+    multi_query = parse_qs(query, keep_blank_values=True) if query else {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    text = not body or content_type.startswith(TEXT_TYPES)
+    try:
+        decoded = body.decode("utf-8") if text else None
+    except UnicodeDecodeError:
+        decoded = None
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": dict(headers),
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "path": f"/{stage}{path}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "identity": {
+                "apiKey": api_key,
+                "apiKeyId": "local-key" if api_key else None,
+                "sourceIp": "127.0.0.1",
+                "userAgent": next((v for k, v in headers.items() if k.lower() == "user-agent"), ""),
+            },
+        },
+        "body": (decoded if decoded is not None else base64.b64encode(body).decode())
+        if body
+        else None,
+        "isBase64Encoded": bool(body) and decoded is None,
+    }
+
+
+def _response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(str(v) for v in values)
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return int(result.get("statusCode", 200)), headers, body
+
+
+def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _http_handler(gateway: LocalApiGateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            headers = {k: v for k, v in self.headers.items()}
+            try:
+                status, out_headers, data = gateway.serve(self.command, self.path, headers, body)
+            except Exception:  # what API Gateway says when the function itself fails
+                status, out_headers, data = _json(502, {"message": "Internal server error"})
+            if gateway.on_request:
+                gateway.on_request(self.command, self.path, status)
+            self.send_response(status)
+            for name, value in out_headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - http.server names
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the stack prints its own lines."""
+
+    return Handler

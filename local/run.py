@@ -1,0 +1,272 @@
+"""`make run`: the whole gateway on this machine, on an embedded AWS (moto) and a Meta sandbox.
+
+One process: moto's server, the resources of template.yaml, a local API Gateway in front of
+the real handlers, the drain on its schedule (and on the send API's nudge), the webhook
+processor fed from its SQS queue, and the Meta sandbox. Ctrl-C stops it all.
+"""
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.apigw import LambdaContext, LocalApiGateway
+from local.functions import load_function
+from local.sqs_events import sqs_event
+from local.template_stack import REPO_ROOT, api_routes, create_stack_resources, function_environment
+
+DRAIN_EVERY_SECONDS = 60.0
+INGEST_BATCH = 10
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    api_key: str
+    app_secret: str
+    verify_token: str
+    api_port: int
+    sandbox_port: int
+    moto_port: int
+    phone_number_id: str
+    waba_id: str
+    graph_api_base_url: str | None
+
+    @classmethod
+    def from_environment(cls) -> "LocalConfig":
+        env = os.environ
+        return cls(
+            api_key=env.get("POSTINO_API_KEY", "local-dev-key"),
+            app_secret=env.get("META_APP_SECRET", "local-app-secret"),
+            verify_token=env.get("META_VERIFY_TOKEN", "local-verify-token"),
+            api_port=int(env.get("POSTINO_LOCAL_PORT", "3000")),
+            sandbox_port=int(env.get("POSTINO_SANDBOX_PORT", "3001")),
+            moto_port=int(env.get("POSTINO_MOTO_PORT", "3002")),
+            phone_number_id=env.get("POSTINO_DEFAULT_PHONE_NUMBER_ID", "100000000000001"),
+            waba_id=env.get("POSTINO_DEFAULT_WABA_ID", "100000000000002"),
+            graph_api_base_url=env.get("GRAPH_API_BASE_URL") or None,
+        )
+
+    def shown(self) -> dict[str, str]:
+        def masked(secret: str) -> str:
+            return secret[:3] + "…" if len(secret) > 6 else "***"
+
+        return {
+            "POSTINO_API_KEY": self.api_key,  # a local key: printed so the curl below works
+            "META_APP_SECRET": masked(self.app_secret),
+            "META_VERIFY_TOKEN": masked(self.verify_token),
+            "POSTINO_LOCAL_PORT": str(self.api_port),
+            "POSTINO_SANDBOX_PORT": str(self.sandbox_port),
+            "POSTINO_DEFAULT_PHONE_NUMBER_ID": self.phone_number_id,
+            "GRAPH_API_BASE_URL": self.graph_api_base_url or "(the sandbox)",
+        }
+
+
+def say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
+
+
+class LocalNudger:
+    """The send API's nudge: wake the local drain now instead of invoking a Lambda."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+
+    def nudge(self) -> None:
+        self.wake.set()
+
+
+def start_aws(config: LocalConfig) -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=config.moto_port, verbose=False)
+    server.start()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{config.moto_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+        }
+    )
+    return server
+
+
+def create_stack(config: LocalConfig, sandbox_url: str) -> None:
+    resources = create_stack_resources(
+        parameter_overrides={"PhoneNumberId": config.phone_number_id, "WabaId": config.waba_id}
+    )
+    environment = function_environment(resources, "WebhookProcessorFunction")
+    environment |= function_environment(resources, "SendFunction")
+    os.environ.update(environment)
+    os.environ.update(
+        {
+            "GRAPH_API_BASE_URL": config.graph_api_base_url or sandbox_url,
+            # The stack prints its own readable lines; the functions' JSON logs stay quiet.
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("POSTINO_LOG_LEVEL", "WARNING"),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    # Operators are notified with the sandbox's approved template: free text would reach them
+    # only inside their own 24-hour window.
+    os.environ.setdefault("RESERVATION_NOTIFICATION_TEMPLATE", "reservation_request")
+    secrets: Any = boto3.client("secretsmanager")
+    for name, value in (
+        (resources.parameters["AccessTokenSecretName"], "local-access-token"),
+        (resources.parameters["AppSecretName"], config.app_secret),
+        (resources.parameters["VerifyTokenName"], config.verify_token),
+    ):
+        secrets.create_secret(Name=name, SecretString=value)
+
+
+def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
+    scheduler = load_function("scheduler")
+    while not stop.is_set():
+        nudger.wake.wait(DRAIN_EVERY_SECONDS)
+        nudger.wake.clear()
+        if stop.is_set():
+            return
+        context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=60)
+        try:
+            report = scheduler.lambda_handler(
+                {"source": "postino.schedule", "action": "drain"}, context
+            )
+        except Exception as error:  # keep the schedule going, as EventBridge would
+            say(f"drain     failed: {error!r}")
+            continue
+        if report.get("sent") or report.get("deferred") or report.get("outcomes"):
+            outcomes = ", ".join(f"{k} {v}" for k, v in report.get("outcomes", {}).items())
+            say(f"drain     sent {report['sent']}, waiting {report['deferred']} ({outcomes})")
+
+
+def ingest_loop(stop: threading.Event) -> None:
+    """Lambda's SQS event source: batches to the processor, failures left to SQS's redrive."""
+    processor = load_function("webhook", "process")
+    sqs: Any = boto3.client("sqs")
+    url = os.environ["INGEST_QUEUE_URL"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    while not stop.is_set():
+        messages = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=INGEST_BATCH,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            continue
+        context = LambdaContext(
+            "postino-WebhookProcessorFunction", str(uuid.uuid4()), timeout_seconds=30
+        )
+        try:
+            result = processor.lambda_handler(sqs_event(arn, messages), context)
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception as error:  # the whole batch comes back after its visibility timeout
+            say(f"webhooks  batch failed: {error!r}")
+            continue
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                ],
+            )
+        if failed:
+            say(f"webhooks  {len(failed)} notification(s) will be retried")
+
+
+def quiet_the_machinery() -> None:
+    """One readable line per event: no request log from moto's server, no metrics warnings."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def main() -> int:
+    sys.path[:0] = [str(REPO_ROOT / "layers" / "common"), str(REPO_ROOT)]
+    quiet_the_machinery()
+    config = LocalConfig.from_environment()
+    started = time.monotonic()
+    moto = start_aws(config)
+    api_url = f"http://127.0.0.1:{config.api_port}"
+    sandbox_url = f"http://127.0.0.1:{config.sandbox_port}"
+    create_stack(config, sandbox_url)
+
+    from local.sandbox import MetaSandbox  # after the environment is set
+    from postino.services import get_services
+
+    nudger = LocalNudger()
+    get_services().nudger = nudger  # type: ignore[assignment]
+    handlers = {
+        "SendFunction": load_function("send").lambda_handler,
+        "WebhookFunction": load_function("webhook").lambda_handler,
+    }
+    gateway = LocalApiGateway(
+        api_routes(),
+        handlers,
+        api_key=config.api_key,
+        port=config.api_port,
+        on_request=lambda method, path, status: say(f"api       {method} {path} → {status}"),
+    )
+    sandbox = None
+    if config.graph_api_base_url is None:
+        sandbox = MetaSandbox(
+            webhook_url=f"{api_url}/webhooks/meta",
+            app_secret=config.app_secret,
+            phone_number_id=config.phone_number_id,
+            waba_id=config.waba_id,
+            port=config.sandbox_port,
+            on_event=say,
+        ).start()
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=gateway.server.serve_forever, daemon=True),
+        threading.Thread(target=drain_loop, args=(nudger, stop), daemon=True),
+        threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+
+    print("Postino, locally: an embedded AWS (moto) and a Meta sandbox. Ctrl-C stops it.")
+    for name, value in config.shown().items():
+        print(f"  {name:<32} {value}")
+    print(f"  API                              {api_url}/v1")
+    print(f"  docs                             {api_url}/v1/docs")
+    print(f"  webhook                          {api_url}/webhooks/meta")
+    if sandbox is not None:
+        print(f"  sandbox                          {sandbox_url}/_sandbox/requests")
+    print("Send a first message:")
+    print(
+        f"  curl -s -X POST {api_url}/v1/messages -H 'x-api-key: {config.api_key}' "
+        "-H 'content-type: application/json' "
+        """-d '{"to": "+39 333 123 4567", "type": "template", """
+        """"template": {"name": "hello_world", "language": {"code": "en_US"}}}'"""
+    )
+    print(f"ready: {api_url}  ({time.monotonic() - started:.1f} s)", flush=True)
+
+    def shut_down(*_: Any) -> None:
+        stop.set()
+        nudger.nudge()
+
+    signal.signal(signal.SIGINT, shut_down)
+    signal.signal(signal.SIGTERM, shut_down)
+    stop.wait()
+    gateway.server.shutdown()
+    if sandbox is not None:
+        sandbox.stop()
+    moto.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""The Meta sandbox: the Graph API peer, plus what Meta does after a send.
+
+It checks every request against Meta's published schema (the peer does), then calls the local
+webhook with signed status webhooks in Meta's shape: sent, delivered, read, with small delays.
+Numbers ending in 0000 fail with 131026 (undeliverable), numbers ending in 0001 with 131047
+(the 24-hour window). It lists a few approved templates, plays a customer writing in
+(POST /_sandbox/inbound), takes faults (POST /_sandbox/faults) and shows what it received
+(GET /_sandbox/requests).
+"""
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest, graph_error
+from postino.webhooks.signature import sign
+
+STATUS_DELAYS = (("sent", 0.2), ("delivered", 0.5), ("read", 1.0))
+FAILURES = {"0000": 131026, "0001": 131047}
+FAILURE_TEXT = {
+    131026: "Message undeliverable",
+    131047: "Re-engagement message",
+}
+TEMPLATES = [
+    {
+        "name": "hello_world",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "id": "1192339204654487",
+        "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+            {"type": "BODY", "text": "Welcome and congratulations!! This message is from Postino."},
+        ],
+    },
+    {
+        "name": "booking_reminder",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "id": "1192339204654488",
+        "components": [{"type": "BODY", "text": "Hi {{1}}, see you on {{2}} at {{3}}."}],
+    },
+    {
+        "name": "reservation_request",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "id": "1192339204654489",
+        "components": [{"type": "BODY", "text": "Request {{1}} from {{2}} ({{3}}): {{4}}"}],
+    },
+]
+
+
+class MetaSandbox(GraphApiPeer):
+    def __init__(
+        self,
+        *,
+        webhook_url: str,
+        app_secret: str,
+        phone_number_id: str,
+        waba_id: str,
+        port: int,
+        host: str = "127.0.0.1",
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.webhook_url = webhook_url
+        self.app_secret = app_secret
+        self.phone_number_id = phone_number_id
+        self.templates[waba_id] = [dict(t) for t in TEMPLATES]
+        self.on_event = on_event or (lambda line: None)
+        self._http = httpx.Client(timeout=10.0)
+
+    def answer(
+        self, method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, Any, list[str], Fault | None]:
+        route = urlsplit(path).path
+        if route.startswith("/_sandbox/"):
+            return self._sandbox(method, route, raw)
+        status, response, problems, fault = super().answer(method, path, headers, raw)
+        if status == 200 and method == "POST" and isinstance(response, dict):
+            sent = response.get("messages") or []
+            if sent:
+                body = json.loads(raw)
+                threading.Thread(
+                    target=self._after_send, args=(body, sent[0]["id"]), daemon=True
+                ).start()
+        return status, response, problems, fault
+
+    # ---- what Meta does after accepting a send ------------------------------------------------
+
+    def _after_send(self, body: dict[str, Any], wamid: str) -> None:
+        to = str(body["to"]).lstrip("+")
+        code = next((c for end, c in FAILURES.items() if to.endswith(end)), None)
+        plan: tuple[tuple[str, float], ...] = STATUS_DELAYS
+        if code == 131026:
+            plan = (("sent", 0.2), ("failed", 0.5))
+        elif code == 131047:
+            plan = (("failed", 0.3),)
+        for name, delay in plan:
+            time.sleep(delay)
+            status: dict[str, Any] = {
+                "id": wamid,
+                "status": name,
+                "timestamp": str(int(time.time())),
+                "recipient_id": to,
+            }
+            if "biz_opaque_callback_data" in body:
+                status["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+            if name in ("sent", "delivered"):
+                status["conversation"] = {
+                    "id": "CONVERSATION_" + wamid[-8:],
+                    "origin": {"type": "utility"},
+                }
+                status["pricing"] = {
+                    "billable": True,
+                    "pricing_model": "PMP",
+                    "category": "utility",
+                }
+            if name == "failed" and code is not None:
+                status["errors"] = [
+                    {
+                        "code": code,
+                        "title": FAILURE_TEXT[code],
+                        "message": FAILURE_TEXT[code],
+                        "error_data": {"details": f"Sandbox: numbers ending in {to[-4:]} fail"},
+                    }
+                ]
+            self.deliver(self._value({"statuses": [status]}))
+            self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{to}")
+
+    # ---- the sandbox's own routes ---------------------------------------------------------------
+
+    def _sandbox(self, method: str, route: str, raw: bytes) -> tuple[int, Any, list[str], None]:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return 400, graph_error(100, "The body is not JSON."), [], None
+        if method == "POST" and route == "/_sandbox/inbound":
+            return self._inbound(body)
+        if method == "POST" and route == "/_sandbox/faults":
+            if "latency" in body:
+                self.latency = float(body.pop("latency"))
+            if body:
+                self.add_fault(Fault(**body))
+            return 200, {"ok": True}, [], None
+        if method == "GET" and route == "/_sandbox/requests":
+            return 200, {"requests": [_shown(r) for r in self.requests]}, [], None
+        return 404, graph_error(100, f"No sandbox route {method} {route}"), [], None
+
+    def _inbound(self, body: dict[str, Any]) -> tuple[int, Any, list[str], None]:
+        sender = str(body.get("from", "")).lstrip("+").replace(" ", "")
+        text = body.get("text")
+        if not sender.isdigit() or not isinstance(text, str) or not text:
+            return 400, graph_error(100, 'Give {"from": "<digits>", "text": "..."}'), [], None
+        wamid = "wamid.HBgM" + secrets.token_urlsafe(24)
+        message = {
+            "from": sender,
+            "id": wamid,
+            "timestamp": str(int(time.time())),
+            "type": "text",
+            "text": {"body": text},
+        }
+        contact = {"profile": {"name": body.get("name") or "Sandbox customer"}, "wa_id": sender}
+        status = self.deliver(self._value({"contacts": [contact], "messages": [message]}))
+        self.on_event(f"sandbox   inbound   +{sender}: {text[:60]}")
+        return 200, {"wamid": wamid, "webhook_status": status}, [], None
+
+    def _value(self, part: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": next(iter(self.templates)),
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {
+                                    "display_phone_number": "15550000001",
+                                    "phone_number_id": self.phone_number_id,
+                                },
+                                **part,
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+
+    def deliver(self, notification: dict[str, Any]) -> int:
+        """POST a notification to the webhook, signed as Meta signs it; the HTTP status back."""
+        raw = json.dumps(notification, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(raw, self.app_secret),
+        }
+        try:
+            return self._http.post(self.webhook_url, content=raw, headers=headers).status_code
+        except httpx.HTTPError:
+            return 0
+
+
+def _shown(request: ReceivedRequest) -> dict[str, Any]:
+    return {
+        "at": request.received_at,
+        "method": request.method,
+        "path": request.path,
+        "status": request.status,
+        "body": request.body,
+        "problems": request.problems,
+    }
