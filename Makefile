@@ -13,10 +13,12 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run test lint typecheck build validate deploy clean
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
+	@echo "make demo      the product's story against the local stack (starts one if needed)"
+	@echo "make inbound FROM=393331234567 TEXT='RES-AB12CD please'   play a customer"
 	@echo "make test      lint, type-check and run every test (installs what it needs)"
 	@echo "make build     sam build"
 	@echo "make validate  sam validate --lint and cfn-lint"
@@ -24,6 +26,14 @@ help:
 
 run: $(VENV)/.installed
 	$(BIN)/python -m local.run
+
+demo: $(VENV)/.installed
+	$(BIN)/python -m local.demo
+
+FROM ?= 393331234567
+TEXT ?= Ciao!
+inbound: $(VENV)/.installed
+	$(BIN)/python -m local.demo inbound --from "$(FROM)" --text "$(TEXT)"
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)

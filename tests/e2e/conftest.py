@@ -1,0 +1,94 @@
+"""The local stack (`make run`), started once per test session as a subprocess, used over HTTP."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from local.meta_contract import spec_path
+from local.template_stack import REPO_ROOT
+
+API_KEY = "e2e-key"
+APP_SECRET = "e2e-app-secret"
+
+
+@dataclass
+class Stack:
+    api: str
+    sandbox: str
+    output: list[str]
+
+    def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        headers = {"x-api-key": API_KEY, **kwargs.pop("headers", {})}
+        return httpx.request(
+            method, f"{self.api}{path}", json=body, headers=headers, timeout=10, **kwargs
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    if not spec_path().exists():
+        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    ports = [free_port() for _ in range(3)]
+    env = {
+        **os.environ,
+        "POSTINO_API_KEY": API_KEY,
+        "META_APP_SECRET": APP_SECRET,
+        "POSTINO_LOCAL_PORT": str(ports[0]),
+        "POSTINO_SANDBOX_PORT": str(ports[1]),
+        "POSTINO_MOTO_PORT": str(ports[2]),
+        # retries and waits come back on the next scheduled drain: every 2 s, not every minute
+        "POSTINO_DRAIN_EVERY_SECONDS": "2",
+    }
+    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if line.startswith("ready: "):
+            break
+    assert output and output[-1].startswith("ready: "), "".join(output)
+    stack = Stack(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", output)
+    yield stack
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=30)
+    output.append(rest)
+    assert process.returncode == 0 and "stopped" in rest
+
+
+def until(check: Callable[[], Any], seconds: float = 30) -> Any:
+    """Poll a condition over HTTP (the stack runs in real time)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
