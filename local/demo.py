@@ -6,15 +6,13 @@
 import argparse
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from local.template_stack import REPO_ROOT
+from local.run import spawn
 
 API = f"http://127.0.0.1:{os.environ.get('POSTINO_LOCAL_PORT', '3000')}"
 SANDBOX = f"http://127.0.0.1:{os.environ.get('POSTINO_SANDBOX_PORT', '3001')}"
@@ -37,22 +35,6 @@ def running() -> bool:
         return httpx.get(f"{API}/v1/openapi.json", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def start_stack() -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.run"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("ready: "):
-            print(f"  (started a local stack: {line.strip()})")
-            return process
-    raise SystemExit("the local stack did not start:\n" + (process.stdout.read() or ""))
 
 
 def step(title: str) -> None:
@@ -85,7 +67,9 @@ def inbound(sender: str, text: str, name: str = "Giulia") -> None:
 
 
 def demo() -> int:
-    stack = None if running() else start_stack()
+    stack = None if running() else spawn()
+    if stack is not None:
+        print(f"  (started a local stack: {stack.ready_line})")
     try:
         step("1. A template goes out: Meta accepts it, then reports sent, delivered, read")
         hello = {
@@ -156,8 +140,8 @@ def demo() -> int:
         return 0
     finally:
         if stack is not None:
-            stack.send_signal(signal.SIGTERM)
-            stack.wait(timeout=30)
+            stack.process.send_signal(signal.SIGTERM)
+            stack.process.wait(timeout=30)
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ processor fed from its SQS queue, and the Meta sandbox. Ctrl-C stops it all.
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -69,6 +70,40 @@ class LocalConfig:
             "POSTINO_DEFAULT_PHONE_NUMBER_ID": self.phone_number_id,
             "GRAPH_API_BASE_URL": self.graph_api_base_url or "(the sandbox)",
         }
+
+
+@dataclass
+class StartedStack:
+    process: "subprocess.Popen[str]"
+    ready_line: str
+    # Everything it printed after its ready line, read as it comes (a full pipe would block it).
+    later: list[str]
+
+
+def spawn(env: dict[str, str] | None = None, timeout: float = 90) -> StartedStack:
+    """Start `python -m local.run` and wait for its ready line (for the demo, bench and tests)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    stream = process.stdout
+    before: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in stream:
+        before.append(line)
+        if line.startswith("ready: "):
+            later: list[str] = []
+            threading.Thread(target=later.extend, args=(stream,), daemon=True).start()
+            return StartedStack(process, line.strip(), later)
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise RuntimeError("the local stack did not start:\n" + "".join(before))
 
 
 def say(line: str) -> None:

@@ -3,8 +3,6 @@
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +12,7 @@ import httpx
 import pytest
 
 from local.meta_contract import spec_path
-from local.template_stack import REPO_ROOT
+from local.run import spawn
 
 API_KEY = "e2e-key"
 APP_SECRET = "e2e-app-secret"
@@ -57,31 +55,15 @@ def stack() -> Iterator[Stack]:
     }
     for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"):
         env.pop(name, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.run"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("ready: "):
-            break
-    assert output and output[-1].startswith("ready: "), "".join(output)
-    stack = Stack(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", output)
+    started = spawn(env)
+    process = started.process
+    stack = Stack(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", started.later)
     yield stack
     process.send_signal(signal.SIGTERM)
-    rest, _ = process.communicate(timeout=30)
-    output.append(rest)
-    assert process.returncode == 0 and "stopped" in rest
+    process.wait(timeout=30)
+    time.sleep(0.2)  # the reader thread takes the last lines
+    output = started.later
+    assert process.returncode == 0 and "stopped" in "".join(output), "".join(output[-20:])
 
 
 def until(check: Callable[[], Any], seconds: float = 30) -> Any:
