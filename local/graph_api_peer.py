@@ -217,6 +217,10 @@ class GraphApiPeer:
         with self._lock:
             self._state.in_flight -= 1
 
+    def latency_for(self, path: str) -> float:
+        """How long to hold the answer to a request for `path`."""
+        return self.latency
+
     def _authorised(self, headers: dict[str, str]) -> bool:
         return self.access_token is None or (
             headers.get("authorization") == f"Bearer {self.access_token}"
@@ -347,8 +351,8 @@ def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
                         problems=problems,
                     )
                 )
-                if peer.latency:
-                    time.sleep(peer.latency)
+                if peer.latency_for(self.path):
+                    time.sleep(peer.latency_for(self.path))
                 if fault is not None and fault.kind == "timeout":
                     time.sleep(fault.hold_seconds)
                     self.close_connection = True

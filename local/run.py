@@ -5,6 +5,7 @@ the real handlers, the drain on its schedule (and on the send API's nudge), the 
 processor fed from its SQS queue, and the Meta sandbox. Ctrl-C stops it all.
 """
 
+import json
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -142,6 +144,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
     environment = function_environment(resources, "WebhookProcessorFunction")
     environment |= function_environment(resources, "SendFunction")
     os.environ.update(environment)
+
     os.environ.update(
         {
             "GRAPH_API_BASE_URL": config.graph_api_base_url or sandbox_url,
@@ -154,6 +157,12 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
     # Operators are notified with the sandbox's approved template: free text would reach them
     # only inside their own 24-hour window.
     os.environ.setdefault("RESERVATION_NOTIFICATION_TEMPLATE", "reservation_request")
+    if os.environ.get("POSTINO_ENV_FILE"):
+        # For a drainer run from outside (python -m local.drain_once), as a second Lambda would.
+        shared = [*environment, "AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"]
+        Path(os.environ["POSTINO_ENV_FILE"]).write_text(
+            json.dumps({name: os.environ[name] for name in shared})
+        )
     secrets: Any = boto3.client("secretsmanager")
     for name, value in (
         (resources.parameters["AccessTokenSecretName"], "local-access-token"),
@@ -266,9 +275,10 @@ def main() -> int:
     stop = threading.Event()
     threads = [
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
-        threading.Thread(target=drain_loop, args=(nudger, stop), daemon=True),
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
     ]
+    if os.environ.get("POSTINO_LOCAL_DRAIN", "on") != "off":  # off: drainers run from outside
+        threads.append(threading.Thread(target=drain_loop, args=(nudger, stop), daemon=True))
     for thread in threads:
         thread.start()
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest, graph_error
+from postino.observability import mask_phone
 from postino.webhooks.signature import sign
 
 STATUS_DELAYS = (("sent", 0.2), ("delivered", 0.5), ("read", 1.0))
@@ -78,6 +79,10 @@ class MetaSandbox(GraphApiPeer):
         self.on_event = on_event or (lambda line: None)
         self._http = httpx.Client(timeout=10.0)
 
+    def latency_for(self, path: str) -> float:
+        """Injected latency slows Meta's routes, not the sandbox's own."""
+        return 0.0 if path.startswith("/_sandbox/") else self.latency
+
     def answer(
         self, method: str, path: str, headers: dict[str, str], raw: bytes
     ) -> tuple[int, Any, list[str], Fault | None]:
@@ -134,7 +139,7 @@ class MetaSandbox(GraphApiPeer):
                     }
                 ]
             self.deliver(self._value({"statuses": [status]}))
-            self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{to}")
+            self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{mask_phone(to)}")
 
     # ---- the sandbox's own routes ---------------------------------------------------------------
 
@@ -170,7 +175,8 @@ class MetaSandbox(GraphApiPeer):
         }
         contact = {"profile": {"name": body.get("name") or "Sandbox customer"}, "wa_id": sender}
         status = self.deliver(self._value({"contacts": [contact], "messages": [message]}))
-        self.on_event(f"sandbox   inbound   +{sender}: {text[:60]}")
+        # Numbers and bodies are masked in what the stack prints, as in the functions' logs.
+        self.on_event(f"sandbox   inbound   +{mask_phone(sender)}: {len(text)} characters")
         return 200, {"wamid": wamid, "webhook_status": status}, [], None
 
     def _value(self, part: dict[str, Any]) -> dict[str, Any]:

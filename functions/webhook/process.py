@@ -20,8 +20,10 @@ from postino.observability import logger, metrics, tracer
 from postino.services import get_services
 from postino.webhooks.process import NotYetRecorded, Processor
 
-# A status that beat the drain's own record comes back after this long, not the full timeout.
-NOT_YET_RECORDED_RETRY_SECONDS = 5
+# A status that beat the drain's own record comes back soon (10 s), then later and later (30,
+# 90, 270 s): long enough, before the ingest DLQ, for a dead drainer's copy to come back
+# (outbound visibility 120 s) and mark the send unknown, which the status then settles.
+NOT_YET_RECORDED_FIRST_RETRY_SECONDS = 10
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -31,10 +33,14 @@ def record_handler(record: SQSRecord) -> None:
     try:
         counts = Processor(services).process(record.body)
     except NotYetRecorded:
+        receives = record.attributes.approximate_receive_count or "1"
         aws.sqs().change_message_visibility(
             QueueUrl=services.settings.ingest_queue_url,
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=NOT_YET_RECORDED_RETRY_SECONDS,
+            VisibilityTimeout=min(
+                NOT_YET_RECORDED_FIRST_RETRY_SECONDS * 3 ** (int(receives) - 1),
+                900,
+            ),
         )
         raise
     logger.info("notification processed", extra={"counts": dict(counts)})

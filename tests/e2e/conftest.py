@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from local.meta_contract import spec_path
-from local.run import spawn
+from local.run import StartedStack, spawn
 
 API_KEY = "e2e-key"
 APP_SECRET = "e2e-app-secret"
@@ -38,8 +38,7 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
     ports = [free_port() for _ in range(3)]
@@ -52,18 +51,28 @@ def stack() -> Iterator[Stack]:
         "POSTINO_MOTO_PORT": str(ports[2]),
         # retries and waits come back on the next scheduled drain: every 2 s, not every minute
         "POSTINO_DRAIN_EVERY_SECONDS": "2",
+        **settings,
     }
     for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"):
         env.pop(name, None)
     started = spawn(env)
-    process = started.process
     stack = Stack(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", started.later)
-    yield stack
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    return stack, started
+
+
+def stop_stack(started: StartedStack) -> None:
+    started.process.send_signal(signal.SIGTERM)
+    started.process.wait(timeout=30)
     time.sleep(0.2)  # the reader thread takes the last lines
-    output = started.later
-    assert process.returncode == 0 and "stopped" in "".join(output), "".join(output[-20:])
+    output = "".join(started.later)
+    assert started.process.returncode == 0 and "stopped" in output, output[-2000:]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    running, started = start_stack()
+    yield running
+    stop_stack(started)
 
 
 def until(check: Callable[[], Any], seconds: float = 30) -> Any:
