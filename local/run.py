@@ -8,6 +8,7 @@ processor fed from its SQS queue, and the Meta sandbox. Ctrl-C stops it all.
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,10 +26,30 @@ from moto.server import ThreadedMotoServer
 from local.apigw import LambdaContext, LocalApiGateway
 from local.functions import load_function
 from local.sqs_events import sqs_event
-from local.template_stack import REPO_ROOT, api_routes, create_stack_resources, function_environment
+from local.template_stack import (
+    REPO_ROOT,
+    api_routes,
+    create_stack_resources,
+    function_environment,
+    load_template,
+)
 
-# The template's schedule is every minute; a shorter one makes retries show up sooner locally.
-DRAIN_EVERY_SECONDS = float(os.environ.get("POSTINO_DRAIN_EVERY_SECONDS", "60"))
+RATE = re.compile(r"rate\((\d+) (second|minute|hour)s?\)")
+
+
+def drain_every_seconds() -> float:
+    """The drain's schedule as the template says (rate(1 minute)), unless the environment
+    asks for a shorter one (POSTINO_DRAIN_EVERY_SECONDS: retries show up sooner locally)."""
+    if os.environ.get("POSTINO_DRAIN_EVERY_SECONDS"):
+        return float(os.environ["POSTINO_DRAIN_EVERY_SECONDS"])
+    events = load_template()["Resources"]["SchedulerFunction"]["Properties"]["Events"]
+    expression = next(e["Properties"]["ScheduleExpression"] for e in events.values())
+    found = RATE.fullmatch(expression)
+    if found is None:
+        raise ValueError(f"the local stack cannot run the schedule {expression!r}")
+    return int(found.group(1)) * {"second": 1, "minute": 60, "hour": 3600}[found.group(2)]
+
+
 INGEST_BATCH = 10
 
 
@@ -174,8 +195,9 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
 
 def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
     scheduler = load_function("scheduler")
+    every = drain_every_seconds()
     while not stop.is_set():
-        nudger.wake.wait(DRAIN_EVERY_SECONDS)
+        nudger.wake.wait(every)
         nudger.wake.clear()
         if stop.is_set():
             return
@@ -200,6 +222,7 @@ def ingest_loop(stop: threading.Event) -> None:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    announced: set[str] = set()
     while not stop.is_set():
         messages = sqs.receive_message(
             QueueUrl=url,
@@ -228,6 +251,26 @@ def ingest_loop(stop: threading.Event) -> None:
             )
         if failed:
             say(f"webhooks  {len(failed)} notification(s) will be retried")
+        _say_new_reservations(announced)
+
+
+def _say_new_reservations(announced: set[str]) -> None:
+    """A readable line for each reservation request the last batch made."""
+    from postino.observability import mask_phone
+    from postino.reservations.service import list_reservations
+    from postino.services import get_services
+
+    for request in list_reservations(get_services(), None, 20):
+        if request.id in announced:
+            continue
+        announced.add(request.id)
+        target = f"→ {request.operator_id or 'no operator'}" + (
+            "" if request.routed else " (unrouted)"
+        )
+        say(
+            f"reserve   {request.code} from +{mask_phone(request.from_)} {target}, "
+            f"{request.status.value}"
+        )
 
 
 def quiet_the_machinery() -> None:
