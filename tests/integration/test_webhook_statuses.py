@@ -164,13 +164,21 @@ def test_a_status_that_beats_the_drains_record_is_retried_alone(
 ) -> None:
     # GIVEN a message claimed by a drainer that has not recorded the send yet
     message_id = message_in(api, services, Status.SENDING)
-    # WHEN its status arrives in the same batch as an unrelated, fine notification
-    webhook(statuses(status("wamid.EARLY", "sent", T0, callback=message_id)))
+    # WHEN its status arrives in the same batch as an unrelated, fine notification, and in
+    # the same body as another status
+    webhook(
+        statuses(
+            status("wamid.EARLY", "sent", T0, callback=message_id),
+            status("wamid.SAME_BODY", "delivered", T0),
+        )
+    )
     webhook(statuses(status("wamid.UNRELATED", "sent", T0)))
     failed = process()
     # THEN only that record failed (it stays on the queue for a retry); the other was done
     assert len(failed) == 1
     assert services.inbox.get(orphan_status_key("wamid.UNRELATED", "sent")) is not None
+    # the rest of its own body was done too, not held back with it
+    assert services.inbox.get(orphan_status_key("wamid.SAME_BODY", "delivered")) is not None
     assert services.messages.get(message_id).status is Status.SENDING  # type: ignore[union-attr]
     attributes = aws.sqs().get_queue_attributes(
         QueueUrl=services.settings.ingest_queue_url,

@@ -43,6 +43,9 @@ class Processor:
     def __init__(self, services: Services) -> None:
         self.s = services
         self.counts: Counter[str] = Counter()
+        # Statuses whose send the drain has not recorded yet: the rest of the body is done
+        # first, then the record fails so that SQS brings it back for them (all idempotent).
+        self.not_yet_recorded: list[str] = []
 
     def process(self, body: str) -> Counter[str]:
         notification = Notification.model_validate_json(body)
@@ -56,6 +59,8 @@ class Processor:
                     self._preferences(change.value)
                 else:
                     self.counts[f"ignored:{change.field}"] += 1
+        if self.not_yet_recorded:
+            raise NotYetRecorded(", ".join(self.not_yet_recorded))
         return self.counts
 
     # ---- messages: statuses, inbound, errors ---------------------------------------------------
@@ -64,7 +69,10 @@ class Processor:
         phone_number_id = value.metadata.phone_number_id if value.metadata else None
         sender = self._sender_for(phone_number_id) if value.messages else None
         for update in value.statuses:
-            self.counts[f"status:{self.apply_status(update)}"] += 1
+            try:
+                self.counts[f"status:{self.apply_status(update)}"] += 1
+            except NotYetRecorded as pending:
+                self.not_yet_recorded.append(str(pending))
         for message in value.messages:
             contact = next((c for c in value.contacts if c.wa_id == message.from_), None)
             self.counts[
