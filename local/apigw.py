@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -43,8 +44,20 @@ class LambdaContext:
         return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
+@cache
 def _pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+
+
+def match_route(
+    routes: list[ApiRoute], method: str, path: str
+) -> tuple[ApiRoute, dict[str, str]] | None:
+    """The route API Gateway would pick for `method path`, with its path parameters."""
+    for route in routes:
+        found = _pattern(route.path).match(path)
+        if found and route.method == method:
+            return route, {k: unquote(v) for k, v in found.groupdict().items()}
+    return None
 
 
 class LocalApiGateway:
@@ -59,7 +72,7 @@ class LocalApiGateway:
         port: int = 3000,
         on_request: Callable[[str, str, int], None] | None = None,
     ) -> None:
-        self.routes = [(route, _pattern(route.path)) for route in routes]
+        self.routes = routes
         self.handlers = handlers
         self.api_key = api_key
         self.stage = stage
@@ -72,18 +85,11 @@ class LocalApiGateway:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def match(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
-        for route, pattern in self.routes:
-            found = pattern.match(path)
-            if found and route.method == method:
-                return route, {k: unquote(v) for k, v in found.groupdict().items()}
-        return None
-
     def serve(
         self, method: str, target: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
-        matched = self.match(method, parts.path)
+        matched = match_route(self.routes, method, parts.path)
         if matched is None:
             # What API Gateway says for a path or method it does not have.
             return _json(403, {"message": "Missing Authentication Token"})

@@ -1,22 +1,15 @@
 """Real event shapes: API Gateway REST proxy events and EventBridge Scheduler invocations."""
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from local.apigw import match_route
+from local.template_stack import api_routes
+
 API_KEY = "local-dev-key"
 STAGE = "prod"
-
-
-def _resource(path: str) -> str:
-    path = re.sub(r"^/v1/messages/(?!batch$)[^/]+", "/v1/messages/{message_id}", path)
-    path = re.sub(r"^/v1/reservations/[^/]+", "/v1/reservations/{reservation_id}", path)
-    path = re.sub(r"^/v1/reservation-codes/[^/]+", "/v1/reservation-codes/{code}", path)
-    path = re.sub(r"^/v1/operators/[^/]+", "/v1/operators/{operator_id}", path)
-    path = re.sub(r"^/v1/experiences/[^/]+", "/v1/experiences/{experience_id}", path)
-    return re.sub(r"^/v1/senders/[^/]+", "/v1/senders/{name}", path)
 
 
 def rest_event(
@@ -29,13 +22,9 @@ def rest_event(
     raw_body: str | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST API (payload 1.0) proxy event, as API Gateway builds it."""
-    resource = _resource(path)
-    names = re.findall(r"{(\w+)}", resource)
-    values = [
-        part
-        for part, templ in zip(path.split("/"), resource.split("/"), strict=True)
-        if templ.startswith("{")
-    ]
+    # The route as the template declares it; a path it lacks keeps its own (API Gateway's 403).
+    matched = match_route(api_routes(), method, path)
+    resource, path_parameters = (matched[0].path, matched[1]) if matched else (path, {})
     all_headers = {
         "Accept": "application/json",
         "Content-Type": "application/json",
@@ -53,7 +42,7 @@ def rest_event(
         "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": dict(zip(names, values, strict=True)) or None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
             "resourceId": "a1b2c3",
