@@ -1,7 +1,7 @@
 """What a user asks us to send: the body of POST /v1/messages (and of each batch item)."""
 
 import json
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -113,15 +113,5 @@ class SendMessageRequest(BaseModel):
         return at if at > now else None
 
 
-_CONTENT_FIELDS = (
-    "text",
-    "template",
-    "image",
-    "document",
-    "audio",
-    "video",
-    "sticker",
-    "interactive",
-    "location",
-    "reaction",
-)
+# One object per message type, named like it.
+_CONTENT_FIELDS: tuple[str, ...] = get_args(MessageType)
