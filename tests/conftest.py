@@ -142,12 +142,16 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
     return run
 
 
+def sqs_depth(url: str, *counts: str) -> int:
+    """The sum of a queue's ApproximateNumberOfMessages<count> attributes ("" is the visible)."""
+    names = [f"ApproximateNumberOfMessages{count}" for count in counts]
+    attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=names)  # type: ignore[arg-type]
+    return sum(int(v) for v in attributes["Attributes"].values())
+
+
 def queue_depth(services: Services) -> int:
-    attributes = aws.sqs().get_queue_attributes(
-        QueueUrl=services.settings.outbound_queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
+    """Outbound copies waiting: visible or delayed (not those a drainer holds)."""
+    return sqs_depth(services.settings.outbound_queue_url, "", "Delayed")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from postino.outbox import QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
 from postino.services import Services
 from postino.store.rate_window import pair_window_key
-from tests.conftest import ACCESS_TOKEN, queue_depth
+from tests.conftest import ACCESS_TOKEN, queue_depth, sqs_depth
 from tests.support.events import HttpResult
 from tests.support.webhooks import PHONE_NUMBER_ID
 
@@ -45,10 +45,7 @@ def limit_default_sender(api: Api, *, max: int, per_seconds: int) -> None:
 
 def dlq_depth(services: Services) -> int:
     url = aws.sqs().get_queue_url(QueueName="postino-OutboundDeadLetterQueue")["QueueUrl"]
-    attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return sqs_depth(url, "", "NotVisible")
 
 
 def test_a_queued_message_is_sent_in_metas_shape_and_recorded(

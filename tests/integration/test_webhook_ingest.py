@@ -13,7 +13,7 @@ from local.template_stack import REPO_ROOT
 from postino import aws
 from postino.services import Services
 from postino.webhooks.signature import sign
-from tests.conftest import VERIFY_TOKEN
+from tests.conftest import VERIFY_TOKEN, sqs_depth
 from tests.support.events import FakeLambdaContext, HttpResult, as_http
 from tests.support.functions import load_function
 from tests.support.webhooks import APP_SECRET, status, statuses, webhook_event
@@ -22,11 +22,7 @@ Webhook = Callable[..., HttpResult]
 
 
 def ingest_depth(services: Services) -> int:
-    attributes = aws.sqs().get_queue_attributes(
-        QueueUrl=services.settings.ingest_queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return sum(int(v) for v in attributes.values())
+    return sqs_depth(services.settings.ingest_queue_url, "", "NotVisible")
 
 
 def verify(query: dict[str, str]) -> HttpResult:

@@ -5,11 +5,11 @@ from collections.abc import Callable
 from typing import Any
 
 from local.graph_api_peer import GraphApiPeer
-from postino import aws
 from postino.clock import iso
 from postino.messages.model import Status
 from postino.services import Services
 from postino.store.inbox import orphan_status_key
+from tests.conftest import sqs_depth
 from tests.support.events import HttpResult
 from tests.support.webhooks import status, statuses
 
@@ -180,8 +180,4 @@ def test_a_status_that_beats_the_drains_record_is_retried_alone(
     # the rest of its own body was done too, not held back with it
     assert services.inbox.get(orphan_status_key("wamid.SAME_BODY", "delivered")) is not None
     assert services.messages.get(message_id).status is Status.SENDING  # type: ignore[union-attr]
-    attributes = aws.sqs().get_queue_attributes(
-        QueueUrl=services.settings.ingest_queue_url,
-        AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert sqs_depth(services.settings.ingest_queue_url, "NotVisible") == 1

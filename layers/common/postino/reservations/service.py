@@ -346,9 +346,10 @@ def get_binding(services: Services, experience_id: str) -> Binding:
 
 
 def delete_binding(services: Services, experience_id: str) -> Binding:
-    binding = get_binding(services, experience_id)
-    services.inbox.delete(binding_key(experience_id))
-    return binding
+    deleted = services.inbox.delete(binding_key(experience_id))
+    if deleted is None:
+        raise not_found("binding", experience_id)
+    return Binding.model_validate(deleted)
 
 
 def _stored(services: Services, key: str, what: str) -> dict[str, Any]:

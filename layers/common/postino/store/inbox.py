@@ -56,8 +56,8 @@ def binding_key(experience_id: str) -> str:
     return f"binding#{experience_id}"
 
 
-def templates_key(sender: str) -> str:
-    return f"templates#{sender}"
+def templates_key(waba_id: str) -> str:
+    return f"templates#{waba_id}"
 
 
 def orphan_status_key(wamid: str, status: str) -> str:
@@ -80,11 +80,12 @@ class InboxStore:
     def put(self, key: str, values: dict[str, Any]) -> None:
         aws.dynamodb().put_item(TableName=self.table, Item=to_item({"pk": key, **values}))
 
-    def delete(self, key: str) -> bool:
+    def delete(self, key: str) -> dict[str, Any] | None:
+        """Remove the item; what it was, or None when there was none."""
         response = aws.dynamodb().delete_item(
             TableName=self.table, Key={"pk": serialise(key)}, ReturnValues="ALL_OLD"
         )
-        return "Attributes" in response
+        return from_item(response["Attributes"]) if "Attributes" in response else None
 
     def put_new(self, key: str, values: dict[str, Any], *, now: float | None = None) -> bool:
         """Write the item only if it does not exist yet: True if this call created it."""
