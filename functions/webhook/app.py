@@ -1,6 +1,6 @@
-"""Meta's webhook route (GET verification, POST deliveries): verify, queue, answer.
+"""Meta's webhook route (GET verification, POST deliveries) and WAHA's: verify, queue, answer.
 
-Kept light on purpose, since Meta times webhooks and a cold start pays for every import: no
+Kept light on purpose, since the peers time webhooks and a cold start pays for every import: no
 settings model, no pydantic, no X-Ray SDK (Lambda's active tracing still records the
 invocation). `python -X importtime` shows the difference. The processor (process.py) does the
 work.
@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from postino import aws
@@ -25,7 +26,14 @@ SECRET_MAX_AGE_SECONDS = 300
 
 
 def _secret(name: str) -> str:
-    value: str = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS) if name else ""
+    """A secret's value; "" when it is not set up, which refuses every signature (401)."""
+    if not name:
+        return ""
+    try:
+        value: str = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
+    except GetParameterError:
+        logger.warning("webhook secret unavailable", extra={"secret_name": name})
+        return ""
     return value
 
 
@@ -40,6 +48,7 @@ def _count(metric: str) -> None:
 INGEST = Ingest(
     app_secret=lambda: _secret(os.environ.get("APP_SECRET_NAME", "")),
     verify_token=lambda: _secret(os.environ.get("VERIFY_TOKEN_NAME", "")),
+    waha_hmac_key=lambda: _secret(os.environ.get("WAHA_HMAC_KEY_NAME", "")),
     enqueue=_enqueue,
     count=_count,
 )

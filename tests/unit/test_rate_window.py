@@ -2,6 +2,7 @@
 
 import random
 from bisect import bisect_left
+from itertools import pairwise
 
 import pytest
 
@@ -67,3 +68,31 @@ def test_a_start_pinned_to_one_moment_is_refused_rather_than_moved() -> None:
     assert first.starts == [0]
     assert second.starts == []
     assert second.next_slot_at == pytest.approx(6 + GRACE_SECONDS)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_gap_follows_every_start(seed: int) -> None:
+    # GIVEN a sender that must pause a random 30 to 60 s after each send (a WAHA phone)
+    rng = random.Random(seed)
+    limits = [Limit(max=10, per_seconds=3600)]
+    logs: dict[str, list[float]] = {}
+    now, started = 1000.0, []
+    for _ in range(40):
+        now += rng.uniform(0, 20)
+        plan = plan_starts(
+            logs,
+            limits,
+            count=3,
+            now=now,
+            not_before=now,
+            latest=now + 0.5,
+            gap=lambda: rng.uniform(30, 60),
+        )
+        logs = plan.logs
+        started += plan.starts
+        if plan.next_slot_at is not None:
+            assert plan.next_slot_at >= max(started) + 30
+    # THEN two starts are never closer than the shortest gap, whatever the batch asked
+    gaps = [b - a for a, b in pairwise(started)]
+    assert gaps and min(gaps) >= 30
+    assert most_in_any_window(started, 3600) <= 10

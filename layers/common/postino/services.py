@@ -7,8 +7,9 @@ from typing import Any
 from postino.clock import Clock, SystemClock
 from postino.nudge import DrainNudger
 from postino.outbox import Outbox
-from postino.providers.base import Provider
 from postino.providers.cloud_api import CloudApiProvider
+from postino.providers.router import ProviderRouter
+from postino.providers.waha import WahaProvider
 from postino.settings import Settings, get_settings
 from postino.store.inbox import InboxStore
 from postino.store.lease import DrainLease
@@ -27,7 +28,7 @@ class Services:
     rate_windows: RateWindowStore
     lease: DrainLease
     outbox: Outbox
-    provider: Provider
+    provider: ProviderRouter
     nudger: DrainNudger
     rng: random.Random = field(default_factory=random.Random)
     # Helpers built on first use and kept for the life of the process (e.g. idempotency).
@@ -35,17 +36,23 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> "Services":
+        clock = clock or SystemClock()
+        rng = random.Random()  # noqa: S311 - jitter and human-like pauses, not secrets
         return cls(
             settings=settings,
-            clock=clock or SystemClock(),
+            clock=clock,
             messages=MessageStore(settings.messages_table, settings.retention_days),
             senders=SenderStore(settings),
             inbox=InboxStore(settings.inbox_table, settings.retention_days),
             rate_windows=RateWindowStore(settings.rate_window_table),
             lease=DrainLease(settings.rate_window_table),
             outbox=Outbox(settings.outbound_queue_url),
-            provider=CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
+            provider=ProviderRouter(
+                CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
+                WahaProvider(clock, rng),
+            ),
             nudger=DrainNudger(settings.drain_function_name),
+            rng=rng,
         )
 
 

@@ -50,8 +50,9 @@ class Settings(BaseModel):
     drain_concurrency: int = Field(default=64, ge=1)
     # How late a send may reach the peer after its reserved start (see drain/rate_window.py).
     rate_window_grace_seconds: float = Field(default=GRACE_SECONDS, gt=0, le=5)
-    # Seconds the drainer keeps in hand before its function's timeout.
-    drain_margin_seconds: float = Field(default=8.0, ge=0)
+    # Seconds the drainer keeps in hand before its function's timeout: the longest WAHA
+    # human-like flow (senders/model.py) and its requests fit in it.
+    drain_margin_seconds: float = Field(default=20.0, ge=0)
 
     @classmethod
     def from_environment(cls) -> "Settings":

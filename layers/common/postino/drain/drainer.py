@@ -10,6 +10,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from postino.clock import iso
 from postino.drain.outcomes import Action, Decision, decide
@@ -17,9 +18,9 @@ from postino.drain.rate_window import Plan, plan_starts
 from postino.messages.model import WAITING, Message, MessageError, Phase, Status, event
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
-from postino.providers.base import Accepted, OutcomeUnknown
+from postino.providers.base import Accepted, OutcomeUnknown, Progress, SenderUnavailable
 from postino.queueing import requeue
-from postino.senders.model import Sender
+from postino.senders.model import Sender, WahaSender
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION, StaleState, parked_partition
 from postino.store.rate_window import pair_window_key, sender_window_key
@@ -264,7 +265,11 @@ class Drainer:
             if sender is None:
                 return
         # The token, if cold, is fetched here: a fetch inside a send thread would cost it its slot.
-        self.s.provider.warm(sender)
+        # A sender that cannot send at all (a WAHA session not WORKING) pauses before any claim.
+        unavailable = self.s.provider.warm(sender)
+        if unavailable is not None:
+            sender = self._pause_unavailable(sender, unavailable, windowed)
+            windowed = []
         now = self.s.clock.now()
         for held in forced:
             self._start(pool, sender, held, now)
@@ -278,7 +283,24 @@ class Drainer:
         for held in windowed[len(plan.starts) :]:
             self._wait(held, plan.next_slot_at or now + 1, now)
 
+    def _pause_unavailable(
+        self, sender: Sender, unavailable: SenderUnavailable, waiting: list[Held]
+    ) -> Sender:
+        """Pause the sender and park what waits for it; forced messages still try (and learn)."""
+        now = self.s.clock.now()
+        paused = self.s.senders.set_pause(
+            sender.name, paused=True, reason=unavailable.reason, until=None, now=now,
+            code=unavailable.code,
+        )  # fmt: skip
+        self._senders[sender.name] = (now, paused)
+        metrics.add_metric(name="SendersPaused", unit="Count", value=1)
+        logger.warning("sender paused", extra={"sender": sender.name, "code": unavailable.code})
+        for held in waiting:
+            self._admit(held.delivery)
+        return paused
+
     def _reserve_sender(self, sender: Sender, count: int, now: float) -> Plan:
+        gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
         return self.s.rate_windows.reserve(
             sender_window_key(sender.name),
             sender.limits,
@@ -290,6 +312,7 @@ class Drainer:
                 not_before=now + CLAIM_LEAD_SECONDS,
                 latest=now + CLAIM_LEAD_SECONDS + HORIZON_SECONDS,
                 grace=self.grace,
+                gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
             ),
             now,
         )
@@ -417,7 +440,7 @@ class Drainer:
         if not ref.forced and not self._wait_for_slot(sender, ref, start):
             self._give_back(message, delivery)
             return
-        result = self.s.provider.send(sender, message)
+        result = self.s.provider.send(sender, message, self._progress(message, delivery))
         decision = decide(result, message, clock.now(), self.s.rng)
         if isinstance(result, Accepted):
             self._record_sent(message, delivery, result)
@@ -443,6 +466,22 @@ class Drainer:
                 return False
             start = retried
         return False
+
+    def _progress(self, message: Message, delivery: Delivery) -> Progress:
+        """A provider's steps (WAHA's reading, typing…) written to the timeline of the claim."""
+
+        def record(phase: Phase, detail: dict[str, Any]) -> None:
+            now = self.s.clock.now()
+            with suppress(StaleState):
+                self.s.messages.update(
+                    message.id,
+                    statuses=(Status.SENDING,),
+                    now=now,
+                    equals={"claimed_by": delivery.sqs_message_id},
+                    events=[event(phase, now, **detail)],
+                )
+
+        return record
 
     def _give_back(self, message: Message, delivery: Delivery) -> None:
         """Too late for the slot we reserved: sending now could break the window. Not an attempt."""
@@ -558,8 +597,9 @@ class Drainer:
         until = now + decision.pause_seconds if decision.pause_seconds is not None else None
         reason = decision.reason or "paused"
         sender = self.s.senders.set_pause(
-            message.sender, paused=True, reason=reason, until=until, now=now
-        )
+            message.sender, paused=True, reason=reason, until=until, now=now,
+            code=decision.pause_code,
+        )  # fmt: skip
         self._senders[message.sender] = (now, sender)
         partition = DUE_PARTITION if until is not None else parked_partition(message.sender)
         # The message goes back to queued, parked in the due index: no SQS copy until then.
@@ -573,6 +613,7 @@ class Drainer:
                 "queue_seq": message.queue_seq + 1,
                 "claimed_by": None,
                 "error": decision.error,
+                "attempts": message.attempts - (0 if decision.attempt_spent else 1),
                 "due_pk": partition,
                 "due_at": int(until if until is not None else now),
             },

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from postino.messages.model import Message, MessageError
-from postino.providers.base import Accepted, NotSent, OutcomeUnknown, Rejected, SendResult
+from postino.providers.base import (
+    Accepted,
+    NotSent,
+    OutcomeUnknown,
+    Rejected,
+    SenderUnavailable,
+    SendResult,
+)
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE_SECONDS = 4.0
@@ -73,6 +80,10 @@ class Decision:
     delay_seconds: float = 0.0
     pause_seconds: float | None = None
     reason: str | None = None
+    # For PAUSE_SENDER: a code for the pause (a WAHA session's lifts when it works again).
+    pause_code: str | None = None
+    # False when the sender, not the message, could not go on: the attempt is given back.
+    attempt_spent: bool = True
 
 
 def backoff(attempt: int, least: float, rng: random.Random) -> float:
@@ -116,6 +127,10 @@ def decide(result: SendResult, message: Message, now: float, rng: random.Random)
     match result:
         case Accepted():
             return Decision(Action.SENT)
+        case SenderUnavailable(code=code, reason=reason):
+            return Decision(
+                Action.PAUSE_SENDER, reason=reason, pause_code=code, attempt_spent=False
+            )
         case NotSent(reason=reason):
             return _retry(message, now, backoff(message.attempts, 0, rng), None, reason)
         case OutcomeUnknown(reason=reason):
@@ -136,5 +151,6 @@ def decide(result: SendResult, message: Message, now: float, rng: random.Random)
                 error=_error(rejected, True),
                 pause_seconds=rule.seconds,
                 reason=f"{rejected.code}: {rule.why}",
+                pause_code=f"meta_{rejected.code}",
             )
     raise AssertionError(f"unhandled send result {result!r}")

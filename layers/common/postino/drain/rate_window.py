@@ -16,12 +16,17 @@ max / (per + grace): 95 % of 80 msg/s at the default 50 ms.
 """
 
 from bisect import insort
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from postino.senders.model import Limit
 
 # How late a send may reach the peer after its reserved time and still be inside its slot.
 GRACE_SECONDS = 0.05
+
+
+# A sender with a gap between sends (WAHA) keeps here the earliest time its next send may start.
+GAP_KEY = "gap"
 
 
 def limit_key(limit: Limit) -> str:
@@ -38,12 +43,14 @@ class Plan:
 
 def prune(logs: dict[str, list[float]], limits: list[Limit], now: float) -> dict[str, list[float]]:
     """Keep, for each current limit, only the entries that still block a start at `now`."""
-    return {
+    kept = {
         limit_key(limit): sorted(
             e for e in logs.get(limit_key(limit), []) if e > now - limit.per_seconds
         )
         for limit in limits
     }
+    gap = [e for e in logs.get(GAP_KEY, []) if e > now]
+    return kept | ({GAP_KEY: gap} if gap else {})
 
 
 def plan_starts(
@@ -55,13 +62,17 @@ def plan_starts(
     not_before: float,
     latest: float,
     grace: float = GRACE_SECONDS,
+    gap: Callable[[], float] | None = None,
 ) -> Plan:
-    """Reserve up to `count` starts, each no earlier than `not_before` and no later than `latest`."""
+    """Reserve up to `count` starts, each no earlier than `not_before` and no later than `latest`.
+
+    `gap` draws the pause that must follow each start (a random one looks less like a bot).
+    """
     logs = prune(logs, limits, now)
     starts: list[float] = []
     next_slot_at: float | None = None
     for _ in range(count):
-        start = not_before
+        start = max([not_before, *logs.get(GAP_KEY, [])])
         for limit in limits:
             log = logs[limit_key(limit)]
             if len(log) >= limit.max:
@@ -72,6 +83,8 @@ def plan_starts(
         starts.append(start)
         for limit in limits:
             insort(logs[limit_key(limit)], start + grace)
+        if gap is not None:
+            logs[GAP_KEY] = [start + grace + gap()]
     return Plan(starts=starts, next_slot_at=next_slot_at, logs=logs)
 
 

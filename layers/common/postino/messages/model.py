@@ -35,6 +35,10 @@ class Phase(StrEnum):
     RATE_LIMITED = "rate_limited"
     FORCED = "forced"
     SENDING = "sending"
+    # A WAHA sender's human-like steps before it sends (see providers/waha.py).
+    READING = "reading"
+    WAITING_HUMAN = "waiting_human"
+    TYPING = "typing"
     PROVIDER_ACCEPTED = "provider_accepted"
     # From Meta's status webhooks (detail.source == "webhook").
     SENT = "sent"

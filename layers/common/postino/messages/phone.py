@@ -5,6 +5,21 @@ import re
 _TOLERATED = re.compile(r"[\s\-().]")
 # ASCII digits only: `\d` would also take Arabic-Indic or full-width digits, which Meta refuses.
 _DIGITS = re.compile(r"[0-9]{8,15}")
+# A WhatsApp group's id, as WAHA names it: digits (older groups: creator-timestamp) then @g.us.
+_GROUP = re.compile(r"[0-9]{5,30}(-[0-9]{5,20})?@g\.us")
+
+
+def is_group(recipient: str) -> bool:
+    return recipient.endswith("@g.us")
+
+
+def normalise_recipient(raw: str) -> str:
+    """A phone number (as normalise_phone) or a WhatsApp group id (…@g.us), kept as it is."""
+    if is_group(raw.strip()):
+        if not _GROUP.fullmatch(raw.strip()):
+            raise ValueError("a group id looks like 120363012345678901@g.us")
+        return raw.strip()
+    return normalise_phone(raw)
 
 
 def normalise_phone(raw: str) -> str:

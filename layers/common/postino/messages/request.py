@@ -23,7 +23,7 @@ from postino.messages.content import (
     Text,
     check_media_fields,
 )
-from postino.messages.phone import normalise_phone
+from postino.messages.phone import normalise_recipient
 
 MAX_METADATA_BYTES = 2048
 DEFAULT_VALIDITY_SECONDS = 36_000
@@ -47,7 +47,13 @@ class SendMessageRequest(BaseModel):
         },
     )
 
-    to: Annotated[str, Field(description="E.164 phone number; '+', spaces and dashes tolerated")]
+    to: Annotated[
+        str,
+        Field(
+            description="E.164 phone number ('+', spaces and dashes tolerated), or a group id "
+            "(…@g.us) for a WAHA sender"
+        ),
+    ]
     sender: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = "default"
     type: MessageType
     text: Text | None = None
@@ -74,7 +80,7 @@ class SendMessageRequest(BaseModel):
     @field_validator("to")
     @classmethod
     def _phone(cls, value: str) -> str:
-        return normalise_phone(value)
+        return normalise_recipient(value)
 
     @field_validator("metadata")
     @classmethod

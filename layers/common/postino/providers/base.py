@@ -1,9 +1,10 @@
 """What every provider does, and the outcomes a send can have."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from postino.messages.model import Message
+from postino.messages.model import Message, Phase
 from postino.senders.model import Sender
 
 
@@ -38,15 +39,36 @@ class OutcomeUnknown:
     reason: str
 
 
-SendResult = Accepted | Rejected | NotSent | OutcomeUnknown
+@dataclass(frozen=True)
+class SenderUnavailable:
+    """The sender cannot send at all now (a WAHA session not WORKING, a refused API key).
+
+    Not the message's fault: the sender pauses and the message waits, without spending an attempt.
+    """
+
+    code: str
+    reason: str
+
+
+SendResult = Accepted | Rejected | NotSent | OutcomeUnknown | SenderUnavailable
+
+# A provider reports the steps of a send (WAHA's human-like phases) for the message's timeline.
+Progress = Callable[[Phase, dict[str, Any]], None]
+
+
+def no_progress(phase: Phase, detail: dict[str, Any]) -> None:
+    """For sends nobody watches step by step."""
 
 
 class Provider(Protocol):
-    def warm(self, sender: Sender) -> None:
-        """Fetch what a send needs (credentials) before its slot, so the send leaves on time."""
+    def warm(self, sender: Sender) -> SenderUnavailable | None:
+        """Fetch what a send needs (credentials) before its slot, so the send leaves on time.
 
-    def send(self, sender: Sender, message: Message) -> SendResult: ...
+        Returns why the sender cannot send now (checked before any message is claimed), if so.
+        """
 
-    def mark_read(self, sender: Sender, wamid: str) -> bool:
+    def send(self, sender: Sender, message: Message, progress: Progress) -> SendResult: ...
+
+    def mark_read(self, sender: Sender, wamid: str, chat: str) -> bool:
         """Tell the customer their message was read (blue ticks); False if it did not go."""
         ...

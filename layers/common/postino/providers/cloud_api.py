@@ -8,8 +8,16 @@ from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ValidationError
 
 from postino.messages.model import Message
-from postino.providers.base import Accepted, NotSent, OutcomeUnknown, Rejected, SendResult
-from postino.senders.model import Sender
+from postino.providers.base import (
+    Accepted,
+    NotSent,
+    OutcomeUnknown,
+    Progress,
+    Rejected,
+    SenderUnavailable,
+    SendResult,
+)
+from postino.senders.model import CloudApiSender
 
 # Tokens change rarely; five minutes of caching saves a Secrets Manager call per send.
 TOKEN_MAX_AGE_SECONDS = 300
@@ -68,17 +76,18 @@ class CloudApiProvider:
             limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
         )
 
-    def warm(self, sender: Sender) -> None:
+    def warm(self, sender: CloudApiSender) -> SenderUnavailable | None:
         self._token(sender)
+        return None
 
-    def _token(self, sender: Sender) -> str:
+    def _token(self, sender: CloudApiSender) -> str:
         with self._token_lock:
             token: str = parameters.get_secret(
                 sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS
             )
         return token
 
-    def send(self, sender: Sender, message: Message) -> SendResult:
+    def send(self, sender: CloudApiSender, message: Message, progress: Progress) -> SendResult:
         token = self._token(sender)
         url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
         try:
@@ -94,7 +103,7 @@ class CloudApiProvider:
             return OutcomeUnknown(type(error).__name__)
         return parse_response(response)
 
-    def mark_read(self, sender: Sender, wamid: str) -> bool:
+    def mark_read(self, sender: CloudApiSender, wamid: str, chat: str) -> bool:
         url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
         try:

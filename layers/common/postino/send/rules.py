@@ -1,4 +1,7 @@
-"""Meta's conversation rules, checked at the door so that a message Meta would refuse never queues.
+"""Each provider's rules, checked at the door so that a message the peer would refuse never queues.
+
+For a WAHA sender: text and media by link only (no templates, buttons or Meta media ids), and
+recipients may be groups. For a Cloud API sender, Meta's conversation rules:
 
 - Free-form messages (anything but a template) only inside the 24-hour customer-service window,
   which the contact's last inbound message opens (unless the sender turns the check off).
@@ -9,9 +12,11 @@
 
 from typing import Any
 
-from postino.errors import PostinoError, Problem
+from postino.errors import PostinoError, Problem, invalid
+from postino.messages.phone import is_group
 from postino.messages.request import SendMessageRequest
-from postino.senders.model import Sender
+from postino.providers.waha import ENDPOINTS
+from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
 from postino.store.inbox import contact_key
 from postino.templates.catalog import cached_templates
@@ -23,6 +28,15 @@ SERVICE_WINDOW_SECONDS = 24 * 3600
 def check_conversation_rules(
     services: Services, sender: Sender, request: SendMessageRequest, content: dict[str, Any]
 ) -> None:
+    if not isinstance(sender, CloudApiSender):
+        _waha_can_send(request, content)
+        return
+    if is_group(request.to):
+        raise invalid(
+            "to",
+            "a group (…@g.us) can receive messages only from a WAHA sender",
+            code="group_needs_waha",
+        )
     now = services.clock.now()
     if request.type != "template":
         if sender.enforce_service_window:
@@ -52,7 +66,23 @@ def check_conversation_rules(
             )
 
 
-def _inside_window(services: Services, sender: Sender, to: str, now: float) -> None:
+def _waha_can_send(request: SendMessageRequest, content: dict[str, Any]) -> None:
+    if request.type not in ENDPOINTS:
+        raise invalid(
+            "type",
+            f"a WAHA sender sends {', '.join(ENDPOINTS)}; not '{request.type}' (that needs the "
+            "Cloud API)",
+            code="unsupported_by_provider",
+        )
+    if request.type != "text" and not content.get("link"):
+        raise invalid(
+            f"{request.type}.link",
+            "a WAHA sender sends media from a link; a media id belongs to Meta's Cloud API",
+            code="unsupported_by_provider",
+        )
+
+
+def _inside_window(services: Services, sender: CloudApiSender, to: str, now: float) -> None:
     contact = services.inbox.get(contact_key(sender.name, to))
     last = float(contact.get("last_inbound_at") or 0) if contact else 0.0
     if now - last <= SERVICE_WINDOW_SECONDS:

@@ -6,7 +6,15 @@ from postino.errors import PostinoError, invalid
 from postino.messages.model import Phase, Status, event
 from postino.queueing import requeue
 from postino.send.accept import wake_drain
-from postino.senders.model import LimitWindow, Sender, SenderResource, SenderSettings
+from postino.senders.model import (
+    CloudApiSender,
+    CloudApiSettings,
+    LimitWindow,
+    Sender,
+    SenderResource,
+    WahaSender,
+    WahaSettings,
+)
 from postino.services import Services
 from postino.store.messages import StaleState, parked_partition
 from postino.store.rate_window import sender_window_key
@@ -15,18 +23,37 @@ from postino.store.rate_window import sender_window_key
 RESUME_BUDGET_SECONDS = 20.0
 
 
-def put_sender(services: Services, name: str, settings: SenderSettings) -> Sender:
-    _check_secret_name(settings.access_token_secret, services.settings.secrets_prefix)
-    existing = services.senders.get(name)
-    sender = Sender(
-        name=name,
-        **settings.model_dump(),
-        # Settings are replaced; a pause is state, and only `resume` lifts it.
-        paused=existing.paused if existing else False,
-        paused_reason=existing.paused_reason if existing else None,
-        paused_until=existing.paused_until if existing else None,
-        updated_at=services.clock.now(),
+def put_sender(services: Services, name: str, settings: CloudApiSettings | WahaSettings) -> Sender:
+    secret = (
+        settings.access_token_secret
+        if isinstance(settings, CloudApiSettings)
+        else settings.api_key_secret
     )
+    field = "access_token_secret" if isinstance(settings, CloudApiSettings) else "api_key_secret"
+    _check_secret_name(field, secret, services.settings.secrets_prefix)
+    if isinstance(settings, WahaSettings):
+        _check_session_free(services, name, settings)
+    existing = services.senders.get(name)
+    # Settings are replaced; a pause is state, and only `resume` (or WAHA's session) lifts it.
+    state = {
+        "name": name,
+        "paused": existing.paused if existing else False,
+        "paused_reason": existing.paused_reason if existing else None,
+        "paused_code": existing.paused_code if existing else None,
+        "paused_until": existing.paused_until if existing else None,
+        "updated_at": services.clock.now(),
+    }
+    sender: Sender
+    if isinstance(settings, CloudApiSettings):
+        sender = CloudApiSender(**settings.model_dump(), **state)
+    else:
+        same_session = isinstance(existing, WahaSender) and (
+            (existing.base_url, existing.session) == (settings.base_url, settings.session)
+        )
+        status = existing.session_status if isinstance(existing, WahaSender) else None
+        sender = WahaSender(
+            **settings.model_dump(), **state, session_status=status if same_session else None
+        )
     services.senders.put(sender)
     return sender
 
@@ -84,24 +111,53 @@ def resume_sender(services: Services, name: str) -> tuple[Sender, int]:
 
 
 def sender_resource(sender: Sender, windows: list[LimitWindow] | None = None) -> SenderResource:
+    common = {
+        "name": sender.name,
+        "provider": sender.provider,
+        "limits": sender.limits,
+        "pair_limit": sender.pair_limit,
+        "auto_mark_read": sender.auto_mark_read,
+        "paused": sender.paused,
+        "paused_reason": sender.paused_reason,
+        "paused_until": iso(sender.paused_until) if sender.paused_until else None,
+        "windows": windows,
+    }
+    if isinstance(sender, CloudApiSender):
+        return SenderResource(
+            **common,
+            phone_number_id=sender.phone_number_id,
+            waba_id=sender.waba_id,
+            access_token_secret=sender.access_token_secret,
+            enforce_service_window=sender.enforce_service_window,
+        )
     return SenderResource(
-        name=sender.name,
-        provider=sender.provider,
-        phone_number_id=sender.phone_number_id,
-        waba_id=sender.waba_id,
-        access_token_secret=sender.access_token_secret,
-        limits=sender.limits,
-        pair_limit=sender.pair_limit,
-        enforce_service_window=sender.enforce_service_window,
-        auto_mark_read=sender.auto_mark_read,
-        paused=sender.paused,
-        paused_reason=sender.paused_reason,
-        paused_until=iso(sender.paused_until) if sender.paused_until else None,
-        windows=windows,
+        **common,
+        base_url=sender.base_url,
+        api_key_secret=sender.api_key_secret,
+        session=sender.session,
+        session_status=sender.session_status,
+        gap_seconds=sender.gap_seconds,
+        human_like=sender.human_like,
     )
 
 
-def _check_secret_name(secret: str, prefix: str) -> None:
+def _check_session_free(services: Services, name: str, settings: WahaSettings) -> None:
+    """WAHA's webhooks name only the session: one sender per session name tells them apart."""
+    for other in services.senders.all():
+        if (
+            isinstance(other, WahaSender)
+            and other.name != name
+            and other.session == settings.session
+        ):
+            raise PostinoError(
+                "session_in_use",
+                f"The WAHA session '{settings.session}' belongs to the sender '{other.name}'; "
+                "give this sender a session of its own.",
+                409,
+            )
+
+
+def _check_secret_name(field: str, secret: str, prefix: str) -> None:
     """The functions may read only secrets under the stack's prefix (least privilege)."""
     name = (
         secret.split(":secret:", 1)[1]
@@ -110,7 +166,7 @@ def _check_secret_name(secret: str, prefix: str) -> None:
     )
     if not name.startswith(prefix):
         raise invalid(
-            "access_token_secret",
+            field,
             f"must be the name or ARN of a Secrets Manager secret under '{prefix}', "
             "which is all the functions are allowed to read",
         )

@@ -4,7 +4,7 @@ from botocore.exceptions import ClientError
 
 from postino import aws
 from postino.errors import PostinoError
-from postino.senders.model import Sender
+from postino.senders.model import CloudApiSender, Sender, sender_from
 from postino.settings import Settings
 from postino.store.codec import from_item, is_condition_failure, serialise, to_item
 
@@ -15,7 +15,7 @@ def default_sender(settings: Settings) -> Sender | None:
     """The sender the stack's parameters describe, without any API call; None if not configured."""
     if not settings.default_phone_number_id or not settings.default_access_token_secret:
         return None
-    return Sender(
+    return CloudApiSender(
         name=DEFAULT_SENDER,
         phone_number_id=settings.default_phone_number_id,
         waba_id=settings.default_waba_id or None,
@@ -36,7 +36,7 @@ class SenderStore:
             TableName=self.table, Key={"name": serialise(name)}, ConsistentRead=True
         )
         if "Item" in response:
-            return Sender.model_validate(from_item(response["Item"]))
+            return sender_from(from_item(response["Item"]))
         return self._default if name == DEFAULT_SENDER else None
 
     def all(self) -> list[Sender]:
@@ -45,7 +45,7 @@ class SenderStore:
         paginator = aws.dynamodb().get_paginator("scan")
         for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
             for item in page.get("Items", []):
-                sender = Sender.model_validate(from_item(item))
+                sender = sender_from(from_item(item))
                 senders[sender.name] = sender
         if self._default is not None:
             senders.setdefault(DEFAULT_SENDER, self._default)
@@ -62,6 +62,7 @@ class SenderStore:
         reason: str | None,
         until: float | None,
         now: float,
+        code: str | None = None,
     ) -> Sender:
         """Pause or resume; a sender known only from the stack's parameters is stored first."""
         sender = self.get(name)
@@ -71,6 +72,7 @@ class SenderStore:
             update={
                 "paused": paused,
                 "paused_reason": reason,
+                "paused_code": code,
                 "paused_until": until,
                 "updated_at": now,
             }
@@ -86,6 +88,33 @@ class SenderStore:
             )
         except ClientError as error:
             if is_condition_failure(error):
-                return self.set_pause(name, paused=paused, reason=reason, until=until, now=now)
+                return self.set_pause(
+                    name, paused=paused, reason=reason, until=until, now=now, code=code
+                )
             raise
         return updated
+
+    def set_session_status(self, name: str, status: str, now: float, *, at: float) -> bool:
+        """Keep a WAHA session's status as of `at`; False if a newer one is kept already."""
+        try:
+            aws.dynamodb().update_item(
+                TableName=self.table,
+                Key={"name": serialise(name)},
+                # A new updated_at makes a concurrent set_pause (which writes the whole item over
+                # the version it read) fail its condition and read again, so nothing is undone.
+                UpdateExpression="SET session_status = :s, session_status_at = :at, "
+                "updated_at = :now",
+                ConditionExpression="provider = :waha AND "
+                "(attribute_not_exists(session_status_at) OR session_status_at < :at)",
+                ExpressionAttributeValues={
+                    ":s": serialise(status),
+                    ":at": serialise(at),
+                    ":now": serialise(now),
+                    ":waha": serialise("waha"),
+                },
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            return False
+        return True

@@ -7,7 +7,7 @@ import httpx
 from aws_lambda_powertools.utilities import parameters
 
 from postino.errors import PostinoError, invalid
-from postino.senders.model import Sender
+from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
 from postino.store.inbox import templates_key
 from postino.templates.meta import TemplateFetchError, fetch_templates
@@ -19,7 +19,7 @@ def _http() -> httpx.Client:
     return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
 
 
-def cached_templates(services: Services, sender: Sender) -> list[Template]:
+def cached_templates(services: Services, sender: CloudApiSender) -> list[Template]:
     """What the cache holds for the sender's WABA; [] when nothing was fetched yet."""
     if not sender.waba_id:
         return []
@@ -28,6 +28,12 @@ def cached_templates(services: Services, sender: Sender) -> list[Template]:
 
 
 def templates_for(services: Services, sender: Sender, *, refresh: bool) -> list[Template]:
+    if not isinstance(sender, CloudApiSender):
+        raise invalid(
+            "sender",
+            f"the sender '{sender.name}' uses WAHA, which has no templates",
+            code="unsupported_by_provider",
+        )
     if not sender.waba_id:
         raise invalid(
             "sender", f"the sender '{sender.name}' has no waba_id", code="sender_without_waba"

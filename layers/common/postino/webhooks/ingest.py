@@ -1,8 +1,9 @@
-"""The webhook route: Meta's verification handshake, and verify-then-enqueue for deliveries.
+"""The webhook routes: Meta's verification handshake, and verify-then-enqueue for deliveries
+from Meta (/webhooks/meta) and from WAHA (/webhooks/waha).
 
-It is on Meta's clock (median under 250 ms), so it does the least: check the signature over the
-raw bytes, check the body is a WhatsApp Business Account notification, put it on the ingest
-queue, answer. No DynamoDB, no models; the processor does the rest from the queue.
+Each is on its peer's clock (Meta: median under 250 ms), so it does the least: check the
+signature over the raw bytes, check the body's shape, put it on the ingest queue, answer. No
+DynamoDB, no models; the processor does the rest from the queue, telling the two by their shape.
 """
 
 import base64
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from postino.webhooks import waha_signature
 from postino.webhooks.signature import is_valid
 
 # The ingest queue's MaximumMessageSize (template.yaml): a body SQS cannot hold is refused.
@@ -26,6 +28,7 @@ class Ingest:
 
     app_secret: Callable[[], str]
     verify_token: Callable[[], str]
+    waha_hmac_key: Callable[[], str]
     enqueue: Callable[[str], None]
     count: Callable[[str], None]
 
@@ -43,7 +46,10 @@ def handle(event: dict[str, Any], ingest: Ingest) -> dict[str, Any]:
     try:
         if event.get("httpMethod") == "GET":
             return _text(200, _challenge(event.get("queryStringParameters") or {}, ingest))
-        _deliver(event, ingest)
+        if str(event.get("resource") or event.get("path") or "").endswith("/webhooks/waha"):
+            _enqueue(_waha_event(event, ingest), ingest)
+        else:
+            _enqueue(_meta_notification(event, ingest), ingest)
     except Refusal as refusal:
         if refusal.metric:
             ingest.count(refusal.metric)
@@ -64,15 +70,8 @@ def _challenge(query: dict[str, str], ingest: Ingest) -> str:
     return query["hub.challenge"]
 
 
-def _deliver(event: dict[str, Any], ingest: Ingest) -> None:
-    raw = _raw_body(event)
-    if len(raw) > MAX_BODY_BYTES:
-        raise Refusal(
-            413,
-            "payload_too_large",
-            f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.",
-            "WebhookTooLarge",
-        )
+def _meta_notification(event: dict[str, Any], ingest: Ingest) -> str:
+    raw = _sized_body(event)
     signature = _header(event, "x-hub-signature-256")
     if not is_valid(raw, signature, ingest.app_secret()):
         raise Refusal(
@@ -81,11 +80,7 @@ def _deliver(event: dict[str, Any], ingest: Ingest) -> None:
             "The X-Hub-Signature-256 header is missing or does not match the body.",
             "WebhookSignatureInvalid",
         )
-    try:
-        text = raw.decode("utf-8")
-        body = json.loads(text)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise Refusal(400, "malformed_json", "The body is not UTF-8 JSON.") from error
+    text, body = _json_body(raw)
     if not isinstance(body, dict) or body.get("object") != WHATSAPP_OBJECT:
         raise Refusal(
             400,
@@ -94,10 +89,54 @@ def _deliver(event: dict[str, Any], ingest: Ingest) -> None:
         )
     if not isinstance(body.get("entry"), list):
         raise Refusal(400, "invalid_field", "The body's 'entry' must be a list.")
+    return text
+
+
+def _waha_event(event: dict[str, Any], ingest: Ingest) -> str:
+    raw = _sized_body(event)
+    if not waha_signature.is_valid(raw, _header(event, "x-webhook-hmac"), ingest.waha_hmac_key()):
+        raise Refusal(
+            401,
+            "invalid_signature",
+            "The X-Webhook-Hmac header is missing or does not match the body.",
+            "WebhookSignatureInvalid",
+        )
+    text, body = _json_body(raw)
+    if not isinstance(body, dict):
+        raise Refusal(400, "unsupported_object", "The body must be a WAHA event object.")
+    for field in ("id", "event", "session"):
+        if not isinstance(body.get(field), str) or not body[field]:
+            raise Refusal(
+                400, "invalid_field", f"The WAHA event's '{field}' must be a non-empty string."
+            )
+    return text
+
+
+def _sized_body(event: dict[str, Any]) -> bytes:
+    raw = _raw_body(event)
+    if len(raw) > MAX_BODY_BYTES:
+        raise Refusal(
+            413,
+            "payload_too_large",
+            f"The body is {len(raw)} bytes; at most {MAX_BODY_BYTES} are accepted.",
+            "WebhookTooLarge",
+        )
+    return raw
+
+
+def _json_body(raw: bytes) -> tuple[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+        return text, json.loads(text)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise Refusal(400, "malformed_json", "The body is not UTF-8 JSON.") from error
+
+
+def _enqueue(text: str, ingest: Ingest) -> None:
     try:
         ingest.enqueue(text)
     except Exception as error:
-        # Meta retries a 5xx: nothing is lost when the queue is briefly unavailable.
+        # Meta and WAHA retry a 5xx: nothing is lost when the queue is briefly unavailable.
         raise Refusal(
             500,
             "enqueue_failed",

@@ -4,13 +4,14 @@ Every write is conditional or idempotent, so SQS redelivering a notification (or
 it twice) changes nothing the first time did not.
 """
 
+import json
 from collections import Counter
 from typing import Any
 
 from postino.messages.model import Status
 from postino.observability import logger, mask_phone, metrics
 from postino.reservations.service import request_reservations
-from postino.senders.model import Sender
+from postino.senders.model import CloudApiSender, Sender, WahaSender
 from postino.services import Services
 from postino.store.inbox import contact_key, inbound_key, orphan_status_key, templates_key
 from postino.store.messages import StaleState
@@ -23,6 +24,14 @@ from postino.webhooks.payload import (
     epoch,
 )
 from postino.webhooks.receipts import RECEIVING, merge
+from postino.webhooks.waha_events import (
+    ACK_PATIENCE_SECONDS,
+    WahaEvent,
+    ack_update,
+    apply_session_status,
+    event_key,
+    inbound_message,
+)
 
 # Inbound types Meta documents; anything else is stored as "unsupported".
 KNOWN_TYPES = frozenset(
@@ -33,6 +42,8 @@ KNOWN_TYPES = frozenset(
 )  # fmt: skip
 OUR_ID_LENGTH = 32
 SENDER_CACHE_SECONDS = 60.0
+# A miss reads the senders again, but not more often than this.
+SENDER_REFRESH_SECONDS = 5.0
 
 
 class NotYetRecorded(Exception):
@@ -48,7 +59,16 @@ class Processor:
         self.not_yet_recorded: list[str] = []
 
     def process(self, body: str) -> Counter[str]:
-        notification = Notification.model_validate_json(body)
+        data = json.loads(body)
+        if isinstance(data, dict) and "object" not in data:
+            self._waha(WahaEvent.model_validate(data))
+        else:
+            self._meta(Notification.model_validate(data))
+        if self.not_yet_recorded:
+            raise NotYetRecorded(", ".join(self.not_yet_recorded))
+        return self.counts
+
+    def _meta(self, notification: Notification) -> None:
         for entry in notification.entry:
             for change in entry.changes:
                 if change.field == "messages":
@@ -59,9 +79,6 @@ class Processor:
                     self._preferences(change.value)
                 else:
                     self.counts[f"ignored:{change.field}"] += 1
-        if self.not_yet_recorded:
-            raise NotYetRecorded(", ".join(self.not_yet_recorded))
-        return self.counts
 
     # ---- messages: statuses, inbound, errors ---------------------------------------------------
 
@@ -85,9 +102,9 @@ class Processor:
             metrics.add_metric(name="WebhookErrors", unit="Count", value=1)
             self.counts["errors"] += 1
 
-    def apply_status(self, update: StatusUpdate) -> str:
+    def apply_status(self, update: StatusUpdate, message_id: str | None = None) -> str:
         now = self.s.clock.now()
-        message_id = self._our_id(update)
+        message_id = message_id or self._our_id(update)
         message = self.s.messages.get(message_id) if message_id else None
         for _ in range(5):
             if message is None or not _belongs(message, update):
@@ -133,6 +150,7 @@ class Processor:
         phone_number_id: str | None,
         message: InboundMessage,
         contact: Contact | None,
+        chat: str | None = None,
     ) -> str:
         now = self.s.clock.now()
         sender_name = sender.name if sender else f"phone:{phone_number_id}"
@@ -154,7 +172,7 @@ class Processor:
         request_reservations(self.s, sender_name, message, profile_name, now)
         if created and sender is not None and sender.auto_mark_read:
             # At most once: a crash before this line skips the receipt (it is only blue ticks).
-            self.s.provider.mark_read(sender, message.id)
+            self.s.provider.mark_read(sender, message.id, chat or message.from_)
         if created:
             metrics.add_metric(name="InboundMessages", unit="Count", value=1)
             logger.info(
@@ -162,6 +180,67 @@ class Processor:
                 extra={"from": mask_phone(message.from_), "type": message.type},
             )
         return "stored" if created else "duplicate"
+
+    # ---- WAHA's events ----------------------------------------------------------------------------
+
+    def _waha(self, event: WahaEvent) -> None:
+        """Once per envelope id: WAHA retries, and a retry must not resume or pause again."""
+        now = self.s.clock.now()
+        if self.s.inbox.get(event_key(event.id)) is not None:
+            self.counts["waha:duplicate"] += 1
+            return
+        sender = self._waha_sender(event.session)
+        if sender is None:
+            self.counts["waha:unknown_session"] += 1
+            logger.warning("WAHA event for no sender", extra={"session": event.session})
+        elif event.event == "message" and not event.payload.get("fromMe"):
+            message, contact, group = inbound_message(event)
+            chat = group or str(event.payload.get("from") or "")
+            self.counts[f"inbound:{self.record_inbound(sender, None, message, contact, chat)}"] += 1
+        elif event.event == "message.ack":
+            self.counts[f"status:{self._waha_ack(event, now)}"] += 1
+        elif event.event == "session.status":
+            self.counts[f"session:{apply_session_status(self.s, sender, event)}"] += 1
+        else:
+            self.counts[f"ignored:{event.event}"] += 1
+        if not self.not_yet_recorded:
+            self.s.inbox.put_new(
+                event_key(event.id), {"kind": "waha_event", "event": event.event}, now=now
+            )
+
+    def _waha_ack(self, event: WahaEvent, now: float) -> str:
+        update = ack_update(event, now)
+        if update is None:
+            return "ignored"
+        message_id = self.s.messages.find_by_wamid(update.id)
+        if message_id is None and now - event.at(now) < ACK_PATIENCE_SECONDS:
+            # WAHA's first ack can beat the drain's record of the send (and the index lags).
+            self.not_yet_recorded.append(update.id)
+            return "not_yet_recorded"
+        try:
+            return self.apply_status(update, message_id)
+        except NotYetRecorded as pending:
+            self.not_yet_recorded.append(str(pending))
+            return "not_yet_recorded"
+
+    def _waha_sender(self, session: str) -> WahaSender | None:
+        """The WAHA sender of a session (session names are unique among WAHA senders).
+
+        A sender created after the last read is looked for once more: its session's first
+        events follow its creation closely.
+        """
+        for fresh in (False, True):
+            found = next(
+                (
+                    s
+                    for s in self._senders(fresh=fresh)
+                    if isinstance(s, WahaSender) and s.session == session
+                ),
+                None,
+            )
+            if found is not None:
+                return found
+        return None
 
     # ---- templates and preferences -------------------------------------------------------------
 
@@ -205,14 +284,25 @@ class Processor:
     # ---- helpers --------------------------------------------------------------------------------
 
     def _sender_for(self, phone_number_id: str | None) -> Sender | None:
-        """Senders by phone number id, read once a minute per process (a scan of a few items)."""
+        return next(
+            (
+                s
+                for s in self._senders()
+                if isinstance(s, CloudApiSender) and s.phone_number_id == phone_number_id
+            ),
+            None,
+        )
+
+    def _senders(self, *, fresh: bool = False) -> list[Sender]:
+        """All senders, read once a minute per process (a scan of a few items)."""
         now = self.s.clock.now()
-        cached = self.s.memo.get("senders_by_phone")
-        if cached is None or now - cached[0] > SENDER_CACHE_SECONDS:
-            cached = (now, {s.phone_number_id: s for s in self.s.senders.all()})
-            self.s.memo["senders_by_phone"] = cached
-        found: Sender | None = cached[1].get(phone_number_id or "")
-        return found
+        cached = self.s.memo.get("senders")
+        limit = SENDER_REFRESH_SECONDS if fresh else SENDER_CACHE_SECONDS
+        if cached is None or now - cached[0] > limit:
+            cached = (now, self.s.senders.all())
+            self.s.memo["senders"] = cached
+        senders: list[Sender] = cached[1]
+        return senders
 
 
 def _belongs(message: Any, update: StatusUpdate) -> bool:

@@ -1,0 +1,163 @@
+"""WAHA's webhook events, translated into what the Meta path already handles.
+
+- `message`: an inbound message, stored and scanned for reservation codes like Meta's; a group
+  message is the participant's, and an `@lid` sender becomes a phone number when WAHA gives one.
+- `message.ack`: a status (-1 failed, 1 sent, 2 delivered, 3 read, 4 played → read), merged
+  order-independently like Meta's statuses.
+- `session.status`: kept on the sender; WORKING resumes a sender paused for its session,
+  SCAN_QR_CODE, FAILED and STOPPED pause it.
+
+WAHA retries a webhook up to 15 times and can deliver out of order: each event is processed
+once per envelope id, and a session status older than the one we keep changes nothing.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from postino.observability import logger
+from postino.providers.waha import SESSION_PAUSE, WORKING, key_of, session_not_working
+from postino.senders.model import WahaSender
+from postino.senders.profiles import resume_sender
+from postino.services import Services
+from postino.webhooks.payload import Contact, InboundMessage, Profile, StatusUpdate, WebhookError
+
+# message.ack's numbers as Meta's status names (0, pending, is not a status Meta reports).
+ACK_STATUS = {-1: "failed", 1: "sent", 2: "delivered", 3: "read", 4: "played"}
+# An ack for a send the drain has not recorded yet is retried while it is this young; older,
+# it is an orphan (a message typed on the phone itself has acks too, and no record here).
+ACK_PATIENCE_SECONDS = 180.0
+PAUSING_STATUSES = frozenset({"SCAN_QR_CODE", "FAILED", "STOPPED"})
+MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio", "ptt": "audio"}
+
+
+def event_key(event_id: str) -> str:
+    return f"waha_event#{event_id}"
+
+
+class WahaEvent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    event: str
+    session: str
+    timestamp: float | None = None
+    engine: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+    me: dict[str, Any] | None = None
+
+    def at(self, default: float) -> float:
+        """The event's time in seconds (WAHA's timestamp is in milliseconds)."""
+        return self.timestamp / 1000 if self.timestamp else default
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def phone_of(jid: str | None) -> str | None:
+    """Digits of `<digits>@c.us` or `<digits>@s.whatsapp.net`; None for a lid or a group."""
+    if not jid:
+        return None
+    user, _, server = jid.partition("@")
+    user = user.split(":", 1)[0]
+    return user if server in ("c.us", "s.whatsapp.net") and user.isdigit() else None
+
+
+def author(payload: dict[str, Any]) -> tuple[str, str | None]:
+    """Who wrote: a phone number when WAHA tells one, else the id it gave; and the group, if any."""
+    source = str(payload.get("from") or "")
+    group = source if source.endswith("@g.us") else None
+    jid = str(payload.get("participant") or "") if group else source
+    data = _object(payload.get("_data"))
+    key = _object(data.get("key"))
+    info = _object(data.get("Info"))
+    # Engines name a lid sender's phone number differently (NOWEB key.*Alt, GOWS Info.SenderAlt).
+    candidates = [jid, key.get("participantAlt" if group else "remoteJidAlt"), key.get("senderPn")]
+    candidates.append(info.get("SenderAlt"))
+    phone = next((p for p in map(phone_of, candidates) if p), None)
+    return phone or jid, group
+
+
+def inbound_message(event: WahaEvent) -> tuple[InboundMessage, Contact, str | None]:
+    """A WAHA message as the Meta path's InboundMessage, with its contact and its group."""
+    payload = event.payload
+    sender, group = author(payload)
+    data = _object(payload.get("_data"))
+    kind = "text"
+    fields: dict[str, Any] = {"text": {"body": str(payload.get("body") or "")}}
+    media = _object(payload.get("media"))
+    if payload.get("hasMedia"):
+        mime = str(media.get("mimetype") or "")
+        kind = next((t for prefix, t in MEDIA_TYPES.items() if mime.startswith(prefix)), "document")
+        fields = {kind: {"caption": payload.get("body") or None, "mime_type": mime or None}}
+    message = InboundMessage.model_validate(
+        {
+            "id": str(payload.get("id") or event.id),
+            "from": sender,
+            "timestamp": str(int(float(payload.get("timestamp") or event.at(0)))),
+            "type": kind,
+            "context": {"group": group} if group else None,
+            **fields,
+        }
+    )
+    name = data.get("notifyName") or data.get("pushName") or payload.get("notifyName")
+    contact = Contact(wa_id=sender, profile=Profile(name=str(name)) if name else None)
+    return message, contact, group
+
+
+def ack_update(event: WahaEvent, received_at: float) -> StatusUpdate | None:
+    payload = event.payload
+    try:
+        ack = int(payload.get("ack"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    status = ACK_STATUS.get(ack)
+    if status is None or not payload.get("id"):
+        return None
+    errors = []
+    if ack == -1:
+        errors.append(
+            WebhookError(
+                code=None,
+                title="WhatsApp did not take the message",
+                message=f"WAHA reported ack -1 ({payload.get('ackName') or 'ERROR'}).",
+            )
+        )
+    return StatusUpdate(
+        id=key_of(str(payload["id"])),
+        status=status,
+        # WAHA's envelope time has milliseconds: kept, so the timeline orders sent and read.
+        timestamp=f"{event.at(received_at):.3f}",
+        recipient_id=phone_of(str(payload.get("to") or "")) or None,
+        errors=errors,
+    )
+
+
+def apply_session_status(services: Services, sender: WahaSender, event: WahaEvent) -> str:
+    """Keep the newest status on the sender; pause or resume it as the session goes."""
+    now = services.clock.now()
+    status = str(event.payload.get("status") or "")
+    if not status:
+        return "ignored"
+    if not services.senders.set_session_status(sender.name, status, now, at=event.at(now)):
+        return "stale"
+    # Its pause as it is now, not as a cached copy had it: the drain may have paused it since.
+    current = services.senders.get(sender.name)
+    if not isinstance(current, WahaSender):
+        return "ignored"
+    sender = current
+    if status == WORKING and sender.paused and sender.paused_code == SESSION_PAUSE:
+        _, moved = resume_sender(services, sender.name)
+        logger.info(
+            "sender resumed: session working", extra={"sender": sender.name, "moved": moved}
+        )
+        return "resumed"
+    # A pause for another reason (a refused key, a user's) is not the session's to take over.
+    if status in PAUSING_STATUSES and (not sender.paused or sender.paused_code == SESSION_PAUSE):
+        reason = session_not_working(sender, status).reason
+        services.senders.set_pause(
+            sender.name, paused=True, reason=reason, until=None, now=now, code=SESSION_PAUSE
+        )
+        return "paused"
+    return "kept"
