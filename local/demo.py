@@ -16,6 +16,7 @@ from local.run import spawn
 
 API = f"http://127.0.0.1:{os.environ.get('POSTINO_LOCAL_PORT', '3000')}"
 SANDBOX = f"http://127.0.0.1:{os.environ.get('POSTINO_SANDBOX_PORT', '3001')}"
+WAHA = f"http://127.0.0.1:{os.environ.get('POSTINO_WAHA_PORT', '3003')}"
 KEY = os.environ.get("POSTINO_API_KEY", "local-dev-key")
 CUSTOMER = "393331234567"
 FINAL = ("read", "failed", "expired", "cancelled", "unknown")
@@ -64,6 +65,48 @@ def inbound(sender: str, text: str, name: str = "Giulia") -> None:
     )
     response.raise_for_status()
     print(f"   +{sender} wrote: {text!r} (webhook answered {response.json()['webhook_status']})")
+
+
+def pair(sender: str) -> None:
+    """What a person does once per phone: show the QR code, scan it (the sandbox plays the phone)."""
+    session = api("GET", f"/v1/senders/{sender}/session")
+    if session["status"] == "WORKING":
+        print(f"   {sender}: already paired ({session['me']['id']})")
+        return
+    qr = httpx.get(
+        f"{API}/v1/senders/{sender}/session/qr",
+        headers={"x-api-key": KEY, "Accept": "image/png"},
+        timeout=10,
+    )
+    print(f"   {sender}: session {session['status']}, QR code {len(qr.content)} bytes of PNG")
+    httpx.post(f"{WAHA}/_sandbox/waha/{sender}/scan", timeout=10).raise_for_status()
+    for _ in range(50):
+        session = api("GET", f"/v1/senders/{sender}/session")
+        if session["status"] == "WORKING":
+            break
+        time.sleep(0.2)
+    print(f"   {sender}: scanned → {session['status']} as {session['me']['push_name']}")
+
+
+def wedding() -> None:
+    step("5. The wedding: the couple invites from their own two phones, through WAHA")
+    for sender in ("groom", "bride"):
+        pair(sender)
+    guests = {"groom": ("393331112222", "Luca"), "bride": ("393334445555", "Chiara")}
+    sent = {}
+    for sender, (guest, name) in guests.items():
+        invitation = {
+            "to": f"+{guest}",
+            "sender": sender,
+            "type": "text",
+            "text": {"body": f"Ciao {name}! Marco e Sara si sposano il 12 giugno: ci sarai? 💍"},
+            "reference": f"invite-{name.lower()}",
+        }
+        sent[sender] = api("POST", "/v1/messages", invitation)["id"]
+    print("   each phone reads the chat, thinks, types for as long as the text takes, then sends:")
+    for sender, message_id in sent.items():
+        print(f"   from {sender}:")
+        follow(message_id, lambda m: m["status"] in FINAL, seconds=40)
 
 
 def demo() -> int:
@@ -136,6 +179,7 @@ def demo() -> int:
         )
         print("   the operator's notification:")
         follow(request["notification_message_id"], lambda m: m["status"] in FINAL)
+        wedding()
         print("\nDone: every message above went through the real handlers, SQS and DynamoDB.")
         return 0
     finally:

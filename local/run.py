@@ -1,8 +1,10 @@
-"""`make run`: the whole gateway on this machine, on an embedded AWS (moto) and a Meta sandbox.
+"""`make run`: the whole gateway on this machine, on an embedded AWS (moto), a Meta sandbox and
+a WAHA sandbox.
 
 One process: moto's server, the resources of template.yaml, a local API Gateway in front of
 the real handlers, the drain on its schedule (and on the send API's nudge), the webhook
-processor fed from its SQS queue, and the Meta sandbox. Ctrl-C stops it all.
+processor fed from its SQS queue, the Meta sandbox, and the WAHA sandbox with two phones to
+pair, the senders "groom" and "bride". Ctrl-C stops it all.
 """
 
 import json
@@ -51,6 +53,9 @@ def drain_every_seconds() -> float:
 
 
 INGEST_BATCH = 10
+WAHA_KEY_NAME = "postino/waha/api-key"
+# The wedding of the seeds: two phones, each a WAHA session waiting for its QR code.
+WEDDING_PHONES = {"groom": ("393470000001", "Marco"), "bride": ("393470000002", "Sara")}
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,12 @@ class LocalConfig:
     phone_number_id: str
     waba_id: str
     graph_api_base_url: str | None
+    waha_port: int
+    waha_api_key: str
+    waha_hmac_key: str
+    waha_engine: str
+    # A real WAHA to use instead of the sandbox (its sessions "groom" and "bride").
+    waha_base_url: str | None
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -78,6 +89,11 @@ class LocalConfig:
             phone_number_id=env.get("POSTINO_DEFAULT_PHONE_NUMBER_ID", "100000000000001"),
             waba_id=env.get("POSTINO_DEFAULT_WABA_ID", "100000000000002"),
             graph_api_base_url=env.get("GRAPH_API_BASE_URL") or None,
+            waha_port=int(env.get("POSTINO_WAHA_PORT", "3003")),
+            waha_api_key=env.get("WAHA_API_KEY", "local-waha-key"),
+            waha_hmac_key=env.get("WAHA_HMAC_KEY", "local-waha-hmac-key"),
+            waha_engine=env.get("POSTINO_WAHA_ENGINE", "NOWEB"),
+            waha_base_url=env.get("WAHA_BASE_URL") or None,
         )
 
     def shown(self) -> dict[str, str]:
@@ -92,6 +108,9 @@ class LocalConfig:
             "POSTINO_SANDBOX_PORT": str(self.sandbox_port),
             "POSTINO_DEFAULT_PHONE_NUMBER_ID": self.phone_number_id,
             "GRAPH_API_BASE_URL": self.graph_api_base_url or "(the sandbox)",
+            "WAHA_API_KEY": masked(self.waha_api_key),
+            "WAHA_HMAC_KEY": masked(self.waha_hmac_key),
+            "WAHA_BASE_URL": self.waha_base_url or f"(the sandbox, engine {self.waha_engine})",
         }
 
 
@@ -189,6 +208,8 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
         (resources.parameters["AccessTokenSecretName"], "local-access-token"),
         (resources.parameters["AppSecretName"], config.app_secret),
         (resources.parameters["VerifyTokenName"], config.verify_token),
+        (WAHA_KEY_NAME, config.waha_api_key),
+        (resources.parameters["WahaHmacKeySecretName"], config.waha_hmac_key),
     ):
         secrets.create_secret(Name=name, SecretString=value)
 
@@ -273,6 +294,22 @@ def _say_new_reservations(announced: set[str]) -> None:
         )
 
 
+def add_wedding_senders(waha_base_url: str) -> None:
+    """The senders "groom" and "bride", each on its own WAHA session (the defaults keep them safe)."""
+    from postino.senders.model import WahaSettings
+    from postino.senders.profiles import put_sender
+    from postino.services import get_services
+
+    for name in WEDDING_PHONES:
+        settings = WahaSettings(
+            provider="waha",
+            base_url=waha_base_url,
+            api_key_secret=WAHA_KEY_NAME,
+            session=name,
+        )
+        put_sender(get_services(), name, settings)
+
+
 def quiet_the_machinery() -> None:
     """One readable line per event: no request log from moto's server, no metrics warnings."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -290,6 +327,7 @@ def main() -> int:
     create_stack(config, sandbox_url)
 
     from local.sandbox import MetaSandbox  # after the environment is set
+    from local.waha_peer import WahaPeer
     from postino.services import get_services
 
     nudger = LocalNudger()
@@ -315,6 +353,21 @@ def main() -> int:
             port=config.sandbox_port,
             on_event=say,
         ).start()
+    waha = None
+    waha_url = config.waha_base_url
+    if waha_url is None:
+        waha = WahaPeer(
+            api_key=config.waha_api_key,
+            engine=config.waha_engine,  # type: ignore[arg-type]
+            webhook_url=f"{api_url}/webhooks/waha",
+            hmac_key=config.waha_hmac_key,
+            port=config.waha_port,
+            on_event=say,
+        ).start()
+        for session, (phone, name) in WEDDING_PHONES.items():
+            waha.add_session(session, status="SCAN_QR_CODE", phone=phone, push_name=name)
+        waha_url = waha.base_url
+    add_wedding_senders(waha_url)
     stop = threading.Event()
     threads = [
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
@@ -330,9 +383,16 @@ def main() -> int:
         print(f"  {name:<32} {value}")
     print(f"  API                              {api_url}/v1")
     print(f"  docs                             {api_url}/v1/docs")
-    print(f"  webhook                          {api_url}/webhooks/meta")
+    print(f"  webhooks                         {api_url}/webhooks/meta, {api_url}/webhooks/waha")
     if sandbox is not None:
-        print(f"  sandbox                          {sandbox_url}/_sandbox/requests")
+        print(f"  Meta sandbox                     {sandbox_url}/_sandbox/requests")
+    if waha is not None:
+        print(f"  WAHA sandbox                     {waha.base_url}/_sandbox/waha/requests")
+        print("Pair the WAHA phones (senders groom and bride): get the QR code, then 'scan' it:")
+        print(
+            f"  curl -s {api_url}/v1/senders/groom/session/qr -H 'x-api-key: {config.api_key}' -o qr.png"
+        )
+        print(f"  curl -s -X POST {waha.base_url}/_sandbox/waha/groom/scan")
     print("Send a first message:")
     print(
         f"  curl -s -X POST {api_url}/v1/messages -H 'x-api-key: {config.api_key}' "
@@ -352,6 +412,8 @@ def main() -> int:
     gateway.server.shutdown()
     if sandbox is not None:
         sandbox.stop()
+    if waha is not None:
+        waha.stop()
     moto.stop()
     print("stopped", flush=True)
     return 0

@@ -14,6 +14,8 @@ from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
 from local.sqs_events import sqs_event
 from local.template_stack import StackResources, create_stack_resources, function_environment
+from local.waha_contract import spec_path as waha_spec_path
+from local.waha_peer import WahaPeer
 from postino import aws
 from postino.clock import Clock, SystemClock
 from postino.services import Services, use_services
@@ -26,6 +28,13 @@ from tests.support.events import (
     schedule_event,
 )
 from tests.support.functions import load_function
+from tests.support.waha import (
+    WAHA_API_KEY,
+    WAHA_HMAC_KEY,
+    WAHA_HMAC_SECRET,
+    WAHA_KEY_SECRET,
+    waha_webhook_event,
+)
 from tests.support.webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, webhook_event
 
 # DynamoDB serialises writes to an item; moto's in-process backend does not, so two drainer
@@ -86,6 +95,8 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         secrets.create_secret(Name=TOKEN_SECRET, SecretString=ACCESS_TOKEN)
         secrets.create_secret(Name="postino/meta/app-secret", SecretString=APP_SECRET)
         secrets.create_secret(Name="postino/meta/verify-token", SecretString=VERIFY_TOKEN)
+        secrets.create_secret(Name=WAHA_KEY_SECRET, SecretString=WAHA_API_KEY)
+        secrets.create_secret(Name=WAHA_HMAC_SECRET, SecretString=WAHA_HMAC_KEY)
         yield resources
         use_services(None)
         aws.reset_clients()
@@ -161,6 +172,28 @@ def webhook(services: Services) -> Callable[..., HttpResult]:
 
     def call(body: Any, **kwargs: Any) -> HttpResult:
         return as_http(route.lambda_handler(webhook_event(body, **kwargs), FakeLambdaContext()))
+
+    return call
+
+
+@pytest.fixture
+def waha_peer() -> Iterator[WahaPeer]:
+    """A WAHA fake checking requests against WAHA's spec; sessions are added by each test."""
+    if not waha_spec_path().exists():
+        pytest.skip(f"WAHA's spec is not at {waha_spec_path()} (../shared/contracts beside us)")
+    with WahaPeer(api_key=WAHA_API_KEY) as waha:
+        yield waha
+
+
+@pytest.fixture
+def waha_webhook(services: Services) -> Callable[..., HttpResult]:
+    """POST a body to WAHA's webhook route, signed with the HMAC key unless told otherwise."""
+    route = load_function("webhook")
+
+    def call(body: Any, **kwargs: Any) -> HttpResult:
+        return as_http(
+            route.lambda_handler(waha_webhook_event(body, **kwargs), FakeLambdaContext())
+        )
 
     return call
 

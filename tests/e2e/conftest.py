@@ -22,6 +22,7 @@ APP_SECRET = "e2e-app-secret"
 class Stack:
     api: str
     sandbox: str
+    waha: str
     output: list[str]
 
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
@@ -41,7 +42,7 @@ def free_port() -> int:
 def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     env = {
         **os.environ,
         "POSTINO_API_KEY": API_KEY,
@@ -49,14 +50,16 @@ def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
         "POSTINO_LOCAL_PORT": str(ports[0]),
         "POSTINO_SANDBOX_PORT": str(ports[1]),
         "POSTINO_MOTO_PORT": str(ports[2]),
+        "POSTINO_WAHA_PORT": str(ports[3]),
         # retries and waits come back on the next scheduled drain: every 2 s, not every minute
         "POSTINO_DRAIN_EVERY_SECONDS": "2",
         **settings,
     }
-    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"):
+    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "WAHA_BASE_URL"):
         env.pop(name, None)
     started = spawn(env)
-    stack = Stack(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", started.later)
+    api, sandbox, waha = (f"http://127.0.0.1:{ports[i]}" for i in (0, 1, 3))
+    stack = Stack(api, sandbox, waha, started.later)
     return stack, started
 
 

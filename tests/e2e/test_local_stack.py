@@ -94,6 +94,7 @@ def test_the_demo_tells_the_story_and_exits_0(stack: Stack) -> None:
         **os.environ,
         "POSTINO_LOCAL_PORT": stack.api.rsplit(":", 1)[1],
         "POSTINO_SANDBOX_PORT": stack.sandbox.rsplit(":", 1)[1],
+        "POSTINO_WAHA_PORT": stack.waha.rsplit(":", 1)[1],
         "POSTINO_API_KEY": API_KEY,
     }
     demo = subprocess.run(
@@ -108,3 +109,7 @@ def test_the_demo_tells_the_story_and_exits_0(stack: Stack) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "failed: 131026 Message undeliverable" in demo.stdout
     assert "status notified" in demo.stdout and demo.stdout.rstrip().endswith("DynamoDB.")
+    # The wedding: both WAHA phones paired, each invitation read after a person's gestures
+    assert "groom: scanned → WORKING" in demo.stdout and "bride: scanned → WORKING" in demo.stdout
+    for phase in ("reading", "waiting_human", "typing", "provider_accepted"):
+        assert demo.stdout.count(f" {phase} ") >= 2, phase

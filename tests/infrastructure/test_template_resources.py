@@ -9,12 +9,14 @@ from postino.webhooks.ingest import MAX_BODY_BYTES
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-# The API's own description, and Meta's webhook (Meta signs its calls; it has no API key).
+# The API's own description, and Meta's and WAHA's webhooks (each peer signs its calls; they
+# have no API key).
 PUBLIC_ROUTES = {
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
     ("GET", "/webhooks/meta"),
     ("POST", "/webhooks/meta"),
+    ("POST", "/webhooks/waha"),
 }
 
 

@@ -175,7 +175,7 @@ def test_a_paused_sender_holds_its_messages_until_resumed(
 def test_a_timeout_after_sending_is_an_unknown_outcome_and_never_resent(
     api: Api, drain: Drain, peer: GraphApiPeer, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(services.provider.http, "timeout", httpx.Timeout(0.5))  # type: ignore[attr-defined]
+    monkeypatch.setattr(services.provider.cloud_api.http, "timeout", httpx.Timeout(0.5))
     peer.add_fault(Fault(kind="timeout", hold_seconds=1.5, times=1))
     message_id = api("POST", "/v1/messages", text()).body["id"]
     drain()
@@ -229,7 +229,7 @@ def test_connection_refused_is_retried_and_gives_up_after_five_attempts(
 ) -> None:
     clock = FakeClock()
     services = make_services(clock)
-    monkeypatch.setattr(services.provider, "base_url", "http://127.0.0.1:9")
+    monkeypatch.setattr(services.provider.cloud_api, "base_url", "http://127.0.0.1:9")
     message_id = api("POST", "/v1/messages", text()).body["id"]
     for _ in range(6):
         Drainer(services).run(clock.now() + 2, use_lease=False)

@@ -238,7 +238,7 @@ def test_the_customer_gets_the_configured_acknowledgement_once(
 def test_a_target_that_cannot_receive_a_message_is_noted_on_the_request(
     api: Api, webhook: Webhook, process: Process
 ) -> None:
-    # GIVEN an operator whose target is a group id (for WAHA senders later), not a phone number
+    # GIVEN an operator whose target is a group id, which only a WAHA sender can reach
     operator = {"name": "Group desk", "default_target": {"to": "120363025246125486@g.us"}}
     assert api("PUT", "/v1/operators/desk", operator).status == 200
     assert api("PUT", "/v1/experiences/tour/binding", {"operator_id": "desk"}).status == 200
@@ -249,4 +249,4 @@ def test_a_target_that_cannot_receive_a_message_is_noted_on_the_request(
     assert process() == []
     (request,) = api("GET", "/v1/reservations").body["items"]
     assert request["status"] == "new" and request["routed"]
-    assert "not a valid message" in request["notification_error"]
+    assert "only from a WAHA sender" in request["notification_error"]

@@ -102,4 +102,6 @@ def as_http(result: dict[str, Any]) -> HttpResult:
         body: Any = json.loads(text)
     except ValueError:
         body = text
-    return HttpResult(result["statusCode"], body, result.get("headers") or {})
+    # The REST resolver answers with multiValueHeaders; one value each is what tests read.
+    headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items() if v}
+    return HttpResult(result["statusCode"], body, headers | (result.get("headers") or {}))

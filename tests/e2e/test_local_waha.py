@@ -1,0 +1,73 @@
+"""The wedding of the seeds on `make run`'s stack: two phones paired through the WAHA sandbox."""
+
+import httpx
+
+from tests.e2e.conftest import Stack, until
+
+HUMAN_PHASES = ["reading", "waiting_human", "typing", "sending", "provider_accepted"]
+
+
+def status(stack: Stack, path: str) -> str:
+    found: str = stack.call("GET", path).json()["status"]
+    return found
+
+
+def pair(stack: Stack, sender: str) -> None:
+    session = stack.call("GET", f"/v1/senders/{sender}/session").json()
+    if session["status"] == "WORKING":
+        return
+    assert session["status"] == "SCAN_QR_CODE"
+    qr = stack.call("GET", f"/v1/senders/{sender}/session/qr", headers={"Accept": "image/png"})
+    assert qr.status_code == 200 and qr.content.startswith(b"\x89PNG")
+    assert httpx.post(f"{stack.waha}/_sandbox/waha/{sender}/scan").status_code == 200
+    assert until(
+        lambda: stack.call("GET", f"/v1/senders/{sender}/session").json()["status"] == "WORKING"
+    )
+
+
+def test_both_phones_pair_and_invite_with_human_phases(stack: Stack) -> None:
+    ids = {}
+    for sender, guest in (("groom", "+393331112222"), ("bride", "+393334445555")):
+        pair(stack, sender)
+        body = {"to": guest, "sender": sender, "type": "text", "text": {"body": "Ci sarai? 💍"}}
+        answer = stack.call("POST", "/v1/messages", body)
+        assert answer.status_code == 202, answer.text
+        ids[sender] = answer.json()["id"]
+    for message_id in ids.values():
+        path = f"/v1/messages/{message_id}"
+        assert until(lambda: status(stack, path) == "read", seconds=60)  # noqa: B023
+        phases = [e["phase"] for e in stack.call("GET", path).json()["events"]]
+        start = phases.index("reading")
+        assert phases[start : start + 5] == HUMAN_PHASES
+        assert phases[-3:] == ["sent", "delivered", "read"]
+    # AND WAHA saw only requests its published description allows
+    log = httpx.get(f"{stack.waha}/_sandbox/waha/requests").json()["requests"]
+    assert log and all(r["problems"] == [] for r in log)
+
+
+def test_a_message_before_pairing_waits_and_goes_once_the_phone_is_paired(stack: Stack) -> None:
+    # GIVEN the bride's phone unlinked (logged out): its session waits for a QR code again
+    pair(stack, "bride")
+    assert stack.call("POST", "/v1/senders/bride/session/logout").status_code == 200
+    body = {"to": "+393336667777", "sender": "bride", "type": "text", "text": {"body": "Ciao!"}}
+    message_id = stack.call("POST", "/v1/messages", body).json()["id"]
+    path = f"/v1/messages/{message_id}"
+    assert until(lambda: stack.call("GET", "/v1/senders/bride").json()["paused"])
+    assert stack.call("GET", path).json()["status"] == "queued"
+    # WHEN the phone scans the new QR code, THEN the sender resumes and the message goes
+    pair(stack, "bride")
+    assert until(lambda: stack.call("GET", path).json()["status"] == "read", seconds=60)
+
+
+def test_a_guest_writing_a_code_to_a_phone_becomes_a_reservation(stack: Stack) -> None:
+    pair(stack, "groom")
+    stack.call("PUT", "/v1/reservation-codes/RES-WED001", {"experience_id": "wedding"})
+    guest = {"session": "groom", "from": "393338889999", "text": "Ci sarò! RES-WED001"}
+    assert httpx.post(f"{stack.waha}/_sandbox/waha/inbound", json=guest).status_code == 200
+
+    def request() -> object:
+        items = stack.call("GET", "/v1/reservations").json()["items"]
+        return next((r for r in items if r["code"] == "RES-WED001"), None)
+
+    found = until(request)
+    assert found and found["from"] == "393338889999"
