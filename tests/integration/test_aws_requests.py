@@ -12,8 +12,10 @@ import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
 from local.graph_api_peer import GraphApiPeer
+from local.waha_peer import WahaPeer
 from postino.services import Services
 from tests.support.events import HttpResult
+from tests.support.waha import ack, envelope, waha_sender
 from tests.support.webhooks import inbound, status, statuses, text_message
 
 BATCH = 10
@@ -146,3 +148,58 @@ def test_an_inbound_message_costs_two_dynamodb_writes(
     # The inbound record (conditional PutItem) and the contact (UpdateItem); no code, no more.
     ours = {k: v for k, v in counted.items() if k.startswith("dynamodb:")}
     assert ours == {"dynamodb:PutItem": 1, "dynamodb:UpdateItem": 1}
+
+
+def test_a_waha_send_adds_one_timeline_write_per_human_step(
+    api: Callable[..., HttpResult],
+    drain: Callable[..., dict[str, Any]],
+    waha_peer: WahaPeer,
+    counted: Counter[str],
+) -> None:
+    waha_peer.add_session("groom")
+    quick = {"think_seconds": {"min": 0, "max": 0}, "typing_max_seconds": 0}
+    api("PUT", "/v1/senders/groom", waha_sender(waha_peer.base_url, "groom", human_like=quick))
+    api("POST", "/v1/messages", {"to": "+393331234567", "sender": "groom", "type": "text",
+                                 "text": {"body": "Ci sarai?"}})  # fmt: skip
+    counted.clear()
+    assert drain()["sent"] == 1
+    print("\nWAHA drain of one:", dict(counted))
+    # The claim, the result, and reading, waiting_human, typing, sending on the timeline.
+    assert counted["dynamodb:UpdateItem"] == 2 + 4
+    # The lease, the sender's window and the recipient's pair window; the key, once.
+    assert counted["dynamodb:PutItem"] == 3
+    assert counted["secretsmanager:GetSecretValue"] == 1
+
+
+def test_a_waha_ack_costs_one_sqs_write_then_four_dynamodb_requests(
+    api: Callable[..., HttpResult],
+    drain: Callable[..., dict[str, Any]],
+    waha_peer: WahaPeer,
+    waha_webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+    counted: Counter[str],
+) -> None:
+    waha_peer.add_session("groom")
+    api("PUT", "/v1/senders/groom", waha_sender(waha_peer.base_url, "groom"))
+    body = {"to": "+393331234567", "sender": "groom", "type": "text", "text": {"body": "Ciao"}}
+    message_id = api("POST", "/v1/messages", body).body["id"]
+    drain()
+    key = api("GET", f"/v1/messages/{message_id}").body["provider_message_id"]
+    waha_webhook(envelope("message.ack", ack(key, 1)))  # warms the secret and the senders
+    process()
+    counted.clear()
+    waha_webhook(envelope("message.ack", ack(key, 2)))
+    route = dict(counted)
+    counted.clear()
+    process()
+    print("\nWAHA ack, route:", route, "processor:", dict(counted))
+    assert route == {"sqs:SendMessage": 1}
+    # Seen before? (GetItem); our id by WAHA's key (Query: WAHA echoes nothing of ours); the
+    # message (GetItem); its conditional update; the envelope id marked seen (PutItem).
+    ours = {k: v for k, v in counted.items() if k.startswith("dynamodb:")}
+    assert ours == {
+        "dynamodb:GetItem": 2,
+        "dynamodb:Query": 1,
+        "dynamodb:UpdateItem": 1,
+        "dynamodb:PutItem": 1,
+    }
