@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "waha" / "openapi.json"
 NULLABLE = {
@@ -124,10 +125,15 @@ class WahaContract:
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
             }
             validator = self._validators[name] = Draft202012Validator(schema)
-        return [
-            f"{where}: {'.'.join(map(str, error.absolute_path)) or 'body'}: {error.message}"
-            for error in sorted(validator.iter_errors(value), key=lambda e: list(e.path))
-        ]
+        problems = []
+        for error in sorted(validator.iter_errors(value), key=lambda e: list(e.path)):
+            # A oneOf (file: RemoteFile or BinaryFile) only says "not valid under any": name
+            # the nearest miss too, so `link` instead of `url` reads as such.
+            nearest = best_match(error.context) if error.context else None
+            because = f" ({nearest.message})" if nearest is not None else ""
+            at = ".".join(map(str, error.absolute_path)) or "body"
+            problems.append(f"{where}: {at}: {error.message}{because}")
+        return problems
 
     def _resolved(self, schema: Any, seen: frozenset[str]) -> Any:
         """Inline the $refs (the schemas are acyclic where we use them) and OpenAPI 3.0's

@@ -195,7 +195,9 @@ class WahaPeer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> "WahaPeer":
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll: stop() returns within it (the default half second adds up in tests).
+        serve = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        serve.start()
         return self
 
     def stop(self) -> None:
