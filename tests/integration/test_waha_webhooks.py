@@ -225,3 +225,23 @@ def test_an_event_for_an_unknown_session_is_counted_not_failed(
         )["Attributes"]["ApproximateNumberOfMessages"]
         == "0"
     )
+
+
+def test_a_sender_the_drain_paused_for_its_session_sends_as_soon_as_it_works(
+    api: Api, drain: Drain, waha_peer: WahaPeer, waha_webhook: Webhook, process: Process
+) -> None:
+    # GIVEN a message the drain held back because the phone was not paired yet
+    waha_peer.add_session("groom", status="SCAN_QR_CODE")
+    api("PUT", "/v1/senders/groom", waha_sender(waha_peer.base_url, "groom"))
+    body = {"to": GUEST, "sender": "groom", "type": "text", "text": {"body": "Ciao!"}}
+    message_id = api("POST", "/v1/messages", body).body["id"]
+    drain()
+    assert api("GET", "/v1/senders/groom").body["paused"]
+    # WHEN the phone is paired and WAHA says so, THEN the very next drain sends it (the drain's
+    # earlier "not working" answer is not reused)
+    waha_peer.set_session_status("groom", "WORKING")
+    payload = {"name": "groom", "status": "WORKING", "statuses": []}
+    waha_webhook(envelope("session.status", payload))
+    assert process() == []
+    drain()
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"

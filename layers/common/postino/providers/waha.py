@@ -167,7 +167,9 @@ class WahaProvider:
             timeout=httpx.Timeout(30.0, connect=5.0, pool=10.0),
         )
         self._lock = threading.Lock()
-        self._checked: dict[str, tuple[float, SenderUnavailable | None]] = {}
+        # When each sender's session was last seen WORKING (only good news is kept: a session
+        # working again must not be refused for a few seconds more on an old answer).
+        self._working_at: dict[str, float] = {}
 
     def client(self, sender: WahaSender) -> WahaClient:
         return WahaClient(self.http, sender)
@@ -176,19 +178,19 @@ class WahaProvider:
         """Is the session WORKING? Asked before any message is claimed, so none spends an attempt."""
         now = self.clock.now()
         with self._lock:
-            checked = self._checked.get(sender.name)
-        if checked is not None and now - checked[0] < SESSION_CHECK_SECONDS:
-            return checked[1]
+            if now - self._working_at.get(sender.name, float("-inf")) < SESSION_CHECK_SECONDS:
+                return None
         try:
             status = str(self.client(sender).session().get("status"))
-            verdict = None if status == WORKING else session_not_working(sender, status)
         except WahaUnreachable:
-            verdict = None  # the send itself finds out, and retries
+            return None  # the send itself finds out, and retries
         except WahaError as error:
-            verdict = unavailable(sender, error)
+            return unavailable(sender, error)
+        if status != WORKING:
+            return session_not_working(sender, status)
         with self._lock:
-            self._checked[sender.name] = (now, verdict)
-        return verdict
+            self._working_at[sender.name] = now
+        return None
 
     def send(self, sender: WahaSender, message: Message, progress: Progress) -> SendResult:
         client = self.client(sender)
