@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from postino.providers.waha import chat_id, key_of, message_key
-from postino.webhooks.waha_events import WahaEvent, ack_update, author, phone_of
+from postino.webhooks.waha_events import WahaEvent, ack_update, author, is_from_a_person, phone_of
 
 KEY = "3EB0C767D26A1D6B8A7F"
 
@@ -97,3 +97,11 @@ def test_only_phone_jids_are_phone_numbers() -> None:
     assert phone_of("111@lid") is None
     assert phone_of("120363025246125486@g.us") is None
     assert phone_of(None) is None
+
+
+def test_only_people_writing_are_inbound_messages() -> None:
+    assert is_from_a_person({"from": "393331234567@c.us", "fromMe": False})
+    assert is_from_a_person({"from": "120363025246125486@g.us", "fromMe": False})
+    assert not is_from_a_person({"from": "393331234567@c.us", "fromMe": True})
+    assert not is_from_a_person({"from": "status@broadcast", "fromMe": False})
+    assert not is_from_a_person({"from": "120363111111111111@newsletter"})

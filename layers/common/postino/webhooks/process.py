@@ -31,6 +31,7 @@ from postino.webhooks.waha_events import (
     apply_session_status,
     event_key,
     inbound_message,
+    is_from_a_person,
 )
 
 # Inbound types Meta documents; anything else is stored as "unsupported".
@@ -193,7 +194,7 @@ class Processor:
         if sender is None:
             self.counts["waha:unknown_session"] += 1
             logger.warning("WAHA event for no sender", extra={"session": event.session})
-        elif event.event == "message" and not event.payload.get("fromMe"):
+        elif event.event == "message" and is_from_a_person(event.payload):
             message, contact, group = inbound_message(event)
             chat = group or str(event.payload.get("from") or "")
             self.counts[f"inbound:{self.record_inbound(sender, None, message, contact, chat)}"] += 1

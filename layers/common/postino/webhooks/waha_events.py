@@ -79,6 +79,12 @@ def author(payload: dict[str, Any]) -> tuple[str, str | None]:
     return phone or jid, group
 
 
+def is_from_a_person(payload: dict[str, Any]) -> bool:
+    """Not our own message, not a status story (status@broadcast), not a channel post."""
+    source = str(payload.get("from") or "")
+    return not payload.get("fromMe") and not source.endswith(("@broadcast", "@newsletter"))
+
+
 def inbound_message(event: WahaEvent) -> tuple[InboundMessage, Contact, str | None]:
     """A WAHA message as the Meta path's InboundMessage, with its contact and its group."""
     payload = event.payload
