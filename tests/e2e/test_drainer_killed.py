@@ -11,10 +11,13 @@ import httpx
 import pytest
 
 from local.template_stack import REPO_ROOT
+from postino.settings import Settings
 from tests.e2e.conftest import Stack, start_stack, stop_stack, until
 
 HELLO = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
 SETTLED = {"sent", "delivered", "read", "unknown"}
+# A drain stops taking work this long before its invocation's limit.
+MARGIN = Settings().drain_margin_seconds
 
 
 @pytest.fixture
@@ -27,8 +30,9 @@ def undrained(tmp_path: Path) -> Iterator[tuple[Stack, Path]]:
 
 
 def drainer(env_file: Path, seconds: float) -> subprocess.Popen[str]:
+    """A drain invocation that may work `seconds` (its limit is that plus the margin)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "local.drain_once", str(env_file), str(seconds)],
+        [sys.executable, "-m", "local.drain_once", str(env_file), str(seconds + MARGIN)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -57,7 +61,7 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_doubles_nothing(
         stack.call("POST", "/v1/messages", {"to": f"+{n}", **HELLO}).json()["id"] for n in numbers
     ]
     # WHEN a drainer is killed while its sends are in flight
-    first = drainer(env_file, 30)
+    first = drainer(env_file, 22)
     assert until(lambda: sends_to(stack), seconds=30), "the drainer never sent"
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -69,7 +73,7 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_doubles_nothing(
         statuses = [stack.call("GET", f"/v1/messages/{i}").json()["status"] for i in ids]
         if all(s in SETTLED for s in statuses):
             return True
-        later = drainer(env_file, 20)
+        later = drainer(env_file, 12)
         later.wait(timeout=60)
         return False
 

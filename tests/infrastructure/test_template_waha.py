@@ -125,10 +125,47 @@ def test_only_the_functions_reach_wahas_port_and_only_waha_its_files() -> None:
     assert nfs["FromPort"] == 2049 and nfs["SourceSecurityGroupId"] == {"Ref": "WahaSecurityGroup"}
 
 
-def test_the_image_is_pinned() -> None:
-    image = TEMPLATE["Parameters"]["WahaImage"]["Default"]
+def test_the_image_is_pinned_and_built_for_the_tasks_architecture() -> None:
+    parameters = TEMPLATE["Parameters"]
+    image = parameters["WahaImage"]["Default"]
     name, _, tag = image.rpartition(":")
-    assert name == "devlikeapro/waha" and tag and tag != "latest"
+    # WAHA's tags are {browser}[-arm]-{version}; a bare browser tag floats like latest
+    assert name == "devlikeapro/waha" and re.fullmatch(r"[a-z]+(-arm)?-\d{4}\.\d+\.\d+", tag), tag
+    # AND the default image has the default engine, on the default architecture
+    assert tag.startswith("gows-") and parameters["WahaEngine"]["Default"] == "GOWS"
+    arm = "-arm-" in tag
+    assert parameters["WahaCpuArchitecture"]["Default"] == ("ARM64" if arm else "X86_64")
+    platform = RESOURCES["WahaTaskDefinition"]["Properties"]["RuntimePlatform"]
+    assert platform["CpuArchitecture"] == {"Ref": "WahaCpuArchitecture"}
+
+
+def test_sessions_come_back_when_the_task_is_replaced() -> None:
+    environment = {e["Name"]: e["Value"] for e in container()["Environment"]}
+    assert environment["WHATSAPP_RESTART_ALL_SESSIONS"] == "True"
+    assert environment["WAHA_WORKER_ID"]  # fixed: the same in every task
+    # AND nothing a browser would show is left on
+    assert environment["WAHA_DASHBOARD_ENABLED"] == "False"
+    assert environment["WHATSAPP_SWAGGER_ENABLED"] == "False"
+
+
+def test_the_task_reads_its_secrets_only_and_the_functions_get_vpc_access_only_with_waha() -> None:
+    (policy,) = RESOURCES["WahaExecutionRole"]["Properties"]["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    named = [r["Fn::Sub"] for r in statement["Resource"] if "Fn::Sub" in r]
+    assert [n.rsplit(":secret:", 1)[1] for n in named] == [
+        "${WahaApiKeySecretName}-*",
+        "${WahaHmacKeySecretName}-*",
+    ]
+    for name in FUNCTIONS_IN_VPC:
+        (vpc_access,) = [
+            p["Fn::If"] for p in RESOURCES[name]["Properties"]["Policies"] if "Fn::If" in p
+        ]
+        assert vpc_access[0] == "WahaEnabled" and vpc_access[2] == {"Ref": "AWS::NoValue"}
+        assert vpc_access[1]["Fn::Sub"].endswith("AWSLambdaVPCAccessExecutionRole")
+    # AND the WAHA key's secret sits under the prefix the functions may read
+    prefix = TEMPLATE["Parameters"]["SecretsPrefix"]["Default"]
+    assert TEMPLATE["Parameters"]["WahaApiKeySecretName"]["Default"].startswith(prefix)
 
 
 def lint(path: Path) -> None:
@@ -152,3 +189,56 @@ def test_the_template_with_waha_passes_both_linters(tmp_path: Path, store: str) 
         {"WahaPostgresUrlSecretName": "postino/waha/postgres-url"} if store == "postgres" else {}
     )
     lint(variant(tmp_path, **ENABLED, WahaSessionStore=store, **extra))
+
+
+RULE_FUNCTIONS = {"Fn::And", "Fn::Or", "Fn::Not", "Fn::Equals", "Fn::Contains", "Ref"}
+
+
+def evaluate(node: Any, parameters: dict[str, Any]) -> Any:
+    """The template's Rules, evaluated as CloudFormation would with these parameter values."""
+    if not isinstance(node, dict):
+        return [evaluate(n, parameters) for n in node] if isinstance(node, list) else node
+    ((function, argument),) = node.items()
+    assert function in RULE_FUNCTIONS, f"{function} is not a rule function"
+    if function == "Ref":
+        return parameters[argument]
+    values = evaluate(argument, parameters)
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    if function == "Fn::Not":
+        return not values[0]
+    if function == "Fn::Equals":
+        return values[0] == values[1]
+    return values[1] in values[0]  # Fn::Contains: [list, string]
+
+
+def failed_rules(**overrides: Any) -> list[str]:
+    parameters: dict[str, Any] = {
+        name: p.get("Default") for name, p in TEMPLATE["Parameters"].items()
+    }
+    parameters["WahaPrivateSubnetIds"] = parameters["WahaPrivateSubnetIds"].split(",")
+    parameters.update(overrides)
+    failed = []
+    for name, rule in TEMPLATE["Rules"].items():
+        if evaluate(rule.get("RuleCondition", True), parameters):
+            failed += [
+                f"{name}: {a['AssertDescription']}"
+                for a in rule["Assertions"]
+                if not evaluate(a["Assert"], parameters)
+            ]
+    return failed
+
+
+def test_rules_refuse_waha_without_a_network_a_url_or_a_fargate_size() -> None:
+    network = {"WahaVpcId": "vpc-1", "WahaPrivateSubnetIds": ["subnet-a", "subnet-b"]}
+    assert failed_rules() == []  # off: nothing asked
+    assert failed_rules(EnableWaha="true", **network) == []
+    assert len(failed_rules(EnableWaha="true")) == 2
+    assert failed_rules(EnableWaha="true", WahaSessionStore="postgres", **network) == [
+        "WahaOnPostgresNeedsItsUrl: WahaSessionStore postgres needs WahaPostgresUrlSecretName."
+    ]
+    for cpu, memory in [("512", "512"), ("1024", "1024"), ("2048", "2048"), ("256", "4096")]:
+        assert failed_rules(EnableWaha="true", WahaCpu=cpu, WahaMemory=memory, **network)
+    assert not failed_rules(EnableWaha="true", WahaCpu="1024", WahaMemory="2048", **network)

@@ -162,12 +162,15 @@ def test_a_waha_send_adds_one_timeline_write_per_human_step(
     api("POST", "/v1/messages", {"to": "+393331234567", "sender": "groom", "type": "text",
                                  "text": {"body": "Ci sarai?"}})  # fmt: skip
     counted.clear()
-    assert drain()["sent"] == 1
+    report = drain()
+    assert report["sent"] == 1
     print("\nWAHA drain of one:", dict(counted))
     # The claim, the result, and reading, waiting_human, typing, sending on the timeline.
     assert counted["dynamodb:UpdateItem"] == 2 + 4
-    # The lease, the sender's window and the recipient's pair window; the key, once.
-    assert counted["dynamodb:PutItem"] == 3
+    # The lease, the sender's window and the recipient's pair window; the key, once. A send
+    # thread late for its slot on a busy machine reserves again (as for the Cloud API).
+    if report["late_wakeups"] == 0:
+        assert counted["dynamodb:PutItem"] == 3
     assert counted["secretsmanager:GetSecretValue"] == 1
 
 
