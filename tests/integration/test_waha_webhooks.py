@@ -245,3 +245,36 @@ def test_a_sender_the_drain_paused_for_its_session_sends_as_soon_as_it_works(
     assert process() == []
     drain()
     assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"
+
+
+def test_a_phone_paired_while_the_drain_asks_is_not_paused_on_the_old_answer(
+    api: Api,
+    services: Services,
+    drain: Drain,
+    waha_peer: WahaPeer,
+    waha_webhook: Webhook,
+    process: Process,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a phone being paired just as the drain asks WAHA about its session
+    waha_peer.add_session("groom", status="SCAN_QR_CODE")
+    api("PUT", "/v1/senders/groom", waha_sender(waha_peer.base_url, "groom"))
+    body = {"to": GUEST, "sender": "groom", "type": "text", "text": {"body": "Ciao!"}}
+    message_id = api("POST", "/v1/messages", body).body["id"]
+    ask = services.provider.waha.warm
+
+    def asked_then_paired(sender: Any) -> Any:
+        answer = ask(sender)  # SCAN_QR_CODE
+        waha_peer.set_session_status("groom", "WORKING")
+        payload = {"name": "groom", "status": "WORKING", "statuses": []}
+        waha_webhook(envelope("session.status", payload))
+        assert process() == []  # WORKING lands before the drain acts on its answer
+        return answer
+
+    monkeypatch.setattr(services.provider.waha, "warm", asked_then_paired)
+    drain()
+    monkeypatch.undo()
+    # THEN the sender is not paused on the old answer, and its message goes
+    assert not api("GET", "/v1/senders/groom").body["paused"]
+    drain()
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"

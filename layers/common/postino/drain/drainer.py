@@ -19,6 +19,7 @@ from postino.messages.model import WAITING, Message, MessageError, Phase, Status
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
 from postino.providers.base import Accepted, OutcomeUnknown, Progress, SenderUnavailable
+from postino.providers.waha import SESSION_PAUSE
 from postino.queueing import requeue
 from postino.senders.model import Sender, WahaSender
 from postino.services import Services
@@ -266,10 +267,14 @@ class Drainer:
                 return
         # The token, if cold, is fetched here: a fetch inside a send thread would cost it its slot.
         # A sender that cannot send at all (a WAHA session not WORKING) pauses before any claim.
+        checked_at = self.s.clock.now()
         unavailable = self.s.provider.warm(sender)
         if unavailable is not None:
-            sender = self._pause_unavailable(sender, unavailable, windowed)
-            windowed = []
+            sender = self._pause_unavailable(sender, unavailable, checked_at)
+            if sender.is_paused(self.s.clock.now()):
+                for held in windowed:
+                    self._admit(held.delivery)  # parks each
+                windowed = []
         now = self.s.clock.now()
         for held in forced:
             self._start(pool, sender, held, now)
@@ -284,19 +289,20 @@ class Drainer:
             self._wait(held, plan.next_slot_at or now + 1, now)
 
     def _pause_unavailable(
-        self, sender: Sender, unavailable: SenderUnavailable, waiting: list[Held]
+        self, sender: Sender, unavailable: SenderUnavailable, checked_at: float
     ) -> Sender:
-        """Pause the sender and park what waits for it; forced messages still try (and learn)."""
+        """Pause the sender, unless WAHA said WORKING since we asked (the phone was just paired:
+        its webhook may have come and gone while we asked, and no other would resume it)."""
         now = self.s.clock.now()
         paused = self.s.senders.set_pause(
             sender.name, paused=True, reason=unavailable.reason, until=None, now=now,
             code=unavailable.code,
+            unless_working_since=checked_at if unavailable.code == SESSION_PAUSE else None,
         )  # fmt: skip
         self._senders[sender.name] = (now, paused)
-        metrics.add_metric(name="SendersPaused", unit="Count", value=1)
-        logger.warning("sender paused", extra={"sender": sender.name, "code": unavailable.code})
-        for held in waiting:
-            self._admit(held.delivery)
+        if paused.is_paused(now):
+            metrics.add_metric(name="SendersPaused", unit="Count", value=1)
+            logger.warning("sender paused", extra={"sender": sender.name, "code": unavailable.code})
         return paused
 
     def _reserve_sender(self, sender: Sender, count: int, now: float) -> Plan:

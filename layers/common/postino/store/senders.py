@@ -4,7 +4,7 @@ from botocore.exceptions import ClientError
 
 from postino import aws
 from postino.errors import PostinoError
-from postino.senders.model import CloudApiSender, Sender, sender_from
+from postino.senders.model import CloudApiSender, Sender, WahaSender, sender_from
 from postino.settings import Settings
 from postino.store.codec import from_item, is_condition_failure, serialise, to_item
 
@@ -63,11 +63,24 @@ class SenderStore:
         until: float | None,
         now: float,
         code: str | None = None,
+        unless_working_since: float | None = None,
     ) -> Sender:
-        """Pause or resume; a sender known only from the stack's parameters is stored first."""
+        """Pause or resume; a sender known only from the stack's parameters is stored first.
+
+        `unless_working_since`: no pause if WAHA reported the session WORKING at or after that
+        time (the answer that called for the pause is older than the news); the sender is
+        returned as it is.
+        """
         sender = self.get(name)
         if sender is None:
             raise PostinoError("sender_not_found", f"No sender named '{name}'.", 404)
+        if (
+            unless_working_since is not None
+            and isinstance(sender, WahaSender)
+            and sender.session_status == "WORKING"
+            and (sender.session_status_at or 0) >= unless_working_since
+        ):
+            return sender
         updated = sender.model_copy(
             update={
                 "paused": paused,
@@ -89,8 +102,9 @@ class SenderStore:
         except ClientError as error:
             if is_condition_failure(error):
                 return self.set_pause(
-                    name, paused=paused, reason=reason, until=until, now=now, code=code
-                )
+                    name, paused=paused, reason=reason, until=until, now=now, code=code,
+                    unless_working_since=unless_working_since,
+                )  # fmt: skip
             raise
         return updated
 
