@@ -5,6 +5,7 @@ import httpx
 from tests.e2e.conftest import Stack, until
 
 HUMAN_PHASES = ["reading", "waiting_human", "typing", "sending", "provider_accepted"]
+TEXT = "Marco e Sara si sposano il 12 giugno: ci sarai? 💍"
 
 
 def status(stack: Stack, path: str) -> str:
@@ -13,7 +14,9 @@ def status(stack: Stack, path: str) -> str:
 
 
 def pair(stack: Stack, sender: str) -> None:
-    session = stack.call("GET", f"/v1/senders/{sender}/session").json()
+    answer = stack.call("GET", f"/v1/senders/{sender}/session")
+    assert answer.status_code == 200, answer.text
+    session = answer.json()
     if session["status"] == "WORKING":
         return
     assert session["status"] == "SCAN_QR_CODE"
@@ -27,9 +30,9 @@ def pair(stack: Stack, sender: str) -> None:
 
 def test_both_phones_pair_and_invite_with_human_phases(stack: Stack) -> None:
     ids = {}
-    for sender, guest in (("groom", "+393331112222"), ("bride", "+393334445555")):
+    for sender, guest in (("groom", "+393331119999"), ("bride", "+393334449999")):
         pair(stack, sender)
-        body = {"to": guest, "sender": sender, "type": "text", "text": {"body": "Ci sarai? 💍"}}
+        body = {"to": guest, "sender": sender, "type": "text", "text": {"body": TEXT}}
         answer = stack.call("POST", "/v1/messages", body)
         assert answer.status_code == 202, answer.text
         ids[sender] = answer.json()["id"]
@@ -43,6 +46,21 @@ def test_both_phones_pair_and_invite_with_human_phases(stack: Stack) -> None:
     # AND WAHA saw only requests its published description allows
     log = httpx.get(f"{stack.waha}/_sandbox/waha/requests").json()["requests"]
     assert log and all(r["problems"] == [] for r in log)
+    # AND, in WAHA's own log, a person's pace: read, think 2 to 4 s, type for as long as the
+    # text takes at 12 characters a second, then send (a second of slack for each request)
+    chat = "393331119999@c.us"
+    steps = [(r["path"], r["at"]) for r in log if (r["body"] or {}).get("chatId") == chat]
+    assert [path for path, _ in steps] == [
+        "/api/sendSeen",
+        "/api/startTyping",
+        "/api/stopTyping",
+        "/api/sendText",
+    ]
+    seen, typing, typed, sent = (at for _, at in steps)
+    assert 2.0 <= typing - seen <= 4.0 + 1
+    expected = len(TEXT) / 12
+    assert expected <= typed - typing <= expected + 1
+    assert 0 <= sent - typed <= 1
 
 
 def test_a_message_before_pairing_waits_and_goes_once_the_phone_is_paired(stack: Stack) -> None:
