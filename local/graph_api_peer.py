@@ -315,6 +315,19 @@ def _is_read_receipt(body: Any) -> bool:
     return isinstance(body, dict) and "status" in body and "to" not in body
 
 
+def misbehave(handler: BaseHTTPRequestHandler, kind: str, hold_seconds: float) -> bool:
+    """A fault that is no answer: hold then close (a timeout), or a TCP reset. True if done."""
+    if kind == "timeout":
+        time.sleep(hold_seconds)
+    elif kind == "reset":
+        # SO_LINGER 0: close with a TCP reset, after the whole body was read.
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    else:
+        return False
+    handler.close_connection = True
+    return True
+
+
 def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -353,16 +366,7 @@ def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
                 )
                 if peer.latency_for(self.path):
                     time.sleep(peer.latency_for(self.path))
-                if fault is not None and fault.kind == "timeout":
-                    time.sleep(fault.hold_seconds)
-                    self.close_connection = True
-                    return
-                if fault is not None and fault.kind == "reset":
-                    # SO_LINGER 0: close with a TCP reset, after the whole body was read.
-                    self.connection.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
-                    self.close_connection = True
+                if fault is not None and misbehave(self, fault.kind, fault.hold_seconds):
                     return
                 self._send(status, response)
             finally:

@@ -8,7 +8,6 @@ ending in 0000 get ack -1), `session.status` on every change, `message` for a gu
 import base64
 import json
 import secrets
-import socket
 import struct
 import threading
 import time
@@ -24,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from local.graph_api_peer import ReceivedRequest, misbehave
 from local.waha_contract import WahaContract
 from postino.observability import mask_phone
 from postino.webhooks import waha_signature
@@ -36,18 +36,6 @@ FAILING_SUFFIX = "0000"
 # How long a started session stays STARTING before it shows a QR code (or works, if paired).
 BOOT_SECONDS = 0.2
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-@dataclass(frozen=True)
-class ReceivedRequest:
-    received_at: float
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int
-    response: Any
-    problems: list[str]
 
 
 @dataclass
@@ -672,15 +660,7 @@ def _handler_for(peer: WahaPeer) -> type[BaseHTTPRequestHandler]:
                         problems=problems,
                     )
                 )
-            if fault is not None and fault.kind == "timeout":
-                time.sleep(fault.hold_seconds)
-                self.close_connection = True
-                return
-            if fault is not None and fault.kind == "reset":
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-                self.close_connection = True
+            if fault is not None and misbehave(self, fault.kind, fault.hold_seconds):
                 return
             if isinstance(response, bytes):
                 data, kind = response, "image/png"
