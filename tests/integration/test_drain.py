@@ -172,6 +172,23 @@ def test_a_paused_sender_holds_its_messages_until_resumed(
     assert api("GET", f"/v1/messages/{second}").body["status"] == "sent"
 
 
+def test_a_message_parked_after_a_resume_looked_goes_on_the_next_drain(
+    api: Api, drain: Drain, peer: GraphApiPeer, services: Services
+) -> None:
+    # GIVEN a paused sender and a message parked by its pause
+    peer.add_fault(Fault(error_code=190, times=1))
+    first = api("POST", "/v1/messages", text()).body["id"]
+    drain()
+    assert phases(api, first)[-1] == "sender_paused"
+    # WHEN the pause is lifted without the message being moved (a drainer that read the pause
+    # just before a resume parked it just after the resume looked for parked messages)
+    services.senders.set_pause("default", paused=False, reason=None, until=None, now=time.time())
+    drain()
+    # THEN the next drain finds it and sends it, once
+    assert api("GET", f"/v1/messages/{first}").body["status"] == "sent"
+    assert len(peer.requests) == 2 and queue_depth(services) == 0
+
+
 def test_a_timeout_after_sending_is_an_unknown_outcome_and_never_resent(
     api: Api, drain: Drain, peer: GraphApiPeer, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,9 +5,10 @@ SQS first, then the conditional state write (see outbox.py for why that order lo
 
 from typing import Any
 
-from postino.messages.model import Event, Message, Status
+from postino.messages.model import Event, Message, Phase, Status, event
 from postino.outbox import QueuedRef, recipient_hash
 from postino.services import Services
+from postino.store.messages import StaleState, parked_partition
 
 
 def queued_ref(
@@ -60,3 +61,29 @@ def requeue(
         events=events,
         equals={"queue_seq": message.queue_seq, **(equals or {})},
     )
+
+
+def release_parked(services: Services, sender: str, *, until: float) -> int:
+    """Put the messages parked for `sender`'s pause back on the queue, until `until` (a time
+    budget). Returns how many moved; a message that changed meanwhile is left to its new state."""
+    moved = 0
+    while services.clock.now() < until:
+        ids = services.messages.due(parked_partition(sender), until=None, limit=100)
+        if not ids:
+            break
+        for message_id in ids:
+            message = services.messages.get(message_id)
+            if message is None or message.status is not Status.QUEUED:
+                continue
+            try:
+                requeue(
+                    services,
+                    message,
+                    statuses=(Status.QUEUED,),
+                    delay_seconds=0,
+                    events=[event(Phase.QUEUED, services.clock.now(), reason="sender resumed")],
+                )
+            except StaleState:
+                continue
+            moved += 1
+    return moved

@@ -20,7 +20,7 @@ from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
 from postino.providers.base import Accepted, OutcomeUnknown, Progress, SenderUnavailable
 from postino.providers.waha import SESSION_PAUSE
-from postino.queueing import requeue
+from postino.queueing import release_parked, requeue
 from postino.senders.model import Sender, WahaSender
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION, StaleState, parked_partition
@@ -40,6 +40,7 @@ LATE_RETRIES = 3
 ORPHAN_AFTER_SECONDS = 60.0
 SENDER_CACHE_SECONDS = 10.0
 DUE_EVERY_SECONDS = 20.0
+RELEASE_BUDGET_SECONDS = 5.0
 
 
 @dataclass
@@ -183,15 +184,22 @@ class Drainer:
         if sender is None:
             self._fail_unknown_sender(delivery, ref)
         elif sender.is_paused(now) and not ref.forced:
-            self._park(delivery, ref, sender)
+            # Parked only on a fresh read: a resume may have come since the cached one, and a
+            # message parked after the resume looked would wait for the next sweep.
+            sender = self._sender(ref.sender, fresh=True)
+            if sender is not None and sender.is_paused(now):
+                self._park(delivery, ref, sender)
+            else:
+                with self._lock:
+                    self._held[ref.sender].append(Held(delivery, ref, now))
         else:
             with self._lock:
                 self._held[ref.sender].append(Held(delivery, ref, now))
 
-    def _sender(self, name: str) -> Sender | None:
+    def _sender(self, name: str, *, fresh: bool = False) -> Sender | None:
         now = self.s.clock.now()
         cached = self._senders.get(name)
-        if cached is None or now - cached[0] > SENDER_CACHE_SECONDS:
+        if fresh or cached is None or now - cached[0] > SENDER_CACHE_SECONDS:
             cached = (now, self.s.senders.get(name))
             self._senders[name] = cached
         return cached[1]
@@ -676,9 +684,10 @@ class Drainer:
     # ---- due: scheduled messages and timed pauses whose time has come ----------------------
 
     def enqueue_due(self) -> int:
-        """Queue scheduled messages due within SQS's longest delay (with that delay)."""
+        """Queue scheduled messages due within SQS's longest delay (with that delay), and the
+        parked messages of senders no longer paused."""
         now = self.s.clock.now()
-        count = 0
+        count = self._release_stranded(now)
         for message_id in self.s.messages.due(DUE_PARTITION, now + 900):
             message = self.s.messages.get(message_id)
             if message is None or message.status not in (Status.SCHEDULED, Status.QUEUED):
@@ -698,6 +707,18 @@ class Drainer:
             count += 1
         self.report.due_enqueued += count
         return count
+
+    def _release_stranded(self, now: float) -> int:
+        """A resume requeues what is parked when it looks; a drainer that read the pause just
+        before may park a message just after (and the index may show it late). Such a message
+        would wait forever: each due round puts it back, for one Query per sender not paused."""
+        moved = 0
+        for sender in self.s.senders.all():
+            if not sender.is_paused(now):
+                moved += release_parked(self.s, sender.name, until=now + RELEASE_BUDGET_SECONDS)
+        if moved:
+            logger.info("parked messages requeued: sender not paused", extra={"moved": moved})
+        return moved
 
     # ---- acknowledgements -------------------------------------------------------------------
 

@@ -3,8 +3,7 @@
 from postino.clock import iso
 from postino.drain.rate_window import limit_key, window_usage
 from postino.errors import PostinoError, invalid
-from postino.messages.model import Phase, Status, event
-from postino.queueing import requeue
+from postino.queueing import release_parked
 from postino.send.accept import wake_drain
 from postino.senders.model import (
     CloudApiSender,
@@ -16,7 +15,6 @@ from postino.senders.model import (
     WahaSettings,
 )
 from postino.services import Services
-from postino.store.messages import StaleState, parked_partition
 from postino.store.rate_window import sender_window_key
 
 # Resume moves parked messages back to the queue for at most this long in one request.
@@ -84,27 +82,7 @@ def resume_sender(services: Services, name: str) -> tuple[Sender, int]:
     get_sender(services, name)
     now = services.clock.now()
     sender = services.senders.set_pause(name, paused=False, reason=None, until=None, now=now)
-    moved = 0
-    deadline = now + RESUME_BUDGET_SECONDS
-    while services.clock.now() < deadline:
-        ids = services.messages.due(parked_partition(name), until=None, limit=100)
-        if not ids:
-            break
-        for message_id in ids:
-            message = services.messages.get(message_id)
-            if message is None or message.status is not Status.QUEUED:
-                continue
-            try:
-                requeue(
-                    services,
-                    message,
-                    statuses=(Status.QUEUED,),
-                    delay_seconds=0,
-                    events=[event(Phase.QUEUED, services.clock.now(), reason="sender resumed")],
-                )
-            except StaleState:
-                continue
-            moved += 1
+    moved = release_parked(services, name, until=now + RESUME_BUDGET_SECONDS)
     if moved:
         wake_drain(services)
     return sender, moved
