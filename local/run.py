@@ -416,7 +416,11 @@ def main() -> int:
         waha.stop()
     moto.stop()
     print("stopped", flush=True)
-    return 0
+    sys.stderr.flush()
+    # A drain still in flight would be joined at exit (its send threads are not daemons) and
+    # could hold Ctrl-C for as long as its sends take. Its state lived in the embedded AWS that
+    # has just stopped, so there is nothing left for it to finish: leave at once.
+    os._exit(0)
 
 
 if __name__ == "__main__":
