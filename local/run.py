@@ -7,6 +7,7 @@ processor fed from its SQS queue, the Meta sandbox, and the WAHA sandbox with tw
 pair, the senders "groom" and "bride". Ctrl-C stops it all.
 """
 
+import faulthandler
 import json
 import logging
 import os
@@ -409,6 +410,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)
     stop.wait()
+    # Stopping takes a second; should it ever hang, say where (every thread's stack) and leave.
+    faulthandler.dump_traceback_later(20, exit=True)
     gateway.server.shutdown()
     if sandbox is not None:
         sandbox.stop()
