@@ -76,6 +76,7 @@ class LocalConfig:
     waha_engine: str
     # A real WAHA to use instead of the sandbox (its sessions "groom" and "bride").
     waha_base_url: str | None
+    link_key: str
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -95,6 +96,7 @@ class LocalConfig:
             waha_hmac_key=env.get("WAHA_HMAC_KEY", "local-waha-hmac-key"),
             waha_engine=env.get("POSTINO_WAHA_ENGINE", "NOWEB"),
             waha_base_url=env.get("WAHA_BASE_URL") or None,
+            link_key=env.get("POSTINO_LINK_KEY", "local-link-signing-key"),
         )
 
     def shown(self) -> dict[str, str]:
@@ -112,6 +114,7 @@ class LocalConfig:
             "WAHA_API_KEY": masked(self.waha_api_key),
             "WAHA_HMAC_KEY": masked(self.waha_hmac_key),
             "WAHA_BASE_URL": self.waha_base_url or f"(the sandbox, engine {self.waha_engine})",
+            "POSTINO_LINK_KEY": masked(self.link_key),
         }
 
 
@@ -211,6 +214,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
         (resources.parameters["VerifyTokenName"], config.verify_token),
         (WAHA_KEY_NAME, config.waha_api_key),
         (resources.parameters["WahaHmacKeySecretName"], config.waha_hmac_key),
+        (resources.parameters["LinkKeySecretName"], config.link_key),
     ):
         secrets.create_secret(Name=name, SecretString=value)
 

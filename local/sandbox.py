@@ -49,6 +49,20 @@ TEMPLATES = [
         "components": [{"type": "BODY", "text": "Hi {{1}}, see you on {{2}} at {{3}}."}],
     },
     {
+        "name": "wedding_invitation",
+        "language": "it",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "id": "1192339204654490",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Ciao {{1}}! Sara e Marco si sposano il 12 giugno. Il tuo tavolo: {{2}}. "
+                "Conferma qui: {{3}}",
+            }
+        ],
+    },
+    {
         "name": "reservation_request",
         "language": "en_US",
         "status": "APPROVED",

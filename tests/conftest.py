@@ -35,6 +35,7 @@ from tests.support.waha import (
     WAHA_KEY_SECRET,
     waha_webhook_event,
 )
+from tests.support.links import LINK_KEY, LINK_KEY_SECRET
 from tests.support.webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, webhook_event
 
 # DynamoDB serialises writes to an item; moto's in-process backend does not, so two drainer
@@ -97,6 +98,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         secrets.create_secret(Name="postino/meta/verify-token", SecretString=VERIFY_TOKEN)
         secrets.create_secret(Name=WAHA_KEY_SECRET, SecretString=WAHA_API_KEY)
         secrets.create_secret(Name=WAHA_HMAC_SECRET, SecretString=WAHA_HMAC_KEY)
+        secrets.create_secret(Name=LINK_KEY_SECRET, SecretString=LINK_KEY)
         yield resources
         use_services(None)
         aws.reset_clients()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from links_routes import router as links_router
 from messages_routes import router as messages_router
 from reservations_routes import router as reservations_router
 from senders_routes import router as senders_router
@@ -37,6 +38,7 @@ app.include_router(messages_router)
 app.include_router(senders_router)
 app.include_router(reservations_router)
 app.include_router(templates_router)
+app.include_router(links_router)
 app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
 
 

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     # Secrets Manager names of Meta's app secret (webhook signatures) and the verify token.
     app_secret_name: str = ""
     verify_token_name: str = ""
+    # Secrets Manager name of the key that signs `{signed_link}` links (postino/links.py).
+    link_key_name: str = "postino/links/signing-key"
     # Where ReservationRequested events go ("default" is the account's default bus).
     event_bus_name: str = "default"
     reservation_code_pattern: str = r"\bRES-[A-Z0-9]{3,12}\b"

@@ -4,6 +4,7 @@ import json
 from typing import Annotated, Any, Self, get_args
 
 from pydantic import (
+    AnyHttpUrl,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -28,6 +29,20 @@ from postino.messages.phone import normalise_recipient
 MAX_METADATA_BYTES = 2048
 DEFAULT_VALIDITY_SECONDS = 36_000
 MAX_SCHEDULE_AHEAD_SECONDS = 35 * 86_400
+SIGNED_LINK = "signed_link"
+DEFAULT_LINK_VALID_SECONDS = 30 * 86_400
+
+VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+VariableValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class SignedLinkRequest(BaseModel):
+    """A link to the user's own site, signed for the message's recipient (postino.links)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="The page; its token is added to the query as `pt`")
+    valid_seconds: Annotated[int, Field(ge=60, le=366 * 86_400)] = DEFAULT_LINK_VALID_SECONDS
 
 
 class SendMessageRequest(BaseModel):
@@ -76,11 +91,26 @@ class SendMessageRequest(BaseModel):
         default=False,
         description="Resend when the outcome of a send is unknown (risks a duplicate)",
     )
+    variables: dict[VariableName, VariableValue] | None = Field(
+        default=None,
+        max_length=50,
+        description="Fill `{name}` placeholders in the message's texts (`{{` for a literal brace)",
+    )
+    link: SignedLinkRequest | None = Field(
+        default=None, description="Fills `{signed_link}` with this link, signed for the recipient"
+    )
 
     @field_validator("to")
     @classmethod
     def _phone(cls, value: str) -> str:
         return normalise_recipient(value)
+
+    @field_validator("variables")
+    @classmethod
+    def _link_is_reserved(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and SIGNED_LINK in value:
+            raise ValueError(f"'{SIGNED_LINK}' is filled from `link`, not from variables")
+        return value
 
     @field_validator("metadata")
     @classmethod

@@ -14,8 +14,10 @@ from pydantic import BaseModel, StringConstraints, ValidationError
 from postino import aws
 from postino.errors import ErrorDetail, PostinoError, error_body, from_validation_errors, invalid
 from postino.ids import new_message_id
+from postino.links import sign_link, signing_key
 from postino.messages.content import to_meta
 from postino.messages.model import Message, Phase, Status, event
+from postino.messages.personalise import personalise
 from postino.messages.request import SendMessageRequest
 from postino.outbox import MAX_DELAY_SECONDS
 from postino.queueing import queued_ref
@@ -55,6 +57,7 @@ def accept_message(
     sender = services.senders.get(request.sender)
     if sender is None:
         raise invalid("sender", f"no sender named '{request.sender}'", code="unknown_sender")
+    request = personalise(request, lambda asked: _signed_link(services, asked, now))
     content = to_meta(request.content)
     check_conversation_rules(services, sender, request, content)
     try:
@@ -96,6 +99,17 @@ def accept_message(
     if send_at is None and wake:
         wake_drain(services)
     return message
+
+
+def _signed_link(services: Services, request: SendMessageRequest, now: float) -> str:
+    assert request.link is not None
+    return sign_link(
+        signing_key(services.settings.link_key_name),
+        str(request.link.url),
+        recipient=request.to,
+        reference=request.reference,
+        expires_at=int(now) + request.link.valid_seconds,
+    )
 
 
 def accept_keyed(
