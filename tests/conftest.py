@@ -28,6 +28,7 @@ from tests.support.events import (
     schedule_event,
 )
 from tests.support.functions import load_function
+from tests.support.links import LINK_KEY, LINK_KEY_SECRET
 from tests.support.waha import (
     WAHA_API_KEY,
     WAHA_HMAC_KEY,
@@ -35,7 +36,6 @@ from tests.support.waha import (
     WAHA_KEY_SECRET,
     waha_webhook_event,
 )
-from tests.support.links import LINK_KEY, LINK_KEY_SECRET
 from tests.support.webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, webhook_event
 
 # DynamoDB serialises writes to an item; moto's in-process backend does not, so two drainer

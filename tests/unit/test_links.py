@@ -1,5 +1,7 @@
 """Signed links: who a link was sent to, until when, for which page; nothing else verifies."""
 
+from collections.abc import Callable
+
 import pytest
 
 from postino.links import sign_link, verify_link
@@ -50,7 +52,9 @@ def test_the_token_is_short_and_url_safe() -> None:
         (lambda link: link.split("&pt=")[0] + "&pt=abc.!!", "malformed"),
     ],
 )
-def test_a_changed_link_is_refused_with_its_reason(tamper, reason) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_link_is_refused_with_its_reason(
+    tamper: Callable[[str], str], reason: str
+) -> None:
     check = verify_link(KEY, tamper(signed()), now=0)
     assert not check.valid and check.reason == reason and check.recipient is None
 
