@@ -35,9 +35,11 @@ TEXT ?= Ciao!
 inbound: $(VENV)/.installed
 	$(BIN)/python -m local.demo inbound --from "$(FROM)" --text "$(TEXT)"
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# The `postino` command; setuptools is pinned in requirements-dev.txt, so no build isolation.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(SAM): requirements-sam.txt
@@ -50,7 +52,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/common/postino local tests
+	$(BIN)/mypy layers/common/postino local tests cli
 	# Each function's app.py is a top-level module named "app": check them one at a time.
 	for d in functions/*/; do \
 	  [ -e "$$d/app.py" ] || continue; \
