@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from admin_routes import router as admin_router
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -39,6 +40,7 @@ app.include_router(senders_router)
 app.include_router(reservations_router)
 app.include_router(templates_router)
 app.include_router(links_router)
+app.include_router(admin_router)
 app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
 
 

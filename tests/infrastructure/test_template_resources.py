@@ -9,11 +9,13 @@ from postino.webhooks.ingest import MAX_BODY_BYTES
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-# The API's own description, and Meta's and WAHA's webhooks (each peer signs its calls; they
-# have no API key).
+# The API's own description, the dashboard's static page (it asks for the key and sends it to
+# /v1), and Meta's and WAHA's webhooks (each peer signs its calls; they have no API key).
 PUBLIC_ROUTES = {
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
+    ("GET", "/admin"),
+    ("GET", "/admin/{asset}"),
     ("GET", "/webhooks/meta"),
     ("POST", "/webhooks/meta"),
     ("POST", "/webhooks/waha"),
@@ -35,10 +37,10 @@ def test_every_function_runs_python312_on_arm64_with_the_layer() -> None:
     assert layer["Properties"]["ContentUri"] == "layers/common/"
 
 
-def test_every_v1_route_needs_the_api_key_but_the_apis_own_description() -> None:
+def test_every_v1_route_needs_the_api_key_but_the_apis_description_and_the_dashboard() -> None:
     routes = api_routes()
     assert {(r.method, r.path) for r in routes if not r.api_key_required} == PUBLIC_ROUTES
-    assert all(r.path.startswith(("/v1/", "/webhooks/")) for r in routes)
+    assert all(r.path.startswith(("/v1/", "/webhooks/", "/admin")) for r in routes)
     assert RESOURCES["PostinoUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "PostinoApiKey"}
     stages = RESOURCES["PostinoUsagePlan"]["Properties"]["ApiStages"]
     assert stages == [{"ApiId": {"Ref": "PostinoApi"}, "Stage": {"Ref": "PostinoApi.Stage"}}]

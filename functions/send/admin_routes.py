@@ -1,0 +1,52 @@
+"""/admin: the operator's dashboard, one static page that calls the /v1 API with the key the
+user types in. It holds no data, so it needs no key itself."""
+
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+
+router = Router()
+
+# Everything the page runs comes from these files: no inline script or style, nothing remote.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'"
+)
+_FOLDER = Path(__file__).resolve().parent / "admin"
+# Read once per cold start: a request then costs a dictionary lookup.
+PAGE = (_FOLDER / "index.html").read_text(encoding="utf-8")
+ASSETS = {
+    "admin.css": ("text/css; charset=utf-8", (_FOLDER / "admin.css").read_text(encoding="utf-8")),
+    "admin.js": (
+        "text/javascript; charset=utf-8",
+        (_FOLDER / "admin.js").read_text(encoding="utf-8"),
+    ),
+}
+
+
+def _static(content_type: str, body: str) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=content_type,
+        body=body,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        },
+    )
+
+
+@router.get("/admin", include_in_schema=False)
+def admin_page() -> Response[str]:
+    return _static("text/html; charset=utf-8", PAGE)
+
+
+@router.get("/admin/<asset>", include_in_schema=False)
+def admin_asset(asset: str) -> Response[str]:
+    if asset not in ASSETS:
+        raise NotFoundError(asset)
+    return _static(*ASSETS[asset])
