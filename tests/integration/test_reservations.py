@@ -232,7 +232,7 @@ def test_the_customer_gets_the_configured_acknowledgement_once(
     assert queued_to(services) == ["393331234567", OPERATOR_PHONE]
     items = aws.dynamodb().scan(TableName=services.settings.messages_table)["Items"]
     (ack,) = [i for i in items if i["to"]["S"] == "393331234567"]
-    assert ack["content"]["M"]["body"]["S"] == "Grazie Giulia! RES-AB12CD received."
+    assert json.loads(ack["content"]["S"])["body"] == "Grazie Giulia! RES-AB12CD received."
 
 
 def test_a_target_that_cannot_receive_a_message_is_noted_on_the_request(

@@ -51,13 +51,34 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# What the user wrote, kept as JSON text: DynamoDB refuses some of what JSON allows (numbers
+# past ±1e125 or with more than 38 digits, empty map keys, nulls in maps), and these are opaque.
+OPAQUE = ("content", "metadata")
+
+
+def _stored(message: Message) -> dict[str, Any]:
+    item: dict[str, Any] = _plain(message)
+    for name in OPAQUE:
+        if name in item:
+            item[name] = json.dumps(item[name], ensure_ascii=False, separators=(",", ":"))
+    return item
+
+
+def _message(values: dict[str, Any]) -> Message:
+    """A stored message; items written before OPAQUE held those as maps, which still read."""
+    for name in OPAQUE:
+        if isinstance(values.get(name), str):
+            values[name] = json.loads(values[name])
+    return Message.model_validate(values)
+
+
 class MessageStore:
     def __init__(self, table: str, retention_days: int) -> None:
         self.table = table
         self.retention_seconds = retention_days * 86_400
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
-        item = _plain(message)
+        item = _stored(message)
         item |= {
             "list_pk": LIST_PARTITION,
             "created_key": message.id,
@@ -76,7 +97,7 @@ class MessageStore:
             TableName=self.table, Key={"id": serialise(message_id)}, ConsistentRead=True
         )
         item = response.get("Item")
-        return Message.model_validate(from_item(item)) if item else None
+        return _message(from_item(item)) if item else None
 
     def update(
         self,
@@ -121,9 +142,9 @@ class MessageStore:
         except ClientError as error:
             if is_condition_failure(error):
                 old = failed_condition_item(error)
-                raise StaleState(Message.model_validate(old) if old else None) from error
+                raise StaleState(_message(old) if old else None) from error
             raise
-        return Message.model_validate(from_item(response["Attributes"]))
+        return _message(from_item(response["Attributes"]))
 
     def page(
         self,
@@ -203,7 +224,7 @@ class MessageStore:
                 RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
             )
             for item in response.get("Responses", {}).get(self.table, []):
-                message = Message.model_validate(from_item(item))
+                message = _message(from_item(item))
                 found[message.id] = message
             unprocessed: Any = response.get("UnprocessedKeys", {})
             keys = unprocessed.get(self.table, {}).get("Keys", [])
