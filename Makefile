@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench fuzz
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -21,6 +21,8 @@ help:
 	@echo "make inbound FROM=393331234567 TEXT='RES-AB12CD please'   play a customer"
 	@echo "make test      lint, type-check and run every test (installs what it needs)"
 	@echo "make build     sam build"
+	@echo "make bench     AWS requests and dollars per message, cold starts, package sizes"
+	@echo "make fuzz      10,000 generated hostile requests at the webhooks and the send API"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make deploy    sam deploy --guided"
 
@@ -64,6 +66,14 @@ test: $(VENV)/.installed $(SAM) lint typecheck
 
 build: $(SAM)
 	$(SAM) build
+
+# Not part of `make test`: prints a table and writes bench/results.json.
+bench: $(VENV)/.installed $(SAM)
+	$(BIN)/python bench/run.py
+
+# The full run of tests/integration/test_hostile_input.py (make test runs 40 a test).
+fuzz: $(VENV)/.installed
+	POSTINO_FUZZ_EXAMPLES=2500 $(BIN)/pytest -p no:cacheprovider tests/integration/test_hostile_input.py --hypothesis-show-statistics
 
 validate: $(SAM) $(VENV)/.installed
 	$(SAM) validate --lint
