@@ -181,17 +181,14 @@ class Drainer:
             return
         sender = self._sender(ref.sender)
         now = self.s.clock.now()
-        if sender is None:
-            self._fail_unknown_sender(delivery, ref)
-        elif sender.is_paused(now) and not ref.forced:
+        if sender is not None and sender.is_paused(now) and not ref.forced:
             # Parked only on a fresh read: a resume may have come since the cached one, and a
             # message parked after the resume looked would wait for the next sweep.
             sender = self._sender(ref.sender, fresh=True)
-            if sender is not None and sender.is_paused(now):
-                self._park(delivery, ref, sender)
-            else:
-                with self._lock:
-                    self._held[ref.sender].append(Held(delivery, ref, now))
+        if sender is None:
+            self._fail_unknown_sender(delivery, ref)
+        elif sender.is_paused(now) and not ref.forced:
+            self._park(delivery, ref, sender)
         else:
             with self._lock:
                 self._held[ref.sender].append(Held(delivery, ref, now))
