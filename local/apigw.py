@@ -18,10 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local.template_stack import ApiRoute
+from local.template_stack import ApiRoute, load_template
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
 @dataclass
@@ -113,6 +112,17 @@ class LocalApiGateway:
         return _response(result)
 
 
+@cache
+def binary_media_types() -> tuple[str, ...]:
+    """The API's BinaryMediaTypes in template.yaml ("image~1png" means image/png)."""
+    apis = [
+        r["Properties"]
+        for r in load_template()["Resources"].values()
+        if r.get("Type") == "AWS::Serverless::Api"
+    ]
+    return tuple(t.replace("~1", "/") for api in apis for t in api.get("BinaryMediaTypes", []))
+
+
 def proxy_event(
     route: ApiRoute,
     method: str,
@@ -127,11 +137,10 @@ def proxy_event(
 ) -> dict[str, Any]:
     multi_query = parse_qs(query, keep_blank_values=True) if query else {}
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    text = not body or content_type.startswith(TEXT_TYPES)
-    try:
-        decoded = body.decode("utf-8") if text else None
-    except UnicodeDecodeError:
-        decoded = None
+    # As API Gateway does: only a binary media type arrives base64-encoded; any other body is
+    # text, its invalid UTF-8 replaced (it is refused as bad JSON, not a crash).
+    binary = bool(body) and content_type.split(";")[0].strip() in binary_media_types()
+    decoded = None if binary else body.decode("utf-8", "replace")
     return {
         "resource": route.path,
         "path": path,

@@ -5,7 +5,10 @@ from typing import Any
 from admin_routes import router as admin_router
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -69,6 +72,17 @@ def postino_error(error: PostinoError) -> Response[Any]:
 @app.exception_handler(RequestValidationError)
 def validation_error(error: RequestValidationError) -> Response[Any]:
     return _error(from_validation_errors(error.errors()))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(
+        PostinoError(
+            "unsupported_media_type",
+            "Send the body as JSON, with Content-Type: application/json.",
+            415,
+        )
+    )
 
 
 @app.exception_handler(IdempotencyValidationError)

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from openapi_errors import error_responses
+from openapi_errors import OK, error_responses
 from pydantic import BaseModel, Field
 
 from postino.clock import iso
@@ -29,7 +29,7 @@ class LinkVerification(BaseModel):
     "/v1/links/verify",
     summary="Check a signed link",
     description="Answers 200 with valid true or false (and why); the comparison is constant-time.",
-    responses=error_responses(_422="No url", _503="No signing key in Secrets Manager"),
+    responses=OK | error_responses(_422="No url", _503="No signing key in Secrets Manager"),
     tags=["links"],
 )
 def verify(url: Annotated[str, Query(min_length=1, max_length=4096)]) -> LinkVerification:

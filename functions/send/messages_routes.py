@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from openapi_errors import error_responses
+from openapi_errors import OK, error_responses
 from pydantic import BaseModel, Field
 
 from postino.messages.model import MessageResource, Status
@@ -22,6 +22,7 @@ ERRORS = error_responses(
     _404="No such message",
     _409="Wrong state, or an Idempotency-Key reused with another body",
     _413="Body too large",
+    _415="The body is not JSON",
     _422="A field is invalid",
 )
 
@@ -75,7 +76,7 @@ def send_message(
     "/v1/messages/batch",
     summary="Send up to 100 messages",
     description="Each item is validated and queued on its own; one bad item does not sink the others.",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["messages"],
 )
 def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
@@ -85,13 +86,13 @@ def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
 @router.get(
     "/v1/messages",
     summary="List messages, newest first",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["messages"],
 )
 def list_messages(
     status: Annotated[Status | None, Query()] = None,
-    sender: Annotated[str | None, Query(max_length=64)] = None,
-    reference: Annotated[str | None, Query(max_length=128)] = None,
+    sender: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    reference: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> MessagePage:
@@ -104,7 +105,7 @@ def list_messages(
 @router.get(
     "/v1/messages/<message_id>",
     summary="A message with its timeline",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["messages"],
 )
 def read_message(message_id: MessageId) -> MessageResource:
@@ -138,7 +139,7 @@ def force(message_id: MessageId) -> Response[MessageResource]:
 @router.post(
     "/v1/messages/<message_id>/cancel",
     summary="Cancel a scheduled or queued message",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["messages"],
 )
 def cancel(message_id: MessageId) -> MessageResource:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from openapi_errors import error_responses
+from openapi_errors import OK, error_responses
 from pydantic import BaseModel
 
 from postino.reservations import service
@@ -24,7 +24,13 @@ from postino.services import get_services
 
 router = Router()
 
-ERRORS = error_responses(_404="Not found", _422="A field is invalid")
+ERRORS = error_responses(
+    _400="Malformed JSON",
+    _404="Not found",
+    _413="Body too large",
+    _415="The body is not JSON",
+    _422="A field is invalid",
+)
 Code = Annotated[str, Path(description="A reservation code, e.g. RES-AB12CD", max_length=64)]
 OperatorId = Annotated[Identifier, Path(description="Your id for the operator")]
 ExperienceId = Annotated[Identifier, Path(description="Your id for the experience")]
@@ -38,7 +44,7 @@ class ReservationList(BaseModel):
 @router.get(
     "/v1/reservations",
     summary="Reservation requests, newest first",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def list_reservations(
@@ -51,7 +57,7 @@ def list_reservations(
 @router.get(
     "/v1/reservations/<reservation_id>",
     summary="A reservation request",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def read_reservation(reservation_id: ReservationId) -> Reservation:
@@ -62,7 +68,15 @@ def read_reservation(reservation_id: ReservationId) -> Reservation:
     "/v1/reservations/<reservation_id>/status",
     summary="Acknowledge, confirm or reject a reservation request",
     description="new/notified → acknowledged → confirmed or rejected; anything else is a 409.",
-    responses=error_responses(_404="Not found", _409="Not allowed from its status", _422="Invalid"),
+    responses=OK
+    | error_responses(
+        _400="Malformed JSON",
+        _404="Not found",
+        _409="Not allowed from its status",
+        _413="Body too large",
+        _415="The body is not JSON",
+        _422="Invalid",
+    ),
     tags=["reservations"],
 )
 def change_status(
@@ -74,7 +88,7 @@ def change_status(
 @router.put(
     "/v1/reservation-codes/<code>",
     summary="Register a reservation code for an experience",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistration:
@@ -84,7 +98,7 @@ def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistr
 @router.get(
     "/v1/reservation-codes/<code>",
     summary="A registered reservation code",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def read_code(code: Code) -> CodeRegistration:
@@ -94,7 +108,7 @@ def read_code(code: Code) -> CodeRegistration:
 @router.put(
     "/v1/operators/<operator_id>",
     summary="Create or replace an operator",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Body()]) -> Operator:
@@ -102,7 +116,10 @@ def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Bo
 
 
 @router.get(
-    "/v1/operators/<operator_id>", summary="An operator", responses=ERRORS, tags=["reservations"]
+    "/v1/operators/<operator_id>",
+    summary="An operator",
+    responses=OK | ERRORS,
+    tags=["reservations"],
 )
 def read_operator(operator_id: OperatorId) -> Operator:
     return service.get_operator(get_services(), operator_id)
@@ -112,7 +129,7 @@ def read_operator(operator_id: OperatorId) -> Operator:
     "/v1/experiences/<experience_id>/binding",
     summary="Bind an experience to an operator",
     description="With is_override, the binding's target wins over the operator's default.",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, Body()]) -> Binding:
@@ -122,7 +139,7 @@ def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, 
 @router.get(
     "/v1/experiences/<experience_id>/binding",
     summary="An experience's binding",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def read_binding(experience_id: ExperienceId) -> Binding:
@@ -132,7 +149,7 @@ def read_binding(experience_id: ExperienceId) -> Binding:
 @router.delete(
     "/v1/experiences/<experience_id>/binding",
     summary="Remove an experience's binding",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["reservations"],
 )
 def remove_binding(experience_id: ExperienceId) -> Binding:

@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from openapi_errors import error_responses
+from openapi_errors import OK, error_responses
 from pydantic import BaseModel
 
 from postino.messages.model import MessageResource
@@ -33,11 +33,21 @@ from postino.services import get_services
 router = Router()
 
 Name = Annotated[SenderName, Path(description="The sender's name")]
-ERRORS = error_responses(_404="No such sender", _422="A field is invalid")
+ERRORS = error_responses(
+    _400="Malformed JSON",
+    _404="No such sender",
+    _413="Body too large",
+    _415="The body is not JSON",
+    _422="A field is invalid",
+)
 SESSION_ERRORS = error_responses(
+    _400="Malformed JSON",
     _404="No such sender, or WAHA has no such session",
     _409="Not a WAHA sender, or the session cannot do that in its state",
     _502="WAHA refused the call (its answer is in the message)",
+    _413="Body too large",
+    _415="The body is not JSON",
+    _422="A field is invalid",
     _503="WAHA did not answer",
 )
 
@@ -50,7 +60,12 @@ class ResumedSender(SenderResource):
     requeued: int
 
 
-@router.get("/v1/senders", summary="All senders", tags=["senders"])
+@router.get(
+    "/v1/senders",
+    summary="All senders",
+    responses=OK | error_responses(_422="A field is invalid"),
+    tags=["senders"],
+)
 def list_senders() -> SenderList:
     return SenderList(items=[sender_resource(s) for s in get_services().senders.all()])
 
@@ -58,7 +73,7 @@ def list_senders() -> SenderList:
 @router.get(
     "/v1/senders/<name>",
     summary="A sender with its live rate windows",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["senders"],
 )
 def read_sender(name: Name) -> SenderResource:
@@ -71,7 +86,7 @@ def read_sender(name: Name) -> SenderResource:
     "/v1/senders/<name>",
     summary="Create or replace a sender",
     description="Settings are replaced; a pause stays until resumed.",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["senders"],
 )
 def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderResource:
@@ -81,7 +96,7 @@ def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderR
 @router.post(
     "/v1/senders/<name>/resume",
     summary="Lift a pause and queue the messages it held back",
-    responses=ERRORS,
+    responses=OK | ERRORS,
     tags=["senders"],
 )
 def resume(name: Name) -> ResumedSender:
@@ -92,7 +107,7 @@ def resume(name: Name) -> ResumedSender:
 @router.get(
     "/v1/senders/<name>/session",
     summary="A WAHA sender's session: its status and paired account",
-    responses=SESSION_ERRORS,
+    responses=OK | SESSION_ERRORS,
     tags=["sessions"],
 )
 def read_sender_session(name: Name) -> SessionResource:
@@ -130,7 +145,7 @@ def _session_route(action: str, summary: str) -> None:
     @router.post(
         f"/v1/senders/<name>/session/{action}",
         summary=summary,
-        responses=SESSION_ERRORS,
+        responses=OK | SESSION_ERRORS,
         tags=["sessions"],
         operation_id=f"session_{action}",
     )

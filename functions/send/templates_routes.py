@@ -4,7 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from openapi_errors import error_responses
+from openapi_errors import OK, error_responses
 from pydantic import BaseModel
 
 from postino.senders.model import SenderName
@@ -24,7 +24,8 @@ class TemplateList(BaseModel):
     "/v1/templates",
     summary="A sender's message templates",
     description="From the cache; refresh=true reads Meta's list again (and caches it).",
-    responses=error_responses(
+    responses=OK
+    | error_responses(
         _404="No such sender", _422="The sender has no WABA id", _502="Meta did not answer"
     ),
     tags=["templates"],

@@ -101,6 +101,17 @@ def test_malformed_json_is_a_400(api: Api, services: Services, raw: str) -> None
     assert stored_messages(services) == 0
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "x/y"])
+def test_a_body_not_labelled_json_is_a_415_and_changes_nothing(
+    api: Api, services: Services, content_type: str
+) -> None:
+    # GIVEN a good message, labelled with a type the API does not read
+    result = api("POST", "/v1/messages", TEXT, headers={"Content-Type": content_type})
+    # THEN it is refused in the error shape (Powertools' own exception was a 500), nothing stored
+    assert_error_shape(result, 415, "unsupported_media_type")
+    assert stored_messages(services) == 0
+
+
 def test_a_huge_body_is_a_413_and_changes_nothing(api: Api, services: Services) -> None:
     result = api("POST", "/v1/messages", raw_body=json.dumps(TEXT | {"pad": "x" * 1_100_000}))
     assert_error_shape(result, 413, "body_too_large")
@@ -190,6 +201,9 @@ def test_listing_is_newest_first_filtered_and_paged(api: Api, services: Services
         ({"limit": "zero"}, 422),
         ({"status": "lost"}, 422),
         ({"cursor": "garbage!"}, 400),
+        # An empty filter is no key DynamoDB can look up (found by test_openapi_fuzz.py)
+        ({"sender": ""}, 422),
+        ({"reference": ""}, 422),
     ],
 )
 def test_bad_list_parameters_are_refused(api: Api, query: dict[str, str], status: int) -> None:
@@ -219,6 +233,22 @@ def test_the_openapi_description_and_swagger_ui_are_served(api: Api) -> None:
     assert document.body["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
     docs = api("GET", "/v1/docs", headers={"Accept": "text/html"})
     assert docs.status == 200
+
+
+def test_every_operation_documents_its_success_and_errors_in_the_one_shape(api: Api) -> None:
+    document = api("GET", "/v1/openapi.json").body
+    # GIVEN each operation the document describes
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            answers = operation["responses"]
+            # THEN it documents a 2xx, and every 4xx it documents is the API's error shape
+            assert any(code.startswith("2") for code in answers), (method, path)
+            for code, answer in answers.items():
+                if code.startswith("4"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema.get("title") == "ErrorBody", (method, path, code)
+    # AND no schema points at definitions the document does not hold (they validate anything)
+    assert "#/$defs/" not in json.dumps(document)
 
 
 def test_the_readmes_api_table_matches_the_served_openapi(api: Api) -> None:
