@@ -479,3 +479,28 @@ def test_a_drainer_exits_at_once_while_another_holds_the_lease(services: Service
     assert services.lease.acquire("other", services.clock.now(), 60)
     report = Drainer(services).run(services.clock.now() + 30)
     assert report.received == 0
+
+
+def test_a_reservation_that_waited_for_the_windows_lock_plans_its_starts_after_the_wait(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a drainer whose threads each wait a second for the sender window's lock (a busy
+    # drainer: many send threads giving slots back and reserving again on one key)
+    clock = FakeClock()
+    services = make_services(clock)
+    store = services.rate_windows
+    real_lock = store._key_lock
+
+    def slow_lock(key: str) -> threading.Lock:
+        if key.startswith("sender#"):  # a recipient's pair window is rarely shared
+            clock.advance(1.0)
+        return real_lock(key)
+
+    monkeypatch.setattr(store, "_key_lock", slow_lock)
+    ids = [api("POST", "/v1/messages", text(f"+39 333 100 000{n}")).body["id"] for n in range(3)]
+    # WHEN the drain runs
+    report = Drainer(services).run(clock.now() + 5, use_lease=False)
+    # THEN every start was planned from the time the lock was held: no send thread woke past
+    # its slot, and each message went on its first reservation
+    assert report.late_wakeups == 0 and report.missed_slot == 0, report
+    assert all(api("GET", f"/v1/messages/{i}").body["status"] == "sent" for i in ids)

@@ -287,7 +287,7 @@ class Drainer:
             return
         # One write reserves the sender's slots for the whole batch; each job then takes its
         # recipient's pair slot in its own thread, so those writes overlap.
-        plan = self._reserve_sender(sender, len(windowed), now)
+        plan = self._reserve_sender(sender, len(windowed))
         for held, start in zip(windowed, plan.starts, strict=False):
             self._start(pool, sender, held, start)
         for held in windowed[len(plan.starts) :]:
@@ -310,12 +310,15 @@ class Drainer:
             logger.warning("sender paused", extra={"sender": sender.name, "code": unavailable.code})
         return paused
 
-    def _reserve_sender(self, sender: Sender, count: int, now: float) -> Plan:
+    def _reserve_sender(self, sender: Sender, count: int) -> Plan:
         gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
-        return self.s.rate_windows.reserve(
-            sender_window_key(sender.name),
-            sender.limits,
-            lambda logs: plan_starts(
+
+        def plan(logs: dict[str, list[float]]) -> Plan:
+            # The clock is read here, with the key's lock held: a start planned on a reading
+            # taken before the wait for the lock may be past already, and its send thread would
+            # wake late, give the slot back and reserve again, slowing the lock further.
+            now = self.s.clock.now()
+            return plan_starts(
                 logs,
                 sender.limits,
                 count=count,
@@ -324,8 +327,10 @@ class Drainer:
                 latest=now + CLAIM_LEAD_SECONDS + HORIZON_SECONDS,
                 grace=self.grace,
                 gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
-            ),
-            now,
+            )
+
+        return self.s.rate_windows.reserve(
+            sender_window_key(sender.name), sender.limits, plan, self.s.clock.now()
         )
 
     def _release(self, sender: Sender, ref: QueuedRef, start: float, *, pair: bool = True) -> None:
@@ -343,12 +348,11 @@ class Drainer:
 
     def _reserve_again(self, sender: Sender, ref: QueuedRef) -> float | None:
         """A fresh slot (sender and pair) for a claimed send that missed its own, if one is near."""
-        now = self.s.clock.now()
-        plan = self._reserve_sender(sender, 1, now)
+        plan = self._reserve_sender(sender, 1)
         if not plan.starts:
             return None
         start = plan.starts[0]
-        if self._reserve_pair(sender, ref, start, now).starts:
+        if self._reserve_pair(sender, ref, start, self.s.clock.now()).starts:
             return start
         self._release(sender, ref, start, pair=False)
         return None
