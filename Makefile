@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench fuzz
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench fuzz soak
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -22,7 +22,8 @@ help:
 	@echo "make test      lint, type-check and run every test (installs what it needs)"
 	@echo "make build     sam build"
 	@echo "make bench     AWS requests and dollars per message, cold starts, package sizes"
-	@echo "make fuzz      10,000 generated hostile requests at the webhooks and the send API"
+	@echo "make fuzz      17,500 generated hostile requests at the webhooks and the send API"
+	@echo "make soak      1,000 messages through faults and killed drainers; fails on any loss"
 	@echo "make validate  sam validate --lint and cfn-lint"
 	@echo "make deploy    sam deploy --guided"
 
@@ -54,7 +55,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(BIN)/mypy layers/common/postino local tests cli
+	$(BIN)/mypy layers/common/postino local tests cli bench
 	# Each function's app.py is a top-level module named "app": check them one at a time.
 	for d in functions/*/; do \
 	  [ -e "$$d/app.py" ] || continue; \
@@ -71,9 +72,17 @@ build: $(SAM)
 bench: $(VENV)/.installed $(SAM)
 	$(BIN)/python bench/run.py
 
-# The full run of tests/integration/test_hostile_input.py (make test runs 40 a test).
+# The full run of the hostile-input tests (make test runs 40 a test): hypothesis at the webhooks
+# and the send API, schemathesis from the served OpenAPI document; 2,500 requests a test.
 fuzz: $(VENV)/.installed
-	POSTINO_FUZZ_EXAMPLES=2500 $(BIN)/pytest -p no:cacheprovider tests/integration/test_hostile_input.py --hypothesis-show-statistics
+	POSTINO_FUZZ_EXAMPLES=2500 $(BIN)/pytest -p no:cacheprovider -s \
+	  tests/integration/test_hostile_input.py tests/integration/test_openapi_fuzz.py \
+	  --hypothesis-show-statistics
+
+# The local stack under faults and killed drainers; exits non-zero on any violation.
+# make test runs a short one (tests/e2e/test_soak.py).
+soak: $(VENV)/.installed
+	$(BIN)/python bench/soak.py --messages 1000 --kills 3
 
 validate: $(SAM) $(VENV)/.installed
 	$(SAM) validate --lint

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -124,6 +125,14 @@ class StartedStack:
     ready_line: str
     # Everything it printed after its ready line, read as it comes (a full pipe would block it).
     later: list[str]
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a stack started beside others (tests, the soak)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def spawn(env: dict[str, str] | None = None, timeout: float = 90) -> StartedStack:

@@ -6,9 +6,14 @@ Numbers ending in 0000 fail with 131026 (undeliverable), numbers ending in 0001 
 (the 24-hour window). It lists a few approved templates, plays a customer writing in
 (POST /_sandbox/inbound), takes faults (POST /_sandbox/faults) and shows what it received
 (GET /_sandbox/requests).
+
+Faults may also ask for Meta's worst webhook habits (`make soak` does): `status_copies` (each
+status webhook delivered that many times) and `shuffle_statuses` (delivered in random order,
+each at a random moment over the statuses' span, while each keeps the time it happened).
 """
 
 import json
+import random
 import secrets
 import threading
 import time
@@ -92,6 +97,9 @@ class MetaSandbox(GraphApiPeer):
         self.templates[waba_id] = [dict(t) for t in TEMPLATES]
         self.on_event = on_event or (lambda line: None)
         self._http = httpx.Client(timeout=10.0)
+        self.status_copies = 1
+        self.shuffle_statuses = False
+        self._shuffler = random.Random(0)
 
     def latency_for(self, path: str) -> float:
         """Injected latency slows Meta's routes, not the sandbox's own."""
@@ -108,14 +116,17 @@ class MetaSandbox(GraphApiPeer):
             sent = response.get("messages") or []
             if sent:
                 body = json.loads(raw)
+                phone_number_id = route.strip("/").split("/")[1]
                 threading.Thread(
-                    target=self._after_send, args=(body, sent[0]["id"]), daemon=True
+                    target=self._after_send,
+                    args=(body, sent[0]["id"], phone_number_id),
+                    daemon=True,
                 ).start()
         return status, response, problems, fault
 
     # ---- what Meta does after accepting a send ------------------------------------------------
 
-    def _after_send(self, body: dict[str, Any], wamid: str) -> None:
+    def _after_send(self, body: dict[str, Any], wamid: str, phone_number_id: str) -> None:
         to = str(body["to"]).lstrip("+")
         code = next((c for end, c in FAILURES.items() if to.endswith(end)), None)
         plan: tuple[tuple[str, float], ...] = STATUS_DELAYS
@@ -123,37 +134,61 @@ class MetaSandbox(GraphApiPeer):
             plan = (("sent", 0.2), ("failed", 0.5))
         elif code == 131047:
             plan = (("failed", 0.3),)
+        began, offset = time.time(), 0.0
+        happened: list[tuple[float, str, dict[str, Any]]] = []
         for name, delay in plan:
-            time.sleep(delay)
-            status: dict[str, Any] = {
-                "id": wamid,
-                "status": name,
-                "timestamp": str(int(time.time())),
-                "recipient_id": to,
-            }
-            if "biz_opaque_callback_data" in body:
-                status["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
-            if name in ("sent", "delivered"):
-                status["conversation"] = {
-                    "id": "CONVERSATION_" + wamid[-8:],
-                    "origin": {"type": "utility"},
-                }
-                status["pricing"] = {
-                    "billable": True,
-                    "pricing_model": "PMP",
-                    "category": "utility",
-                }
-            if name == "failed" and code is not None:
-                status["errors"] = [
-                    {
-                        "code": code,
-                        "title": FAILURE_TEXT[code],
-                        "message": FAILURE_TEXT[code],
-                        "error_data": {"details": f"Sandbox: numbers ending in {to[-4:]} fail"},
-                    }
-                ]
-            self.deliver(self._value({"statuses": [status]}))
+            offset += delay
+            status = self._status(body, wamid, to, name, code, began + offset)
+            happened.append((offset, name, self._value({"statuses": [status]}, phone_number_id)))
+        for offset, name, notification in self._delivery_plan(happened):
+            time.sleep(max(began + offset - time.time(), 0.0))
+            self.deliver(notification)
             self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{mask_phone(to)}")
+
+    def _delivery_plan(
+        self, happened: list[tuple[float, str, dict[str, Any]]]
+    ) -> list[tuple[float, str, dict[str, Any]]]:
+        """When each status webhook goes out: as it happens, or copied and shuffled."""
+        copies = [h for h in happened for _ in range(self.status_copies)]
+        if not self.shuffle_statuses:
+            return copies
+        first, last = happened[0][0], happened[-1][0]
+        return sorted(
+            ((self._shuffler.uniform(first, last), name, n) for _, name, n in copies),
+            key=lambda planned: planned[0],
+        )
+
+    def _status(
+        self, body: dict[str, Any], wamid: str, to: str, name: str, code: int | None, at: float
+    ) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "id": wamid,
+            "status": name,
+            "timestamp": str(int(at)),
+            "recipient_id": to,
+        }
+        if "biz_opaque_callback_data" in body:
+            status["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+        if name in ("sent", "delivered"):
+            status["conversation"] = {
+                "id": "CONVERSATION_" + wamid[-8:],
+                "origin": {"type": "utility"},
+            }
+            status["pricing"] = {
+                "billable": True,
+                "pricing_model": "PMP",
+                "category": "utility",
+            }
+        if name == "failed" and code is not None:
+            status["errors"] = [
+                {
+                    "code": code,
+                    "title": FAILURE_TEXT[code],
+                    "message": FAILURE_TEXT[code],
+                    "error_data": {"details": f"Sandbox: numbers ending in {to[-4:]} fail"},
+                }
+            ]
+        return status
 
     # ---- the sandbox's own routes ---------------------------------------------------------------
 
@@ -167,6 +202,10 @@ class MetaSandbox(GraphApiPeer):
         if method == "POST" and route == "/_sandbox/faults":
             if "latency" in body:
                 self.latency = float(body.pop("latency"))
+            if "status_copies" in body:
+                self.status_copies = max(int(body.pop("status_copies")), 1)
+            if "shuffle_statuses" in body:
+                self.shuffle_statuses = bool(body.pop("shuffle_statuses"))
             if body:
                 self.add_fault(Fault(**body))
             return 200, {"ok": True}, [], None
@@ -188,12 +227,14 @@ class MetaSandbox(GraphApiPeer):
             "text": {"body": text},
         }
         contact = {"profile": {"name": body.get("name") or "Sandbox customer"}, "wa_id": sender}
-        status = self.deliver(self._value({"contacts": [contact], "messages": [message]}))
+        status = self.deliver(
+            self._value({"contacts": [contact], "messages": [message]}, self.phone_number_id)
+        )
         # Numbers and bodies are masked in what the stack prints, as in the functions' logs.
         self.on_event(f"sandbox   inbound   +{mask_phone(sender)}: {len(text)} characters")
         return 200, {"wamid": wamid, "webhook_status": status}, [], None
 
-    def _value(self, part: dict[str, Any]) -> dict[str, Any]:
+    def _value(self, part: dict[str, Any], phone_number_id: str) -> dict[str, Any]:
         return {
             "object": "whatsapp_business_account",
             "entry": [
@@ -206,7 +247,7 @@ class MetaSandbox(GraphApiPeer):
                                 "messaging_product": "whatsapp",
                                 "metadata": {
                                     "display_phone_number": "15550000001",
-                                    "phone_number_id": self.phone_number_id,
+                                    "phone_number_id": phone_number_id,
                                 },
                                 **part,
                             },

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from local.meta_contract import spec_path
-from local.run import StartedStack, spawn
+from local.run import StartedStack, free_port, spawn
 
 API_KEY = "e2e-key"
 APP_SECRET = "e2e-app-secret"
@@ -30,13 +29,6 @@ class Stack:
         return httpx.request(
             method, f"{self.api}{path}", json=body, headers=headers, timeout=10, **kwargs
         )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_stack(**settings: str) -> tuple[Stack, StartedStack]:

@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local.run import free_port
 from local.template_stack import REPO_ROOT
 from postino_cli.client import KEY_REFUSED, REFUSED, UNREACHABLE, USAGE
 from postino_cli.main import main
-from tests.e2e.conftest import API_KEY, Stack, free_port, until
+from tests.e2e.conftest import API_KEY, Stack, until
 
 MESSAGE_ID = re.compile(r"\b[0-9a-f]{32}\b")
 INVITATIONS = REPO_ROOT / "examples" / "invitations.csv"

@@ -1,0 +1,655 @@
+"""`make soak`: the local stack under faults and killed drainers; exits non-zero on any violation.
+
+    .venv/bin/python bench/soak.py [--messages 1000] [--kills 3] [--seed 7] [--json FILE]
+
+Against `make run`'s stack as separate processes: the send API takes the messages over two
+senders; drainers run as their own processes (python -m local.drain_once, as Lambda would run
+them), back to back as a busy schedule would start them; the Meta sandbox injects 5 % HTTP 5xx,
+2 % timeouts, 1 % 130429 and 1 % 131056, and delivers every status webhook three times in
+shuffled order. Meanwhile drainers are SIGKILLed mid-batch, two start at once, and one is frozen
+(SIGSTOP) past its lease so that, woken, it drains beside the one that took over.
+
+At the end it checks, from what the sandbox received and what the API shows:
+- lost: accepted, yet never sent and not failed, expired or unknown for a reason shown;
+- doubled: received twice by the sandbox (an answered or unanswered attempt, not a refused
+  one) without `at_least_once`;
+- rate-window violations: more sends of a sender in any interval of its limit than the limit,
+  or two to one recipient within the pair limit, by the sandbox's clock;
+- not final: not read, failed, expired or unknown once the retries are spent;
+- backwards timelines: our events out of time order, or Meta's out of order (read before
+  delivered);
+- the dead-letter queues' contents, each explained (a copy of a message already final);
+- log lines (stack and drainers) holding a secret or a full phone number.
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from local.run import free_port, spawn  # noqa: E402 - after the project root is on the path
+
+API_KEY = "soak-api-key"
+SECRETS = {
+    "POSTINO_API_KEY": API_KEY,
+    "META_APP_SECRET": "soak-app-secret-5c1e",
+    "META_VERIFY_TOKEN": "soak-verify-token-77ab",
+    "WAHA_API_KEY": "soak-waha-key-0d3f",
+    "WAHA_HMAC_KEY": "soak-waha-hmac-91c2",
+    "POSTINO_LINK_KEY": "soak-link-key-4b8e",
+}
+# What the stack keeps as the Cloud API token (local/run.py): a secret too.
+ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the local stack's made-up token
+SECOND_PHONE_NUMBER_ID = "100000000000009"
+HELLO = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
+FAULTS = [
+    {"http_status": 503, "rate": 0.05, "times": None},
+    # Held past the Graph API client's 20 s read timeout: an attempt whose fate we cannot know.
+    {"kind": "timeout", "rate": 0.02, "times": None, "hold_seconds": 21},
+    {"error_code": 130429, "rate": 0.01, "times": None},
+    {"error_code": 131056, "rate": 0.01, "times": None},
+]
+FINAL = {"read", "failed", "expired", "unknown", "cancelled"}
+NOT_FINAL = ("scheduled", "queued", "sending", "sent", "delivered")
+META_ORDER = {"sent": 1, "delivered": 2, "failed": 2, "read": 3}
+# A drain invocation's limit: 8 s of work before the drain's 20 s margin. The outbound queue's
+# visibility timeout is set just above it, as the template sets it above the drain's timeout.
+DRAIN_LIMIT_SECONDS = 28.0
+VISIBILITY_SECONDS = 30
+# The whole stack, its drainers and the sandbox share this machine's few cores: a send thread
+# often wakes more than the default 50 ms after its slot, gives the slot up and queues the
+# message again. A wider grace keeps the drain moving here (and costs throughput, not safety).
+GRACE_SECONDS = "0.25"
+
+
+@dataclass
+class SoakPlan:
+    messages: int = 1000
+    kills: int = 3
+    seed: int = 7
+    # One message in this many goes with at_least_once, one in this many to a recipient already
+    # written to (the pair limit), one in this many to a number the sandbox fails (131026).
+    at_least_once_every: int = 10
+    repeat_every: int = 25
+    failing_every: int = 50
+    deadline_seconds: float = 900.0
+
+
+@dataclass
+class Sender:
+    name: str
+    phone_number_id: str
+    per_second: int
+    pair_seconds: int = 6
+
+
+@dataclass
+class Chaos:
+    """What was done to the drainers, for the report."""
+
+    started: int = 0
+    kills: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    together: int = 0
+
+
+@dataclass
+class Soak:
+    plan: SoakPlan
+    api: httpx.Client
+    sandbox: str
+    env_file: Path
+    senders: list[Sender]
+    rng: random.Random
+    chaos: Chaos = field(default_factory=Chaos)
+    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drainer_output: list[str] = field(default_factory=list)
+    alive: list[tuple[subprocess.Popen[str], float, Path]] = field(default_factory=list)
+
+
+# ---- the stack and its drainers ------------------------------------------------------------
+
+
+@contextmanager
+def local_stack(workdir: Path) -> Iterator[tuple[str, str, Path, list[str]]]:
+    ports = [free_port() for _ in range(4)]
+    env_file = workdir / "stack-env.json"
+    env = {
+        **os.environ,
+        **SECRETS,
+        "POSTINO_LOCAL_PORT": str(ports[0]),
+        "POSTINO_SANDBOX_PORT": str(ports[1]),
+        "POSTINO_MOTO_PORT": str(ports[2]),
+        "POSTINO_WAHA_PORT": str(ports[3]),
+        "POSTINO_LOCAL_DRAIN": "off",  # the soak runs the drainers, each its own process
+        "POSTINO_ENV_FILE": str(env_file),
+        "POSTINO_LOG_LEVEL": "INFO",  # every log line the functions write, to be scanned
+    }
+    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "WAHA_BASE_URL"):
+        env.pop(name, None)
+    started = spawn(env)
+    try:
+        yield (
+            f"http://127.0.0.1:{ports[0]}",
+            f"http://127.0.0.1:{ports[1]}",
+            env_file,
+            started.later,
+        )
+    finally:
+        started.process.send_signal(signal.SIGTERM)
+        try:
+            started.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            started.process.kill()
+
+
+def start_drainer(soak: Soak) -> subprocess.Popen[str]:
+    soak.chaos.started += 1
+    # To a file, not a pipe: a drainer logging at INFO would fill a pipe nobody reads yet.
+    log = soak.env_file.with_name(f"drainer-{soak.chaos.started}.log")
+    with log.open("w") as output:
+        process = subprocess.Popen(  # noqa: S603 - our venv's python, our own module
+            [
+                sys.executable,
+                "-m",
+                "local.drain_once",
+                str(soak.env_file),
+                str(DRAIN_LIMIT_SECONDS),
+            ],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "POSTINO_LOG_LEVEL": "INFO",
+                "RATE_WINDOW_GRACE_SECONDS": GRACE_SECONDS,
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    soak.alive.append((process, time.monotonic(), log))
+    return process
+
+
+def reap(soak: Soak) -> None:
+    """Collect the output of drainers that ended (killed ones included)."""
+    still = []
+    for process, began, log in soak.alive:
+        if process.poll() is None:
+            still.append((process, began, log))
+        else:
+            soak.drainer_output.extend(log.read_text().splitlines())
+    soak.alive = still
+
+
+def stop_all(soak: Soak) -> None:
+    for process, _, _ in soak.alive:
+        with suppress(ProcessLookupError):
+            process.send_signal(signal.SIGCONT)
+            process.kill()
+        process.wait()
+    reap(soak)
+
+
+# ---- setting up --------------------------------------------------------------------------
+
+
+def sqs_client(env_file: Path) -> Any:
+    """SQS of the stack's moto, as the drainers reach it."""
+    endpoint = json.loads(env_file.read_text())["AWS_ENDPOINT_URL"]
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto takes any key
+    )
+
+
+def prepare(soak: Soak) -> None:
+    env = json.loads(soak.env_file.read_text())
+    sqs_client(soak.env_file).set_queue_attributes(
+        QueueUrl=env["OUTBOUND_QUEUE_URL"],
+        Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)},
+    )
+    default = call(soak.api, "GET", "/v1/senders/default")
+    for sender in soak.senders:
+        profile = {
+            "phone_number_id": sender.phone_number_id,
+            "access_token_secret": default["access_token_secret"],
+            "limits": [{"max": sender.per_second, "per_seconds": 1}],
+            "pair_limit": {"max": 1, "per_seconds": sender.pair_seconds},
+            "enforce_service_window": False,
+        }
+        call(soak.api, "PUT", f"/v1/senders/{sender.name}", profile)
+    for fault in FAULTS:
+        httpx.post(f"{soak.sandbox}/_sandbox/faults", json=fault).raise_for_status()
+    shuffled = {"status_copies": 3, "shuffle_statuses": True}
+    httpx.post(f"{soak.sandbox}/_sandbox/faults", json=shuffled).raise_for_status()
+
+
+def call(api: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+    answer = api.request(method, path, json=body)
+    if answer.status_code >= 300:
+        raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+    return answer.json()
+
+
+def recipients(plan: SoakPlan, rng: random.Random) -> list[str]:
+    numbers: list[str] = []
+    for n in range(plan.messages):
+        if n and n % plan.repeat_every == 0:
+            numbers.append(numbers[n - 2])  # the same sender's recipient two messages back
+        elif n % plan.failing_every == plan.failing_every - 1:
+            numbers.append(f"3934{rng.randrange(10**4):04d}0000")
+        else:
+            numbers.append(f"3935{rng.randrange(10**8):08d}")
+    return numbers
+
+
+def enqueue(soak: Soak) -> None:
+    items = []
+    for n, number in enumerate(recipients(soak.plan, soak.rng)):
+        sender = soak.senders[n % len(soak.senders)]
+        item: dict[str, Any] = {
+            "to": f"+{number}",
+            "sender": sender.name,
+            **HELLO,
+            "reference": f"soak-{n}",
+        }
+        if n % soak.plan.at_least_once_every == 0:
+            item["at_least_once"] = True
+        items.append(item)
+    for start in range(0, len(items), 100):
+        batch = items[start : start + 100]
+        for item, result in zip(
+            batch, call(soak.api, "POST", "/v1/messages/batch", {"messages": batch})["results"],
+            strict=True,
+        ):  # fmt: skip
+            if result.get("id") is None:
+                raise RuntimeError(f"the API refused a soak message: {result}")
+            soak.accepted[result["id"]] = item
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+
+def waiting(soak: Soak) -> int:
+    """Messages not yet final, counted through the API."""
+    total = 0
+    for status in NOT_FINAL:
+        cursor: str | None = None
+        while True:
+            query = f"/v1/messages?status={status}&limit=100" + (
+                f"&cursor={cursor}" if cursor else ""
+            )
+            page = call(soak.api, "GET", query)
+            total += len(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    return total
+
+
+def sending_now(soak: Soak) -> int:
+    return len(call(soak.api, "GET", "/v1/messages?status=sending&limit=100")["items"])
+
+
+def drive(soak: Soak) -> float:
+    """Run drainers, with the chaos, until every message is final. Returns the seconds taken."""
+    began = time.monotonic()
+    # Two at once from the start: one takes the lease, the other finds it held.
+    start_drainer(soak)
+    start_drainer(soak)
+    soak.chaos.together += 1
+    next_kill = began + 4.0
+    frozen_once = False
+    last_look = 0.0
+    while time.monotonic() - began < soak.plan.deadline_seconds:
+        time.sleep(0.5)
+        reap(soak)
+        now = time.monotonic()
+        if not soak.alive:
+            start_drainer(soak)
+            continue
+        oldest, since, _ = soak.alive[0]
+        if len(soak.chaos.kills) < soak.plan.kills and now >= next_kill and now - since > 2.0:
+            caught = sending_now(soak)
+            if caught:
+                oldest.send_signal(signal.SIGKILL)
+                soak.chaos.kills.append(
+                    f"kill {len(soak.chaos.kills) + 1} at {now - began:.0f} s: "
+                    f"{caught} message(s) in flight"
+                )
+                next_kill = now + 12.0
+                continue
+        if not frozen_once and soak.chaos.kills and now - since > 2.0 and sending_now(soak):
+            frozen_once = True
+            freeze(soak, oldest, began)
+            continue
+        if now - last_look > 3.0:
+            last_look = now
+            if waiting(soak) == 0:
+                break
+    stop_all(soak)
+    return time.monotonic() - began
+
+
+def freeze(soak: Soak, process: subprocess.Popen[str], began: float) -> None:
+    """Stop a drainer past its lease; another takes over; then both drain at once."""
+    process.send_signal(signal.SIGSTOP)
+    lease_seconds = DRAIN_LIMIT_SECONDS - 20.0
+    stopped = time.monotonic()
+    while time.monotonic() - stopped < lease_seconds + 2.0:
+        time.sleep(0.5)
+        reap(soak)
+        if len(soak.alive) < 2:
+            start_drainer(soak)
+    process.send_signal(signal.SIGCONT)
+    soak.chaos.frozen.append(
+        f"frozen at {stopped - began:.0f} s for {lease_seconds + 2:.0f} s, past its lease; "
+        "woken beside the drainer that took over"
+    )
+
+
+# ---- the checks ------------------------------------------------------------------------------
+
+
+@dataclass
+class Findings:
+    counts: dict[str, int]
+    statuses: Counter[str]
+    # Why each message that was not read ended as it did.
+    reasons: Counter[str]
+    details: list[str]
+    dead_letters: list[str]
+
+    @property
+    def violations(self) -> int:
+        return sum(self.counts.values())
+
+
+def sends_by_message(requests: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_message: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in requests:
+        body = request["body"] if isinstance(request["body"], dict) else {}
+        if request["method"] == "POST" and request["path"].endswith("/messages") and "to" in body:
+            by_message[str(body.get("biz_opaque_callback_data"))].append(request)
+    return by_message
+
+
+def rate_violations(senders: list[Sender], requests: list[dict[str, Any]]) -> list[str]:
+    """Every attempt reaching the sandbox counts against the limits, refused or not."""
+    found = []
+    by_phone = {s.phone_number_id: s for s in senders}
+    starts: dict[str, list[float]] = defaultdict(list)
+    pairs: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for request in requests:
+        body = request["body"] if isinstance(request["body"], dict) else {}
+        phone = request["path"].strip("/").split("/")[1] if "to" in body else None
+        if phone in by_phone:
+            starts[phone].append(request["at"])
+            pairs[(phone, str(body["to"]))].append(request["at"])
+    for phone, times in starts.items():
+        sender = by_phone[phone]
+        most = most_in_window(sorted(times), 1.0)
+        if most > sender.per_second:
+            found.append(f"{sender.name}: {most} sends in one second (limit {sender.per_second})")
+    for (phone, to), times in pairs.items():
+        sender = by_phone[phone]
+        if most_in_window(sorted(times), sender.pair_seconds) > 1:
+            found.append(f"{sender.name}: two sends to +{to[:4]}… within {sender.pair_seconds} s")
+    return found
+
+
+def most_in_window(times: list[float], seconds: float) -> int:
+    """The most starts in any interval [t, t + seconds)."""
+    return max(
+        (i - bisect_right(times, t - seconds, hi=i) for i, t in enumerate(times, 1)), default=0
+    )
+
+
+def backwards(message: dict[str, Any]) -> str | None:
+    ours = [e for e in message["events"] if e["detail"].get("source") != "webhook"]
+    theirs = [e for e in message["events"] if e["detail"].get("source") == "webhook"]
+    times = [datetime.fromisoformat(e["at"]) for e in ours]
+    if times != sorted(times):
+        return "our events out of time order"
+    ranks = [META_ORDER[e["phase"]] for e in theirs]
+    if ranks != sorted(ranks):
+        return "Meta's statuses out of order: " + " → ".join(e["phase"] for e in theirs)
+    if theirs and message["status"] in META_ORDER and theirs[-1]["phase"] != message["status"]:
+        return f"status {message['status']} but Meta's last word was {theirs[-1]['phase']}"
+    return None
+
+
+def explain_unknown(message: dict[str, Any], sends: list[dict[str, Any]]) -> str | None:
+    """Why an at-most-once message ended unknown; None if nothing explains it."""
+    reason = next(
+        (
+            e["detail"].get("reason", "")
+            for e in reversed(message["events"])
+            if e["phase"] == "outcome_unknown"
+        ),
+        "",
+    )
+    if any(r["status"] == 0 for r in sends):
+        return "Meta never answered (a timeout): not resent, at most once"
+    if "drainer stopped" in reason and not any(r["status"] == 200 for r in sends):
+        return "its drainer was killed between the claim and the request: not resent"
+    return None
+
+
+def check(soak: Soak) -> Findings:
+    requests = httpx.get(f"{soak.sandbox}/_sandbox/requests", timeout=60).json()["requests"]
+    by_message = sends_by_message(requests)
+    counts = dict.fromkeys(
+        (
+            "lost",
+            "doubled",
+            "rate_violations",
+            "not_final",
+            "backwards",
+            "dlq_unexplained",
+            "log_leaks",
+        ),
+        0,
+    )
+    details: list[str] = []
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    for message_id, item in soak.accepted.items():
+        message = call(soak.api, "GET", f"/v1/messages/{message_id}")
+        sends = by_message.get(message_id, [])
+        status = message["status"]
+        statuses[status] += 1
+        reached = [r for r in sends if r["status"] in (200, 0)]
+        if len(reached) > 1 and not item.get("at_least_once"):
+            counts["doubled"] += 1
+            details.append(f"doubled: {message_id} reached the sandbox {len(reached)} times")
+        if status not in FINAL:
+            counts["not_final"] += 1
+            details.append(f"not final: {message_id} is {status}")
+        if status == "unknown":
+            why = explain_unknown(message, sends)
+            reasons[f"unknown: {why}"] += 1
+            if why is None:
+                counts["lost"] += 1
+                details.append(f"lost: {message_id} unknown, and nothing explains it")
+        elif status in ("failed", "expired"):
+            error = message.get("error") or {}
+            reasons[f"{status}: {error.get('code')} {error.get('title', '')}"] += 1
+        elif status in FINAL and not any(r["status"] == 200 for r in sends):
+            counts["lost"] += 1
+            details.append(f"lost: {message_id} is {status} but Meta never accepted it")
+        problem = backwards(message)
+        if problem:
+            counts["backwards"] += 1
+            details.append(f"backwards: {message_id}: {problem}")
+    for violation in rate_violations(soak.senders, requests):
+        counts["rate_violations"] += 1
+        details.append(f"rate: {violation}")
+    dead_letters = explain_dead_letters(soak)
+    counts["dlq_unexplained"] = sum(1 for line in dead_letters if line.startswith("UNEXPLAINED"))
+    return Findings(counts, statuses, reasons, details, dead_letters)
+
+
+def explain_dead_letters(soak: Soak) -> list[str]:
+    sqs = sqs_client(soak.env_file)
+    lines = []
+    for url in sqs.list_queues().get("QueueUrls", []):
+        if "DeadLetter" not in url:
+            continue
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600)
+            if not got.get("Messages"):
+                break
+            for copy in got["Messages"]:
+                lines.append(explain_dead_letter(soak, url.rsplit("/", 1)[-1], copy["Body"]))
+    return lines
+
+
+def explain_dead_letter(soak: Soak, queue: str, body: str) -> str:
+    try:
+        ref = json.loads(body)
+        message_id = ref["id"]
+    except (ValueError, KeyError, TypeError):
+        return f"UNEXPLAINED {queue}: a body that is not a queued message: {body[:80]}"
+    answer = soak.api.get(f"/v1/messages/{message_id}")
+    status = answer.json().get("status") if answer.status_code == 200 else None
+    if status in FINAL:
+        return f"{queue}: a copy of {message_id} (seq {ref.get('seq')}), whose message is {status}"
+    return f"UNEXPLAINED {queue}: {message_id} is {status}"
+
+
+def leaking_lines(lines: list[str], numbers: set[str]) -> list[str]:
+    secrets = [*SECRETS.values(), ACCESS_TOKEN]
+    return [
+        line
+        for line in lines
+        if any(secret in line for secret in secrets) or any(n in line for n in numbers)
+    ]
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+GOALS = {
+    "lost": "messages lost",
+    "doubled": "messages the sandbox received twice without at_least_once",
+    "rate_violations": "rate-window violations seen at the sandbox",
+    "not_final": "messages not in a final state",
+    "backwards": "timelines that go backwards",
+    "dlq_unexplained": "dead-letter copies not explained",
+    "log_leaks": "log lines with a secret or a full phone number",
+}
+
+
+def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> list[str]:
+    senders = ", ".join(f"{s.name} {s.per_second}/s" for s in soak.senders)
+    lines = [
+        f"Soak: {len(soak.accepted)} messages over 2 senders ({senders}), in {seconds:.0f} s; "
+        f"faults 5 % 503, 2 % timeouts, 1 % 130429, 1 % 131056; every status webhook 3 times, shuffled",
+        f"drainers started {soak.chaos.started} (each {DRAIN_LIMIT_SECONDS - 20:.0f} s of work, "
+        f"rate-window grace {GRACE_SECONDS} s), {soak.chaos.together} time(s) two at once",
+        *soak.chaos.kills,
+        *soak.chaos.frozen,
+        f"{'check':<62}{'found':>7}{'goal':>6}",
+        *(f"{what:<62}{findings.counts[key]:>7}{0:>6}" for key, what in GOALS.items()),
+        "statuses: " + ", ".join(f"{k} {v}" for k, v in findings.statuses.most_common()),
+        *(f"  {v} {k}" for k, v in findings.reasons.most_common()),
+        f"dead-letter copies: {len(findings.dead_letters)}",
+        *(f"  {line}" for line in findings.dead_letters),
+        f"log lines scanned: {log_lines}",
+        *findings.details[:40],
+        "PASS" if findings.violations == 0 else f"FAIL: {findings.violations} violation(s)",
+    ]
+    return lines
+
+
+def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
+    with tempfile.TemporaryDirectory() as workdir:
+        with (
+            local_stack(Path(workdir)) as (api, sandbox, env_file, later),
+            httpx.Client(base_url=api, headers={"x-api-key": API_KEY}, timeout=30) as client,
+        ):
+            default_phone = call(client, "GET", "/v1/senders/default")["phone_number_id"]
+            senders = [
+                Sender("default", default_phone, 80),
+                Sender("second", SECOND_PHONE_NUMBER_ID, 10),
+            ]
+            soak = Soak(plan, client, sandbox, env_file, senders, random.Random(plan.seed))
+            prepare(soak)
+            enqueue(soak)
+            try:
+                seconds = drive(soak)
+            finally:
+                stop_all(soak)
+            time.sleep(3)  # the last webhooks through the processor
+            findings = check(soak)
+        # Scanned once the stack has stopped: its last lines too.
+        log_lines = [*later, *soak.drainer_output]
+    if logs is not None:
+        logs.write_text("\n".join(log_lines) + "\n")
+    numbers = {item["to"].lstrip("+") for item in soak.accepted.values()}
+    leaks = leaking_lines(log_lines, numbers)
+    findings.counts["log_leaks"] = len(leaks)
+    findings.details += [f"log leak: {line[:160]}" for line in leaks[:10]]
+    return report(soak, findings, seconds, len(log_lines)), findings
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--deadline", type=float, default=2400.0, help="seconds to settle")
+    parser.add_argument("--json", type=Path, help="write the counts and statuses here")
+    parser.add_argument("--logs", type=Path, help="keep every scanned log line here")
+    args = parser.parse_args()
+    lines, findings = run(
+        SoakPlan(
+            messages=args.messages,
+            kills=args.kills,
+            seed=args.seed,
+            deadline_seconds=args.deadline,
+        ),
+        args.logs,
+    )
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "counts": findings.counts,
+                    "statuses": findings.statuses,
+                    "reasons": findings.reasons,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    return 0 if findings.violations == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

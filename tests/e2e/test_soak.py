@@ -1,0 +1,17 @@
+"""The soak, short: `make soak` at a tenth of its size, so every CI run goes through the faults."""
+
+import pytest
+
+from bench.soak import SoakPlan, run
+from local.meta_contract import spec_path
+
+
+def test_a_short_soak_loses_nothing_doubles_nothing_and_breaks_no_limit() -> None:
+    if not spec_path().exists():
+        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    # GIVEN 100 messages over two senders, Meta failing now and then and repeating its webhooks
+    # WHEN a drainer is killed mid-batch, two start at once and one is frozen past its lease
+    lines, findings = run(SoakPlan(messages=100, kills=1, deadline_seconds=300))
+    # THEN every check of the full soak holds
+    assert findings.violations == 0, "\n".join(lines)
+    assert sum(findings.statuses.values()) == 100
