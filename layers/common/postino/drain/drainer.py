@@ -32,8 +32,12 @@ HORIZON_SECONDS = 0.5
 # ones go back to SQS with a delay.
 HOLD_SECONDS = 10.0
 # Slots are reserved this far ahead, so the pair reservation and the claim (two writes)
-# fit before the start; it adds as much to a message's latency.
+# fit before the start; it adds as much to a message's latency. A drainer whose writes take
+# longer (a slow table, a starved CPU) doubles its lead at each late wakeup, up to the most,
+# and lets it shrink back while its sends are on time.
 CLAIM_LEAD_SECONDS = 0.2
+MAX_CLAIM_LEAD_SECONDS = 3.2
+LEAD_SHRINK = 0.98
 # A claimed send that still misses its slot reserves another this many times, then gives up.
 LATE_RETRIES = 3
 # A copy whose message has not reached its seq this long after it became visible is an orphan.
@@ -76,6 +80,7 @@ class Drainer:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._lease_seconds = 60.0
+        self._lead = CLAIM_LEAD_SECONDS
         # When the copies this drainer put back to wait become visible again.
         self._returning: list[float] = []
 
@@ -323,8 +328,8 @@ class Drainer:
                 sender.limits,
                 count=count,
                 now=now,
-                not_before=now + CLAIM_LEAD_SECONDS,
-                latest=now + CLAIM_LEAD_SECONDS + HORIZON_SECONDS,
+                not_before=now + self._lead,
+                latest=now + self._lead + HORIZON_SECONDS,
                 grace=self.grace,
                 gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
             )
@@ -472,9 +477,12 @@ class Drainer:
             clock.sleep(start - clock.now())
             # Half the grace for us to be late, half for the trip to the peer.
             if clock.now() <= start + self.grace / 2:
+                with self._lock:
+                    self._lead = max(CLAIM_LEAD_SECONDS, self._lead * LEAD_SHRINK)
                 return True
             with self._lock:
                 self.report.late_wakeups += 1
+                self._lead = min(self._lead * 2, MAX_CLAIM_LEAD_SECONDS)
             self._release(sender, ref, start)
             retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
             if retried is None:
