@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local import moto_speedups
 from local.apigw import LambdaContext, LocalApiGateway
 from local.functions import load_function
 from local.sqs_events import sqs_event
@@ -176,6 +177,7 @@ class LocalNudger:
 
 
 def start_aws(config: LocalConfig) -> ThreadedMotoServer:
+    moto_speedups.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=config.moto_port, verbose=False)
     server.start()
     os.environ.update(
