@@ -1,6 +1,9 @@
 """`make bench`: Postino's figures, each beside its reference from the same run.
 
-    .venv/bin/python bench/run.py [--only aws_requests|cold_start|package_size|webhook_latency] [--messages N]
+    .venv/bin/python bench/run.py [--only PART] [--messages N] [--drain-messages N]
+        [--processor-messages N]
+
+PART: aws_requests, cold_start, package_size, webhook_latency, drain_throughput, processor.
 
 Prints a table and writes bench/results.json. Not part of `make test`.
 """
@@ -14,6 +17,7 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +28,23 @@ for entry in (str(ROOT), str(ROOT / "layers" / "common")):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from bench import aws_requests, cold_start, package_size, webhook_latency  # noqa: E402 - after the path is set
+from bench import (  # noqa: E402 - after the path is set
+    aws_requests,
+    cold_start,
+    drain_throughput,
+    package_size,
+    processor,
+    webhook_latency,
+)
 
-PARTS = ("aws_requests", "cold_start", "package_size", "webhook_latency")
+PARTS = (
+    "aws_requests",
+    "cold_start",
+    "package_size",
+    "webhook_latency",
+    "drain_throughput",
+    "processor",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -44,24 +62,31 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_aws_requests(messages: int) -> tuple[list[str], dict[str, Any]]:
-    # The handlers log and print their metrics (EMF) to stdout: kept out of the table.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        counts = aws_requests.measure(messages)
-    return aws_requests.report(counts)
+Part = Callable[[], tuple[list[str], dict[str, Any]]]
 
 
-def run_webhook_latency() -> tuple[list[str], dict[str, Any]]:
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        return webhook_latency.measure()
+def quietly(part: Part) -> Part:
+    """The handlers log and print their metrics (EMF) to stdout: kept out of the table."""
+
+    def run() -> tuple[list[str], dict[str, Any]]:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            return part()
+
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=PARTS)
     parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument(
+        "--drain-messages", type=int, default=2000, help="queued per sender (drain_throughput)"
+    )
+    parser.add_argument(
+        "--processor-messages", type=int, default=processor.MESSAGES,
+        help="sent messages whose 3 statuses the processor takes (processor)",
+    )  # fmt: skip
     args = parser.parse_args()
     host = machine()
     print(f"Machine: {host['cpu']}, {host['cores']} cores, Python {host['python']}")
@@ -69,11 +94,13 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": host,
     }
-    parts = {
-        "aws_requests": lambda: run_aws_requests(args.messages),
+    parts: dict[str, Part] = {
+        "aws_requests": quietly(lambda: aws_requests.report(aws_requests.measure(args.messages))),
         "cold_start": cold_start.measure,
         "package_size": package_size.measure,
-        "webhook_latency": run_webhook_latency,
+        "webhook_latency": quietly(webhook_latency.measure),
+        "drain_throughput": quietly(lambda: drain_throughput.measure(args.drain_messages)),
+        "processor": quietly(lambda: processor.measure(args.processor_messages)),
     }
     for name, part in parts.items():
         if args.only and name != args.only:

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -47,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from local.run import free_port, spawn  # noqa: E402 - after the project root is on the path
+from bench.figures import most_in_window  # noqa: E402 - after the project root is on the path
+from local.run import free_port, spawn  # noqa: E402
 
 API_KEY = "soak-api-key"
 SECRETS = {
@@ -419,13 +419,6 @@ def rate_violations(senders: list[Sender], requests: list[dict[str, Any]]) -> li
         if most_in_window(sorted(times), sender.pair_seconds) > 1:
             found.append(f"{sender.name}: two sends to +{to[:4]}… within {sender.pair_seconds} s")
     return found
-
-
-def most_in_window(times: list[float], seconds: float) -> int:
-    """The most starts in any interval [t, t + seconds)."""
-    return max(
-        (i - bisect_right(times, t - seconds, hi=i) for i, t in enumerate(times, 1)), default=0
-    )
 
 
 def backwards(message: dict[str, Any]) -> str | None:

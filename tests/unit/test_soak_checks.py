@@ -2,13 +2,13 @@
 
 from typing import Any
 
+from bench.figures import most_in_window
 from bench.soak import (
     SECRETS,
     Sender,
     backwards,
     explain_unknown,
     leaking_lines,
-    most_in_window,
     rate_violations,
 )
 from postino.observability import mask_phone
