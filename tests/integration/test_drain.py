@@ -3,6 +3,7 @@
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -366,7 +367,8 @@ def test_a_send_that_misses_its_slot_gives_its_reservations_back_and_goes_later(
 
     def oversleep(seconds: float) -> None:
         real_sleep(seconds)
-        if threading.current_thread().name.startswith("send") and len(late_wakeups) < 3:
+        # Four: the sleep before the claim, then the three tries of its slot
+        if threading.current_thread().name.startswith("send") and len(late_wakeups) < 4:
             late_wakeups.append(seconds)
             real_sleep(1.0)
 
@@ -376,7 +378,7 @@ def test_a_send_that_misses_its_slot_gives_its_reservations_back_and_goes_later(
     report = drain()
     # THEN the claimed copy is given back (not an attempt), and the next copy is sent at once:
     # the entries it reserved and never used no longer block the recipient's pair window
-    assert len(late_wakeups) == 3 and report["missed_slot"] == 1
+    assert len(late_wakeups) == 4 and report["missed_slot"] == 1
     message = api("GET", f"/v1/messages/{message_id}").body
     assert message["status"] == "sent" and message["attempts"] == 1
     assert "rate_limited" in phases(api, message_id)
@@ -531,3 +533,26 @@ def test_a_drainer_whose_writes_are_slow_reserves_further_ahead_instead_of_missi
     # far enough ahead, and no message misses its slot for good (all did, before)
     assert report.late_wakeups and report.missed_slot == 0, report
     assert all(api("GET", f"/v1/messages/{i}").body["status"] == "sent" for i in ids)
+
+
+def test_a_message_is_claimed_just_before_its_start_however_far_ahead_it_was_reserved(
+    api: Api, make_services: Callable[..., Services]
+) -> None:
+    # GIVEN a drainer that reserves two seconds ahead (its lead once writes were slow)
+    clock = FakeClock()
+    services = make_services(clock)
+    drainer = Drainer(services)
+    drainer._lead = 2.0
+    ids = [api("POST", "/v1/messages", text(f"+39 333 300 000{n}")).body["id"] for n in range(3)]
+    # WHEN it sends the messages
+    drainer.run(clock.now() + 10, use_lease=False)
+    # THEN each was claimed (queued → sending) only just before it went: a drainer killed in
+    # the two seconds before would have left it queued, to be sent by the next, not unknown
+    for message_id in ids:
+        events = {
+            e["phase"]: e["at"] for e in api("GET", f"/v1/messages/{message_id}").body["events"]
+        }
+        claimed, accepted = (
+            datetime.fromisoformat(events[p]) for p in ("sending", "provider_accepted")
+        )
+        assert (accepted - claimed).total_seconds() < 0.2, events

@@ -38,6 +38,9 @@ HOLD_SECONDS = 10.0
 CLAIM_LEAD_SECONDS = 0.2
 MAX_CLAIM_LEAD_SECONDS = 3.2
 LEAD_SHRINK = 0.98
+# A send is claimed this many times its recent claim writes' time before its start, no sooner:
+# a drainer that dies between the claim and the send leaves the message unknown.
+CLAIM_MARGIN = 2.0
 # A claimed send that still misses its slot reserves another this many times, then gives up.
 LATE_RETRIES = 3
 # A copy whose message has not reached its seq this long after it became visible is an orphan.
@@ -81,6 +84,8 @@ class Drainer:
         self._in_flight = 0
         self._lease_seconds = 60.0
         self._lead = CLAIM_LEAD_SECONDS
+        # How long a claim write takes, smoothed: when to claim before a start.
+        self._claim_seconds = 0.02
         # When the copies this drainer put back to wait become visible again.
         self._returning: list[float] = []
 
@@ -433,6 +438,12 @@ class Drainer:
                 # Its recipient had a message too recently: it waits (unclaimed, so nothing to undo).
                 self._wait(held, pair.next_slot_at or start, now)
                 return
+            # Claimed just before the start, not when reserved (up to the lead earlier): a drainer
+            # killed in between leaves the message unknown, so that window is kept short.
+            with self._lock:
+                claim_ahead = self._claim_seconds * CLAIM_MARGIN
+            clock.sleep(start - claim_ahead - clock.now())
+            now = clock.now()
         # At-least-once becomes at-most-once here: once claimed (queued → sending), a message
         # is never sent again by a redelivery of this copy; a drainer that dies after this line
         # leaves it `sending`, which its redelivery turns into an unknown outcome.
@@ -457,6 +468,8 @@ class Drainer:
                 self._release(sender, ref, start)
             self._on_stale(delivery, ref, stale.current)
             return
+        with self._lock:
+            self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * (clock.now() - now)
         if not ref.forced and not self._wait_for_slot(sender, ref, start):
             self._give_back(message, delivery)
             return
