@@ -73,9 +73,10 @@ FINAL = {"read", "failed", "expired", "unknown", "cancelled"}
 NOT_FINAL = ("scheduled", "queued", "sending", "sent", "delivered")
 META_ORDER = {"sent": 1, "delivered": 2, "failed": 2, "read": 3}
 # A drain invocation's limit: 8 s of work before the drain's 20 s margin. The outbound queue's
-# visibility timeout is set just above it, as the template sets it above the drain's timeout.
+# visibility timeout is twice it, as the template's is twice the drain's timeout (120 s, 60 s):
+# a copy comes back only once its drainer is gone.
 DRAIN_LIMIT_SECONDS = 28.0
-VISIBILITY_SECONDS = 30
+VISIBILITY_SECONDS = 60
 # The whole stack, its drainers and the sandbox share this machine's few cores: a send thread
 # often wakes more than the default 50 ms after its slot, gives the slot up and queues the
 # message again. A wider grace keeps the drain moving here (and costs throughput, not safety).

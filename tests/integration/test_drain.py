@@ -13,7 +13,8 @@ from moto.sqs.models import sqs_backends
 from local.graph_api_peer import Fault, GraphApiPeer
 from postino import aws
 from postino.clock import FakeClock, iso
-from postino.drain.drainer import Drainer
+from postino.drain.drainer import CLAIM_EXPIRES_SECONDS, Drainer
+from postino.messages.model import Phase, Status, event
 from postino.outbox import QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
 from postino.services import Services
@@ -556,3 +557,48 @@ def test_a_message_is_claimed_just_before_its_start_however_far_ahead_it_was_res
             datetime.fromisoformat(events[p]) for p in ("sending", "provider_accepted")
         )
         assert (accepted - claimed).total_seconds() < 0.2, events
+
+
+def _claimed_by_a_dead_drainer(api: Api, services: Services, clock: FakeClock) -> str:
+    """A message claimed through a copy that is gone (its drainer died after putting the copy
+    SQS now holds back to wait): the copy in the queue is another, of the same seq."""
+    message_id: str = api("POST", "/v1/messages", text()).body["id"]
+    services.messages.update(
+        message_id,
+        statuses=(Status.QUEUED,),
+        now=clock.now(),
+        changes={"status": Status.SENDING, "attempts": 1, "claimed_by": "a-copy-now-gone"},
+        events=[event(Phase.SENDING, clock.now(), attempt=1)],
+    )
+    return message_id
+
+
+def test_a_claim_whose_drainer_died_is_settled_by_any_copy_once_no_drain_could_hold_it(
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
+) -> None:
+    # GIVEN a message claimed long ago by a copy that is gone, and another copy of its seq
+    clock = FakeClock()
+    services = make_services(clock)
+    message_id = _claimed_by_a_dead_drainer(api, services, clock)
+    clock.advance(CLAIM_EXPIRES_SECONDS + 1)
+    # WHEN a drainer receives that copy
+    Drainer(services).run(clock.now() + 5, use_lease=False)
+    # THEN the message is unknown (it may have gone: never resent), not `sending` for good
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "unknown" and not peer.sent_messages()
+    assert queue_depth(services) == 0
+
+
+def test_a_fresh_claim_of_another_copy_is_looked_at_again_when_it_would_have_expired(
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
+) -> None:
+    # GIVEN a message just claimed through another copy (its drainer may be sending it now)
+    clock = FakeClock()
+    services = make_services(clock)
+    message_id = _claimed_by_a_dead_drainer(api, services, clock)
+    # WHEN a drainer receives this copy
+    Drainer(services).run(clock.now() + 5, use_lease=False)
+    # THEN it neither sends nor settles it, and keeps the copy (in flight, to come back later)
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sending"
+    assert not peer.sent_messages()
+    assert sqs_depth(services.settings.outbound_queue_url, "NotVisible") == 1

@@ -10,6 +10,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from postino.clock import iso
@@ -45,6 +46,9 @@ CLAIM_MARGIN = 2.0
 LATE_RETRIES = 3
 # A copy whose message has not reached its seq this long after it became visible is an orphan.
 ORPHAN_AFTER_SECONDS = 60.0
+# No living drainer holds a claim this long (the drain function's timeout is 60 s): a copy that
+# finds its message `sending` for longer knows its claimer died, whichever copy claimed it.
+CLAIM_EXPIRES_SECONDS = 90.0
 SENDER_CACHE_SECONDS = 10.0
 DUE_EVERY_SECONDS = 20.0
 RELEASE_BUDGET_SECONDS = 5.0
@@ -563,9 +567,10 @@ class Drainer:
         self._ack(delivery)
 
     def _record(self, message: Message, delivery: Delivery, decision: Decision) -> None:
-        """Apply a decision other than 'sent' to a message this drainer has claimed."""
+        """Apply a decision other than 'sent' to a claimed message: one this drainer claimed, or
+        one a dead drainer did (conditional on that claim, unchanged since it was read)."""
         now = self.s.clock.now()
-        mine = {"claimed_by": delivery.sqs_message_id}
+        mine = {"claimed_by": message.claimed_by}
         error = decision.error
         code = error.code if error else None
         title = error.title if error else decision.reason
@@ -677,12 +682,15 @@ class Drainer:
             logger.warning("dropping an orphan queue copy", extra={"message_id": ref.id})
         elif current.queue_seq == ref.seq and current.status in WAITING:
             self._expire(current, ref, now)
-        elif (
-            current.queue_seq == ref.seq
-            and current.status is Status.SENDING
-            and current.claimed_by == delivery.sqs_message_id
-        ):
-            # SQS gave us back a copy we had claimed: its drainer died mid-send.
+        elif current.queue_seq == ref.seq and current.status is Status.SENDING:
+            # Claimed, and never recorded. By this very copy, given back by SQS: its drainer
+            # died mid-send. By another copy of the same seq (one put back to wait while a
+            # dead drainer's claim stood): its claimer died once the claim is older than any
+            # drain lives; until then, look again when it would be.
+            expires = _claimed_at(current) + CLAIM_EXPIRES_SECONDS
+            if current.claimed_by != delivery.sqs_message_id and now < expires:
+                self.s.outbox.retry_later(delivery.receipt, int(expires - now) + 1)
+                return
             result = OutcomeUnknown("the drainer stopped during the send")
             self._record(current, delivery, decide(result, current, now, self.s.rng))
             return
@@ -763,3 +771,9 @@ def _no_sender(name: str) -> MessageError:
         message=f"No sender named '{name}' exists any more; create it and retry the message.",
         retryable=True,
     )
+
+
+def _claimed_at(message: Message) -> float:
+    """When the current attempt was claimed: its last `sending` event."""
+    claims = [e.at for e in message.events if e.phase is Phase.SENDING]
+    return datetime.fromisoformat(claims[-1]).timestamp() if claims else message.updated_at
