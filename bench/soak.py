@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -359,7 +360,7 @@ def freeze(soak: Soak, process: subprocess.Popen[str], began: float) -> None:
     """Stop a drainer past its lease; another takes over; then both drain at once."""
     process.send_signal(signal.SIGSTOP)
     lease_seconds = DRAIN_LIMIT_SECONDS - 20.0
-    stopped = time.monotonic()
+    stopped, stopped_at = time.monotonic(), time.time()
     while time.monotonic() - stopped < lease_seconds + 2.0:
         time.sleep(0.5)
         reap(soak)
@@ -367,8 +368,8 @@ def freeze(soak: Soak, process: subprocess.Popen[str], began: float) -> None:
             start_drainer(soak)
     process.send_signal(signal.SIGCONT)
     soak.chaos.frozen.append(
-        f"frozen at {stopped - began:.0f} s for {lease_seconds + 2:.0f} s, past its lease; "
-        "woken beside the drainer that took over"
+        f"frozen at {stopped - began:.0f} s ({_clock(stopped_at)} to {_clock(time.time())} UTC), "
+        "past its lease; woken beside the drainer that took over"
     )
 
 
@@ -414,12 +415,27 @@ def rate_violations(senders: list[Sender], requests: list[dict[str, Any]]) -> li
         sender = by_phone[phone]
         most = most_in_window(sorted(times), 1.0)
         if most > sender.per_second:
-            found.append(f"{sender.name}: {most} sends in one second (limit {sender.per_second})")
+            at = _clock(crowded_at(sorted(times), 1.0, sender.per_second))
+            found.append(
+                f"{sender.name}: {most} sends in one second (limit {sender.per_second}), "
+                f"first at {at} UTC"
+            )
     for (phone, to), times in pairs.items():
         sender = by_phone[phone]
         if most_in_window(sorted(times), sender.pair_seconds) > 1:
             found.append(f"{sender.name}: two sends to +{to[:4]}… within {sender.pair_seconds} s")
     return found
+
+
+def crowded_at(times: list[float], seconds: float, limit: int) -> float:
+    """The first start (of sorted `times`) that ends an interval holding more than `limit`."""
+    return next(
+        t for i, t in enumerate(times, 1) if i - bisect_right(times, t - seconds, hi=i) > limit
+    )
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
 
 
 def backwards(message: dict[str, Any]) -> str | None:

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from local.http_server import LocalHttpServer
 from local.template_stack import ApiRoute, load_template
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -76,7 +77,7 @@ class LocalApiGateway:
         self.api_key = api_key
         self.stage = stage
         self.on_request = on_request
-        self.server = ThreadingHTTPServer((host, port), _http_handler(self))
+        self.server = LocalHttpServer((host, port), _http_handler(self))
         self.server.daemon_threads = True
 
     @property

@@ -12,11 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from local.http_server import LocalHttpServer
 from local.meta_contract import MetaContract
 
 # Meta's own titles for the codes Postino reacts to.
@@ -123,7 +124,7 @@ class GraphApiPeer:
         self._random = random.Random(seed)
         self._state = _State()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = LocalHttpServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

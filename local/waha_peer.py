@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from local.graph_api_peer import ReceivedRequest, misbehave
+from local.http_server import LocalHttpServer
 from local.waha_contract import WahaContract
 from postino.observability import mask_phone
 from postino.webhooks import waha_signature
@@ -174,7 +175,7 @@ class WahaPeer:
         self._faults: list[WahaFault] = []
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=10.0)
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = LocalHttpServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
 
     @property
