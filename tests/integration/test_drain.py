@@ -486,6 +486,25 @@ def test_a_drainer_exits_at_once_while_another_holds_the_lease(services: Service
     assert report.received == 0
 
 
+def slow_window_locks(
+    monkeypatch: pytest.MonkeyPatch,
+    services: Services,
+    clock: FakeClock,
+    prefix: str,
+    seconds: float,
+) -> None:
+    """Taking the lock of a rate window whose key starts with `prefix` costs `seconds` of the clock."""
+    store = services.rate_windows
+    real_lock = store._key_lock
+
+    def slow_lock(key: str) -> threading.Lock:
+        if key.startswith(prefix):
+            clock.advance(seconds)
+        return real_lock(key)
+
+    monkeypatch.setattr(store, "_key_lock", slow_lock)
+
+
 def test_a_reservation_that_waited_for_the_windows_lock_plans_its_starts_after_the_wait(
     api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -493,15 +512,8 @@ def test_a_reservation_that_waited_for_the_windows_lock_plans_its_starts_after_t
     # drainer: many send threads giving slots back and reserving again on one key)
     clock = FakeClock()
     services = make_services(clock)
-    store = services.rate_windows
-    real_lock = store._key_lock
-
-    def slow_lock(key: str) -> threading.Lock:
-        if key.startswith("sender#"):  # a recipient's pair window is rarely shared
-            clock.advance(1.0)
-        return real_lock(key)
-
-    monkeypatch.setattr(store, "_key_lock", slow_lock)
+    # (a recipient's pair window is rarely shared: only the sender's lock is slow)
+    slow_window_locks(monkeypatch, services, clock, "sender#", 1.0)
     ids = [api("POST", "/v1/messages", text(f"+39 333 100 000{n}")).body["id"] for n in range(3)]
     # WHEN the drain runs
     report = Drainer(services).run(clock.now() + 5, use_lease=False)
@@ -518,15 +530,7 @@ def test_a_drainer_whose_writes_are_slow_reserves_further_ahead_instead_of_missi
     # the 200 ms the drain reserves ahead for it and the claim
     clock = FakeClock()
     services = make_services(clock)
-    store = services.rate_windows
-    real_lock = store._key_lock
-
-    def slow_lock(key: str) -> threading.Lock:
-        if key.startswith("pair#"):
-            clock.advance(0.5)
-        return real_lock(key)
-
-    monkeypatch.setattr(store, "_key_lock", slow_lock)
+    slow_window_locks(monkeypatch, services, clock, "pair#", 0.5)
     ids = [api("POST", "/v1/messages", text(f"+39 333 200 000{n}")).body["id"] for n in range(6)]
     # WHEN the drain runs
     report = Drainer(services).run(clock.now() + 8, use_lease=False)
