@@ -183,7 +183,7 @@ def stack(tally: Tally) -> Iterator[tuple[Any, RecordingNudger]]:
 def measure(messages: int = 100) -> LifeCounts:
     """Run `messages` messages from accept to read; count every AWS request and time handlers."""
     prepare()
-    from local.sqs_events import sqs_event
+    from local.sqs_events import QueuePoller
     from postino import aws
     from tests.support.events import FakeLambdaContext, as_http, rest_event, schedule_event
     from tests.support.functions import load_function
@@ -195,10 +195,7 @@ def measure(messages: int = 100) -> LifeCounts:
         scheduler = load_function("scheduler")
         route = load_function("webhook")
         processor = load_function("webhook", "process")
-        ingest = services.settings.ingest_queue_url
-        ingest_arn = aws.sqs().get_queue_attributes(QueueUrl=ingest, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        ingest = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
 
         def drain(tally: Tally) -> dict[str, Any]:
             # The template's 60 s timeout; the drain keeps its margin out of it.
@@ -210,33 +207,16 @@ def measure(messages: int = 100) -> LifeCounts:
             )
             return result
 
+        def run_processor(event: dict[str, Any]) -> Any:
+            return life.timed(
+                "processor", lambda: processor.lambda_handler(event, FakeLambdaContext())
+            )
+
         def process() -> None:
-            """Lambda's SQS poller: receive up to ten, hand them over, delete the done ones."""
-            while True:
-                got = (
-                    aws.sqs()
-                    .receive_message(
-                        QueueUrl=ingest, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
-                    )
-                    .get("Messages", [])
-                )
-                if not got:
-                    return
-                event = sqs_event(ingest_arn, [dict(m) for m in got])
-                result = life.timed(
-                    "processor",
-                    lambda e=event: processor.lambda_handler(e, FakeLambdaContext()),  # type: ignore[misc]
-                )
-                failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-                done = [
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                    for n, m in enumerate(got)
-                    if m["MessageId"] not in failed
-                ]
-                if done:
-                    aws.sqs().delete_message_batch(QueueUrl=ingest, Entries=done)  # type: ignore[arg-type]
-                if failed:
-                    raise RuntimeError(f"the processor failed {len(failed)} records")
+            """Lambda's SQS poller: batches to the processor until the ingest queue is empty."""
+            while batch := ingest.poll(run_processor):
+                if batch.failed:
+                    raise RuntimeError(f"the processor failed {len(batch.failed)} records")
 
         # The schedule alone: one drain run with nothing queued (warms nothing the life needs).
         life.counting = True

@@ -63,36 +63,29 @@ def _post_webhooks(sent: list[tuple[str, str]], name: str, step: int) -> None:
 
 def _process_queue(services: Any, tally: Tally) -> int:
     """Lambda's SQS poller: batches of ten to the handler (timed), the done ones deleted."""
-    from local.sqs_events import sqs_event
+    from local.sqs_events import QueuePoller
     from postino import aws
     from tests.support.events import FakeLambdaContext
     from tests.support.functions import load_function
 
     processor = load_function("webhook", "process")
-    url = services.settings.ingest_queue_url
-    arn = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    event_source = arn["Attributes"]["QueueArn"]
+    poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url, batch_size=BATCH)
     records = 0
 
-    def receive() -> list[dict[str, Any]]:
-        answer = aws.sqs().receive_message(
-            QueueUrl=url, MaxNumberOfMessages=BATCH, MessageSystemAttributeNames=["All"]
-        )
-        return [dict(m) for m in answer.get("Messages", [])]
-
-    while got := receive():
-        event = sqs_event(event_source, got)
+    def handle(event: dict[str, Any]) -> Any:
+        # Only the handler's own requests are counted: the poller's are Lambda's, not its.
         tally.counting = True
-        result = tally.timed(
-            "processor",
-            lambda e=event: processor.lambda_handler(e, FakeLambdaContext()),  # type: ignore[misc]
-        )
-        tally.counting = False
-        if result["batchItemFailures"]:
-            raise RuntimeError(f"the processor failed {len(result['batchItemFailures'])} records")
-        entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(got)]
-        aws.sqs().delete_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
-        records += len(got)
+        try:
+            return tally.timed(
+                "processor", lambda: processor.lambda_handler(event, FakeLambdaContext())
+            )
+        finally:
+            tally.counting = False
+
+    while batch := poller.poll(handle):
+        if batch.failed:
+            raise RuntimeError(f"the processor failed {len(batch.failed)} records")
+        records += batch.records
     return records
 
 

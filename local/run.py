@@ -30,7 +30,7 @@ from moto.server import ThreadedMotoServer
 from local import moto_speedups
 from local.apigw import LambdaContext, LocalApiGateway
 from local.functions import load_function
-from local.sqs_events import sqs_event
+from local.sqs_events import QueuePoller
 from local.template_stack import (
     REPO_ROOT,
     api_routes,
@@ -254,40 +254,28 @@ def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
 def ingest_loop(stop: threading.Event) -> None:
     """Lambda's SQS event source: batches to the processor, failures left to SQS's redrive."""
     processor = load_function("webhook", "process")
-    sqs: Any = boto3.client("sqs")
-    url = os.environ["INGEST_QUEUE_URL"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    announced: set[str] = set()
-    while not stop.is_set():
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=INGEST_BATCH,
-            WaitTimeSeconds=1,
-            MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            continue
+    poller = QueuePoller(
+        boto3.client("sqs"), os.environ["INGEST_QUEUE_URL"], batch_size=INGEST_BATCH
+    )
+
+    def handle(event: dict[str, Any]) -> Any:
         context = LambdaContext(
             "postino-WebhookProcessorFunction", str(uuid.uuid4()), timeout_seconds=30
         )
+        return processor.lambda_handler(event, context)
+
+    announced: set[str] = set()
+    while not stop.is_set():
         try:
-            result = processor.lambda_handler(sqs_event(arn, messages), context)
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            batch = poller.poll(handle, wait_seconds=1)
         except Exception as error:  # the whole batch comes back after its visibility timeout
             say(f"webhooks  batch failed: {error!r}")
+            stop.wait(1)
             continue
-        done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
-            sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
-                ],
-            )
-        if failed:
-            say(f"webhooks  {len(failed)} notification(s) will be retried")
+        if batch is None:
+            continue
+        if batch.failed:
+            say(f"webhooks  {len(batch.failed)} notification(s) will be retried")
         _say_new_reservations(announced)
 
 

@@ -12,7 +12,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
-from local.sqs_events import sqs_event
+from local.sqs_events import QueuePoller
 from local.template_stack import StackResources, create_stack_resources, function_environment
 from local.waha_contract import spec_path as waha_spec_path
 from local.waha_peer import WahaPeer
@@ -207,33 +207,17 @@ def process(services: Services) -> Callable[[], list[str]]:
     Returns the ids of the records the processor reported as failed (they stay on the queue).
     """
     processor = load_function("webhook", "process")
-    url = services.settings.ingest_queue_url
-    arn = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
+
+    def handle(event: dict[str, Any]) -> Any:
+        return processor.lambda_handler(event, FakeLambdaContext(function_name="processor"))
 
     def run() -> list[str]:
         failed: list[str] = []
-        while True:
-            messages = (
-                aws.sqs()
-                .receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
-                )
-                .get("Messages", [])
-            )
-            if not messages:
-                return failed
-            result = processor.lambda_handler(
-                sqs_event(arn, [dict(m) for m in messages]),
-                FakeLambdaContext(function_name="processor"),
-            )
-            failures = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-            failed += failures
-            done = [m for m in messages if m["MessageId"] not in failures]
-            for message in done:  # Lambda deletes what the batch did not report
-                aws.sqs().delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            if failures:
-                return failed
+        while batch := poller.poll(handle):
+            failed += batch.failed
+            if batch.failed:
+                break
+        return failed
 
     return run

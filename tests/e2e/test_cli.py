@@ -82,6 +82,7 @@ def test_senders_and_a_phones_qr_code(cli: Stack, capsys: pytest.CaptureFixture[
     paired = "WORKING" in capsys.readouterr().out
     if paired:  # another test paired it: log out for a fresh code, pair again after
         assert main(["session", "bride", "logout"]) == 0
+        assert capsys.readouterr().out.split()[-1] == "SCAN_QR_CODE"
     assert main(["session", "bride", "qr"]) == 0
     drawing = capsys.readouterr().out
     assert len(drawing.splitlines()) > 10 and "█" in drawing and set(drawing) <= set("█▀▄ \n")
