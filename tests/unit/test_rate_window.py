@@ -51,6 +51,24 @@ def test_throughput_stays_close_to_the_limit() -> None:
     assert most_in_any_window(started, 1) <= 80
 
 
+def test_a_per_second_limit_is_spent_evenly_not_in_one_burst() -> None:
+    # GIVEN an empty window of 10 a second, and a batch of 10 that may all start at once
+    limits = [Limit(max=10, per_seconds=1)]
+    first = plan_starts({}, limits, count=10, now=100, not_before=100, latest=102)
+    # THEN they are spaced a tenth of a second apart
+    assert first.starts == pytest.approx([100 + n / 10 for n in range(10)])
+    # AND the next batch keeps the pace, after the window's grace (the 11th needs the 1st gone)
+    second = plan_starts(first.logs, limits, count=2, now=100.5, not_before=100.5, latest=102)
+    assert second.starts == pytest.approx([101 + GRACE_SECONDS, 101.1 + GRACE_SECONDS])
+
+
+def test_longer_windows_may_be_used_in_a_burst() -> None:
+    # GIVEN a sender allowed 50 a day and 20 a minute: neither is a per-second pace
+    limits = [Limit(max=50, per_seconds=86_400), Limit(max=20, per_seconds=60)]
+    plan = plan_starts({}, limits, count=5, now=100, not_before=100, latest=101)
+    assert plan.starts == [100] * 5
+
+
 def test_a_full_window_says_when_the_next_slot_is() -> None:
     limit = Limit(max=2, per_seconds=10)
     plan = plan_starts({}, [limit], count=3, now=100, not_before=100, latest=101)

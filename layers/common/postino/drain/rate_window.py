@@ -13,6 +13,12 @@ the reservation would have been refused. Hence no interval of per_seconds ever h
 than max started sends, whatever the number of drainers. "Started" is as the peer sees it
 when the grace also covers the trip to the peer. The price of the grace is a throughput of
 max / (per + grace): 95 % of 80 msg/s at the default 50 ms.
+
+Pacing: a per-second limit is spent evenly, one start every per/max (12.5 ms at 80/s), not in
+bursts of `max` at one instant. The peer counts by when requests reach it; `max` requests
+started at once reach it spread by their own contention, and the tail of one burst would then
+share a second with the next. Paced, each request has the road to itself. Longer windows (an
+hour, a day) are still free to be used at the per-second pace.
 """
 
 from bisect import insort
@@ -23,6 +29,9 @@ from postino.senders.model import Limit
 
 # How late a send may reach the peer after its reserved time and still be inside its slot.
 GRACE_SECONDS = 0.05
+
+# Limits over windows up to this long are paced (see above).
+PACED_WINDOW_SECONDS = 1
 
 
 # A sender with a gap between sends (WAHA) keeps here the earliest time its next send may start.
@@ -77,6 +86,8 @@ def plan_starts(
             log = logs[limit_key(limit)]
             if len(log) >= limit.max:
                 start = max(start, log[-limit.max] + limit.per_seconds)
+            if log and limit.per_seconds <= PACED_WINDOW_SECONDS:
+                start = max(start, log[-1] - grace + limit.per_seconds / limit.max)
         if start > latest:
             next_slot_at = start
             break
