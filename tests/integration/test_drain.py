@@ -414,8 +414,12 @@ def test_waiting_for_the_window_never_spends_the_redrive_budget(
     assert len(waiting) == 2
     for message_id in waiting:
         events = api("GET", f"/v1/messages/{message_id}").body["events"]
-        assert [e["phase"] for e in events].count("rate_limited") == 1
-        assert "next_slot_at" in events[-1]["detail"]
+        # (A send thread woken late on a busy machine adds a "missed its slot" one: not a wait.)
+        waits = [
+            e for e in events if e["phase"] == "rate_limited" and "next_slot_at" in e["detail"]
+        ]
+        assert len(waits) == 1
+        assert events[-1] == waits[0]
     assert dlq_depth(services) == 0
 
 
