@@ -78,7 +78,6 @@ class LocalApiGateway:
         self.stage = stage
         self.on_request = on_request
         self.server = LocalHttpServer((host, port), _http_handler(self))
-        self.server.daemon_threads = True
 
     @property
     def url(self) -> str:

@@ -125,7 +125,6 @@ class GraphApiPeer:
         self._state = _State()
         self._lock = threading.Lock()
         self._server = LocalHttpServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property

@@ -176,7 +176,6 @@ class WahaPeer:
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=10.0)
         self._server = LocalHttpServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
 
     @property
     def base_url(self) -> str:
