@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from caller import api_key_id
 from openapi_errors import OK, error_responses
 from pydantic import BaseModel, Field
 
@@ -68,7 +69,12 @@ def send_message(
 ) -> Response[MessageResource]:
     services = get_services()
     key = idempotency_key or _header("idempotency-key")
-    message = accept_keyed(services, body, key) if key else accept_message(services, body)
+    caller = api_key_id(router)
+    message = (
+        accept_keyed(services, body, key, api_key_id=caller)
+        if key
+        else accept_message(services, body, api_key_id=caller)
+    )
     return _accepted(MessageResource.of(message, with_events=True))
 
 
@@ -80,7 +86,8 @@ def send_message(
     tags=["messages"],
 )
 def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
-    return BatchResponse(results=accept_batch(get_services(), body.messages))
+    results = accept_batch(get_services(), body.messages, api_key_id=api_key_id(router))
+    return BatchResponse(results=results)
 
 
 @router.get(
@@ -119,9 +126,8 @@ def read_message(message_id: MessageId) -> MessageResource:
     tags=["messages"],
 )
 def retry(message_id: MessageId) -> Response[MessageResource]:
-    return _accepted(
-        MessageResource.of(retry_message(get_services(), message_id), with_events=True)
-    )
+    message = retry_message(get_services(), message_id, api_key_id=api_key_id(router))
+    return _accepted(MessageResource.of(message, with_events=True))
 
 
 @router.post(
@@ -131,9 +137,8 @@ def retry(message_id: MessageId) -> Response[MessageResource]:
     tags=["messages"],
 )
 def force(message_id: MessageId) -> Response[MessageResource]:
-    return _accepted(
-        MessageResource.of(force_message(get_services(), message_id), with_events=True)
-    )
+    message = force_message(get_services(), message_id, api_key_id=api_key_id(router))
+    return _accepted(MessageResource.of(message, with_events=True))
 
 
 @router.post(
@@ -143,7 +148,8 @@ def force(message_id: MessageId) -> Response[MessageResource]:
     tags=["messages"],
 )
 def cancel(message_id: MessageId) -> MessageResource:
-    return MessageResource.of(cancel_message(get_services(), message_id), with_events=True)
+    message = cancel_message(get_services(), message_id, api_key_id=api_key_id(router))
+    return MessageResource.of(message, with_events=True)
 
 
 def _header(name: str) -> str | None:

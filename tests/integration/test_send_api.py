@@ -3,12 +3,14 @@
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from postino import aws
+from postino.messages.model import Status
 from postino.services import Services
 from tests.conftest import queue_depth
 from tests.support.events import HttpResult
@@ -262,3 +264,78 @@ def test_the_readmes_api_table_matches_the_served_openapi(api: Api) -> None:
         for method in operations
     }
     assert documented == served
+
+
+# ---- who did it: the id of the caller's API key on each event it caused --------------------
+
+CRM, BOOKINGS = "crm0key111", "bookings22"
+
+
+def key_ids(message: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(e["phase"], e.get("api_key_id")) for e in message["events"]]
+
+
+def test_a_send_records_the_callers_key_id_and_two_keys_show_as_two(api: Api) -> None:
+    # WHEN two systems, each with its own key, send a message
+    first = api("POST", "/v1/messages", TEXT, api_key_id=CRM)
+    second = api("POST", "/v1/messages", TEXT, api_key_id=BOOKINGS)
+    # THEN each timeline says which key accepted and queued it, in the answer and on GET
+    assert key_ids(first.body) == [("accepted", CRM), ("queued", CRM)]
+    assert key_ids(api("GET", f"/v1/messages/{second.body['id']}").body) == [
+        ("accepted", BOOKINGS),
+        ("queued", BOOKINGS),
+    ]
+
+
+def test_a_scheduled_send_records_the_callers_key_id(api: Api) -> None:
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    message = api("POST", "/v1/messages", TEXT | {"send_at": later}, api_key_id=CRM).body
+    assert key_ids(message) == [("accepted", CRM), ("scheduled", CRM)]
+
+
+def test_each_message_of_a_batch_records_the_callers_key_id(api: Api) -> None:
+    results = api(
+        "POST", "/v1/messages/batch", {"messages": [TEXT, TEXT]}, api_key_id=BOOKINGS
+    ).body["results"]
+    for result in results:
+        accepted = api("GET", f"/v1/messages/{result['id']}").body["events"][0]
+        assert accepted["phase"] == "accepted" and accepted["api_key_id"] == BOOKINGS
+
+
+def test_a_replayed_idempotent_send_is_the_first_answer_whoever_replays_it(api: Api) -> None:
+    headers = {"Idempotency-Key": "invite-giulia-who"}
+    first = api("POST", "/v1/messages", TEXT, headers=headers, api_key_id=CRM)
+    # WHEN the same system replays it, and then another key does
+    again = api("POST", "/v1/messages", TEXT, headers=headers, api_key_id=CRM)
+    other = api("POST", "/v1/messages", TEXT, headers=headers, api_key_id=BOOKINGS)
+    # THEN both get the first answer: the key id is not part of what must match
+    assert first.status == again.status == other.status == 202
+    assert first.body == again.body == other.body
+    assert key_ids(first.body)[0] == ("accepted", CRM)
+
+
+def test_cancel_force_and_retry_record_the_callers_key_id(api: Api, services: Services) -> None:
+    # GIVEN two messages sent by the CRM's key
+    to_cancel = api("POST", "/v1/messages", TEXT, api_key_id=CRM).body["id"]
+    to_force = api("POST", "/v1/messages", TEXT, api_key_id=CRM).body["id"]
+    # WHEN the bookings system cancels one and forces the other
+    cancelled = api("POST", f"/v1/messages/{to_cancel}/cancel", api_key_id=BOOKINGS).body
+    forced = api("POST", f"/v1/messages/{to_force}/force", api_key_id=BOOKINGS).body
+    # THEN each event names the key that caused it, the sender's key stays on its own events
+    assert key_ids(cancelled)[-1] == ("cancelled", BOOKINGS)
+    assert key_ids(forced)[0] == ("accepted", CRM) and key_ids(forced)[-1] == ("forced", BOOKINGS)
+    # AND a retry of a failed message names its key
+    services.messages.update(
+        to_force,
+        statuses=(Status.QUEUED,),
+        now=services.clock.now(),
+        changes={"status": Status.FAILED},
+    )
+    retried = api("POST", f"/v1/messages/{to_force}/retry", api_key_id=CRM)
+    assert retried.status == 202 and key_ids(retried.body)[-1] == ("queued", CRM)
+    assert key_ids(api("GET", f"/v1/messages/{to_force}").body)[-1] == ("queued", CRM)
+
+
+def test_the_openapi_event_model_describes_the_api_key_id(api: Api) -> None:
+    schemas = api("GET", "/v1/openapi.json").body["components"]["schemas"]
+    assert "api_key_id" in schemas["Event"]["properties"]

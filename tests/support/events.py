@@ -9,6 +9,8 @@ from local.apigw import match_route
 from local.template_stack import api_routes
 
 API_KEY = "local-dev-key"
+# The id API Gateway gives the key it checked (requestContext.identity.apiKeyId).
+API_KEY_ID = "k1y2z3"
 STAGE = "prod"
 
 
@@ -20,8 +22,11 @@ def rest_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     raw_body: str | None = None,
+    api_key_id: str = API_KEY_ID,
 ) -> dict[str, Any]:
-    """An API Gateway REST API (payload 1.0) proxy event, as API Gateway builds it."""
+    """An API Gateway REST API (payload 1.0) proxy event, as API Gateway builds it.
+
+    `api_key_id`: the id of the caller's key, to play two calling systems."""
     # The route as the template declares it; a path it lacks keeps its own (API Gateway's 403).
     matched = match_route(api_routes(), method, path)
     resource, path_parameters = (matched[0].path, matched[1]) if matched else (path, {})
@@ -60,7 +65,7 @@ def rest_event(
             "requestTimeEpoch": 1795600800000,
             "identity": {
                 "apiKey": API_KEY,
-                "apiKeyId": "k1y2z3",
+                "apiKeyId": api_key_id,
                 "sourceIp": "203.0.113.9",
                 "userAgent": "pytest",
             },

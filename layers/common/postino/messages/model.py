@@ -57,11 +57,18 @@ class Event(BaseModel):
     at: str
     phase: Phase
     detail: dict[str, Any] = Field(default_factory=dict)
+    api_key_id: str | None = Field(
+        default=None,
+        description="The id of the API key whose call wrote this event (none: Postino's own)",
+    )
 
 
-def event(phase: Phase, now: float, **detail: Any) -> Event:
+def event(phase: Phase, now: float, *, api_key_id: str | None = None, **detail: Any) -> Event:
     return Event(
-        at=iso(now), phase=phase, detail={k: v for k, v in detail.items() if v is not None}
+        at=iso(now),
+        phase=phase,
+        detail={k: v for k, v in detail.items() if v is not None},
+        api_key_id=api_key_id,
     )
 
 

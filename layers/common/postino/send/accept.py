@@ -50,9 +50,16 @@ class KeyedSend(BaseModel):
 
 
 def accept_message(
-    services: Services, request: SendMessageRequest, *, wake: bool = True
+    services: Services,
+    request: SendMessageRequest,
+    *,
+    wake: bool = True,
+    api_key_id: str | None = None,
 ) -> Message:
-    """Store the message and put it on the queue (or schedule it). Nothing is sent here."""
+    """Store the message and put it on the queue (or schedule it). Nothing is sent here.
+
+    `api_key_id`: the caller's key, named on the events this writes (None: Postino's own send).
+    """
     now = services.clock.now()
     sender = services.senders.get(request.sender)
     if sender is None:
@@ -79,19 +86,21 @@ def accept_message(
         valid_until=(send_at or now) + request.validity_seconds,
         validity_seconds=request.validity_seconds,
         at_least_once=request.at_least_once,
-        events=[event(Phase.ACCEPTED, now)],
+        events=[event(Phase.ACCEPTED, now, api_key_id=api_key_id)],
     )
     delay = 0.0 if send_at is None else send_at - now
     if delay > MAX_DELAY_SECONDS:
         # Too far for an SQS delay: the drain picks it up from the due index when its time nears.
-        message.events.append(event(Phase.SCHEDULED, now, send_at=request.send_at))
+        message.events.append(
+            event(Phase.SCHEDULED, now, api_key_id=api_key_id, send_at=request.send_at)
+        )
         services.messages.create(message, due_partition=DUE_PARTITION)
         return message
     message.queue_seq = 1
     message.events.append(
-        event(Phase.SCHEDULED, now, send_at=request.send_at)
+        event(Phase.SCHEDULED, now, api_key_id=api_key_id, send_at=request.send_at)
         if send_at is not None
-        else event(Phase.QUEUED, now)
+        else event(Phase.QUEUED, now, api_key_id=api_key_id)
     )
     # SQS first: a copy whose message never got stored is dropped by the drain as an orphan.
     services.outbox.put(queued_ref(message, 1, now + delay), delay)
@@ -113,12 +122,18 @@ def _signed_link(services: Services, request: SendMessageRequest, now: float) ->
 
 
 def accept_keyed(
-    services: Services, request: SendMessageRequest, key: str, *, wake: bool = True
+    services: Services,
+    request: SendMessageRequest,
+    key: str,
+    *,
+    wake: bool = True,
+    api_key_id: str | None = None,
 ) -> Message:
     """accept_message, once per Idempotency-Key: a replay returns the first message."""
     keyed = KeyedSend(key=key, sender=request.sender, request=request.model_dump(mode="json"))
     accept_once: Any = _idempotent_accept(services)
-    message: Message = accept_once(send=keyed, wake=wake)
+    # The caller's key id stays out of what idempotency hashes: a replay gets the first answer.
+    message: Message = accept_once(send=keyed, wake=wake, api_key_id=api_key_id)
     return message
 
 
@@ -133,7 +148,9 @@ class BatchResult(BaseModel):
     error: ErrorDetail | None = None
 
 
-def accept_batch(services: Services, items: list[dict[str, Any]]) -> list[BatchResult]:
+def accept_batch(
+    services: Services, items: list[dict[str, Any]], *, api_key_id: str | None = None
+) -> list[BatchResult]:
     """Each item on its own: one bad item does not sink the others."""
     results = []
     for index, raw in enumerate(items):
@@ -143,9 +160,11 @@ def accept_batch(services: Services, items: list[dict[str, Any]]) -> list[BatchR
                 item.model_dump(exclude={"idempotency_key"})
             )
             if item.idempotency_key:
-                message = accept_keyed(services, request, item.idempotency_key, wake=False)
+                message = accept_keyed(
+                    services, request, item.idempotency_key, wake=False, api_key_id=api_key_id
+                )
             else:
-                message = accept_message(services, request, wake=False)
+                message = accept_message(services, request, wake=False, api_key_id=api_key_id)
         except ValidationError as error:
             results.append(
                 BatchResult(
@@ -182,9 +201,12 @@ def _idempotent_accept(services: Services) -> Any:
             config=IDEMPOTENCY_CONFIG,
             output_serializer=PydanticSerializer(Message),
         )
-        def accept_keyed_send(*, send: KeyedSend, wake: bool) -> Message:
+        def accept_keyed_send(*, send: KeyedSend, wake: bool, api_key_id: str | None) -> Message:
             return accept_message(
-                services, SendMessageRequest.model_validate(send.request), wake=wake
+                services,
+                SendMessageRequest.model_validate(send.request),
+                wake=wake,
+                api_key_id=api_key_id,
             )
 
         accepter = services.memo["accept_keyed"] = accept_keyed_send

@@ -16,8 +16,10 @@ def get_message(services: Services, message_id: str) -> Message:
     return message
 
 
-def retry_message(services: Services, message_id: str) -> Message:
-    """failed, expired or unknown → queued, with a fresh validity and attempt budget."""
+def retry_message(services: Services, message_id: str, *, api_key_id: str | None) -> Message:
+    """failed, expired or unknown → queued, with a fresh validity and attempt budget.
+
+    `api_key_id`, here and below: the caller's key, named on the event the change writes."""
     message = get_message(services, message_id)
     if message.status not in RETRYABLE_BY_USER:
         raise wrong_state("message", message_id, message.status, "retried")
@@ -34,24 +36,31 @@ def retry_message(services: Services, message_id: str) -> Message:
         },
         phase=Phase.QUEUED,
         reason="retry requested",
+        api_key_id=api_key_id,
     )
     wake_drain(services)
     return updated
 
 
-def force_message(services: Services, message_id: str) -> Message:
+def force_message(services: Services, message_id: str, *, api_key_id: str | None) -> Message:
     """The next drain sends it at once, past the rate window and any pause of its sender."""
     message = get_message(services, message_id)
     if message.status not in WAITING:
         raise wrong_state("message", message_id, message.status, "forced")
     updated = _requeue(
-        services, message, WAITING, "forced", changes={"forced": True}, phase=Phase.FORCED
+        services,
+        message,
+        WAITING,
+        "forced",
+        changes={"forced": True},
+        phase=Phase.FORCED,
+        api_key_id=api_key_id,
     )
     wake_drain(services)
     return updated
 
 
-def cancel_message(services: Services, message_id: str) -> Message:
+def cancel_message(services: Services, message_id: str, *, api_key_id: str | None) -> Message:
     message = get_message(services, message_id)
     if message.status not in WAITING:
         raise wrong_state("message", message_id, message.status, "cancelled")
@@ -63,7 +72,7 @@ def cancel_message(services: Services, message_id: str) -> Message:
             statuses=WAITING,
             now=now,
             changes={"status": Status.CANCELLED, "due_pk": None, "due_at": None},
-            events=[event(Phase.CANCELLED, now)],
+            events=[event(Phase.CANCELLED, now, api_key_id=api_key_id)],
         )
     except StaleState as stale:
         raise _conflict(message_id, stale, "cancelled") from stale
@@ -77,6 +86,7 @@ def _requeue(
     *,
     changes: dict[str, object],
     phase: Phase,
+    api_key_id: str | None,
     reason: str | None = None,
 ) -> Message:
     now = services.clock.now()
@@ -87,7 +97,7 @@ def _requeue(
             statuses=statuses,
             delay_seconds=0,
             changes=changes,
-            events=[event(phase, now, reason=reason)],
+            events=[event(phase, now, api_key_id=api_key_id, reason=reason)],
         )
     except StaleState as stale:
         raise _conflict(message.id, stale, action) from stale
