@@ -4,6 +4,17 @@ Each HTTP request becomes the event API Gateway would build (payload 1.0: header
 multi-value headers, query strings, path parameters, base64 for binary bodies, a request
 context with the stage and the API key's identity) and goes to the function's lambda_handler.
 A keyed route without the right x-api-key gets API Gateway's own 403.
+
+Binary payloads follow API Gateway's rules for a Lambda proxy integration ("Content type
+conversions in API Gateway", "Return binary media from a Lambda proxy integration"), with the
+API's BinaryMediaTypes from template.yaml (a type may be a wildcard: `image/*`, `*/*`):
+
+- request: a body whose Content-Type matches a binary media type reaches the function
+  base64-encoded, with isBase64Encoded true; any other body arrives as text;
+- response: a body the function marks isBase64Encoded is decoded to bytes only when the
+  request's FIRST Accept media type matches a binary media type. Otherwise (a browser's
+  `text/html,...`, curl's `*/*`, no Accept at all) the client gets the base64 text as it is,
+  under the function's own headers. The response's Content-Type plays no part.
 """
 
 import base64
@@ -109,7 +120,7 @@ class LocalApiGateway:
         )
         context = LambdaContext(function_name=route.function, aws_request_id=str(uuid.uuid4()))
         result = self.handlers[route.function](event, context)
-        return _response(result)
+        return _response(result, accept=_header(headers, "accept"))
 
 
 @cache
@@ -121,6 +132,21 @@ def binary_media_types() -> tuple[str, ...]:
         if r.get("Type") == "AWS::Serverless::Api"
     ]
     return tuple(t.replace("~1", "/") for api in apis for t in api.get("BinaryMediaTypes", []))
+
+
+def is_binary_media_type(header_value: str) -> bool:
+    """Whether a Content-Type or Accept value's first media type is one of the API's binary
+    media types: exactly, or through a wildcard there (`image/*`, `*/*`). A wildcard on the
+    client's side (`Accept: */*`) is only a media type like any other."""
+    first = header_value.split(",")[0].split(";")[0].strip().lower()
+    kind, _, subtype = first.partition("/")
+    if not kind or not subtype:
+        return False
+    for binary in binary_media_types():
+        binary_kind, _, binary_subtype = binary.lower().partition("/")
+        if binary_kind in ("*", kind) and binary_subtype in ("*", subtype):
+            return True
+    return False
 
 
 def proxy_event(
@@ -136,10 +162,9 @@ def proxy_event(
     api_key: str | None,
 ) -> dict[str, Any]:
     multi_query = parse_qs(query, keep_blank_values=True) if query else {}
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     # As API Gateway does: only a binary media type arrives base64-encoded; any other body is
     # text, its invalid UTF-8 replaced (it is refused as bad JSON, not a crash).
-    binary = bool(body) and content_type.split(";")[0].strip() in binary_media_types()
+    binary = bool(body) and is_binary_media_type(_header(headers, "content-type"))
     decoded = None if binary else body.decode("utf-8", "replace")
     return {
         "resource": route.path,
@@ -166,7 +191,7 @@ def proxy_event(
                 "apiKey": api_key,
                 "apiKeyId": "local-key" if api_key else None,
                 "sourceIp": "127.0.0.1",
-                "userAgent": next((v for k, v in headers.items() if k.lower() == "user-agent"), ""),
+                "userAgent": _header(headers, "user-agent"),
             },
         },
         "body": (decoded if decoded is not None else base64.b64encode(body).decode())
@@ -176,12 +201,18 @@ def proxy_event(
     }
 
 
-def _response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def _response(result: dict[str, Any], *, accept: str) -> tuple[int, dict[str, str], bytes]:
     headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers[name] = ", ".join(str(v) for v in values)
-    raw = result.get("body") or ""
-    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    raw = str(result.get("body") or "")
+    # Only the first Accept type decides: anything else gets the base64 text itself.
+    decode = bool(result.get("isBase64Encoded")) and is_binary_media_type(accept)
+    body = base64.b64decode(raw) if decode else raw.encode()
     return int(result.get("statusCode", 200)), headers, body
 
 

@@ -44,7 +44,11 @@ app.include_router(reservations_router)
 app.include_router(templates_router)
 app.include_router(links_router)
 app.include_router(admin_router)
-app.enable_swagger(path="/v1/docs", compress=True, **OPENAPI)  # type: ignore[arg-type]
+# Uncompressed on purpose: a gzipped page is base64 in the Lambda response, and API Gateway
+# decodes base64 only for a request whose first Accept type is a binary media type (image/png
+# here), so a browser (Accept: text/html,...) would get base64 text. About 1.8 MB, well under
+# Lambda's 6 MB response limit.
+app.enable_swagger(path="/v1/docs", **OPENAPI)  # type: ignore[arg-type]
 
 
 def _error(error: PostinoError) -> Response[Any]:
