@@ -10,7 +10,9 @@ from postino.services import get_services
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# No response or error in the trace: they hold phone numbers and message text. In code, not
+# POWERTOOLS_TRACER_CAPTURE_*, so that no environment setting can turn them back on.
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = get_services()
