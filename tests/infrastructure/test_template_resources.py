@@ -118,12 +118,28 @@ def test_the_drain_runs_every_minute() -> None:
     assert event["Properties"]["ScheduleExpression"] == "rate(1 minute)"
 
 
+def statements_of(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The policy statements a function's own Policies or an IAM role writes out."""
+    policies = resource["Properties"].get("Policies", [])
+    if not isinstance(policies, list):  # under an Fn::If: tests/infrastructure/test_template_waha
+        return []
+    documents = [p.get("PolicyDocument", p) for p in policies]
+    return [s for document in documents for s in document.get("Statement", [])]
+
+
 def test_permissions_are_policy_templates_or_narrow_statements() -> None:
-    for function in of_type("AWS::Serverless::Function").values():
-        for policy in function["Properties"]["Policies"]:
-            for statement in policy.get("Statement", []):
-                assert all("*" not in action for action in statement["Action"])
-                assert statement["Resource"] != "*"
+    roles = of_type("AWS::IAM::Role") | of_type("AWS::Serverless::Function")
+    for name, resource in roles.items():
+        for statement in statements_of(resource):
+            actions = statement["Action"]
+            actions = [actions] if isinstance(actions, str) else actions
+            assert all("*" not in action for action in actions), (name, actions)
+            assert statement["Resource"] != "*", name
+    # AND every function runs under a role the template defines, or one SAM makes from Policies
+    for name, function in of_type("AWS::Serverless::Function").items():
+        role = function["Properties"].get("Role")
+        assert ("Policies" in function["Properties"]) != (role is not None), name
+        assert role is None or role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
 
 
 @pytest.mark.parametrize("name", list(TEMPLATE["Parameters"]))

@@ -1,0 +1,170 @@
+"""template.yaml as CloudFormation would deploy it: SAM's transform, then the conditions.
+
+The SAM translator runs in the SAM CLI's own venv (.tools/sam), the one `sam deploy` uses; the
+dev venv does not carry it. Policies name AWS managed policies by ARN, so the translator needs
+no IAM lookup (an empty managed-policy map) and no AWS account.
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from local.template_stack import REPO_ROOT, load_template
+
+NETWORK = {
+    "WahaVpcId": "vpc-0123456789abcdef0",
+    "WahaPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+}
+# Between them, every condition of the template both ways.
+PARAMETER_SETS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "waha-efs": {
+        "EnableWaha": "true",
+        **NETWORK,
+        "AlarmEmail": "ops@example.com",
+        "CreateApiGatewayLogsRole": "false",
+        "WahaAllowedBaseUrls": "http://10.0.*.*:3000,https://waha.example.com",
+    },
+    "waha-postgres": {
+        "EnableWaha": "true",
+        **NETWORK,
+        "WahaSessionStore": "postgres",
+        "WahaPostgresUrlSecretName": "postino/waha/postgres-url",
+    },
+}
+STACK_NAME = "postino-test"
+
+_TRANSLATE = """
+import json, sys
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+request = json.load(sys.stdin)
+translator = Translator(managed_policy_map={}, sam_parser=Parser())
+json.dump(translator.translate(sam_template=request["template"], parameter_values=request["parameters"]), sys.stdout)
+"""
+
+
+def sam_python() -> Path:
+    return REPO_ROOT / ".tools/sam/bin/python"
+
+
+def parameters_of(overrides: dict[str, str]) -> dict[str, str]:
+    """Every parameter's value: its default unless overridden."""
+    defaults = {
+        name: str(p.get("Default", "")) for name, p in load_template()["Parameters"].items()
+    }
+    return defaults | overrides
+
+
+@cache
+def _translated(overrides: tuple[tuple[str, str], ...]) -> str:
+    template = copy.deepcopy(load_template())
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        for code in ("CodeUri", "ContentUri"):  # as `sam package` leaves them: S3 locations
+            if code in properties:
+                properties[code] = f"s3://postino-artifacts/{properties[code]}"
+    result = subprocess.run(
+        [str(sam_python()), "-c", _TRANSLATE],
+        input=json.dumps({"template": template, "parameters": dict(overrides)}),
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"AWS_DEFAULT_REGION": "eu-west-1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def translated(overrides: dict[str, str]) -> dict[str, Any]:
+    """SAM's output: plain CloudFormation, conditions still in it."""
+    rendered: dict[str, Any] = json.loads(_translated(tuple(sorted(overrides.items()))))
+    return rendered
+
+
+_NO_VALUE = object()
+
+
+def rendered(overrides: dict[str, str]) -> dict[str, Any]:
+    """SAM's output with the conditions decided: false resources and outputs gone, every Fn::If
+    taken, Ref AWS::NoValue dropped."""
+    template = translated(overrides)
+    parameters = parameters_of(overrides)
+    truths = conditions(template, parameters)
+
+    def decide(value: Any) -> Any:
+        if isinstance(value, list):
+            return [d for d in (decide(v) for v in value) if d is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return _NO_VALUE
+        if set(value) == {"Fn::If"}:
+            name, when_true, when_false = value["Fn::If"]
+            return decide(when_true if truths[name] else when_false)
+        return {k: d for k, d in ((k, decide(v)) for k, v in value.items()) if d is not _NO_VALUE}
+
+    kept = {
+        section: {
+            name: decide({k: v for k, v in item.items() if k != "Condition"})
+            for name, item in template.get(section, {}).items()
+            if truths.get(item.get("Condition", ""), True)
+        }
+        for section in ("Resources", "Outputs")
+    }
+    return {k: v for k, v in template.items() if k != "Conditions"} | kept
+
+
+def conditions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    definitions = template.get("Conditions", {})
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            return parameters[argument]
+        if function == "Condition":
+            return evaluate(definitions[argument])
+        values = [evaluate(a) for a in argument]
+        if function == "Fn::Equals":
+            return str(values[0]) == str(values[1])
+        if function == "Fn::And":
+            return all(values)
+        if function == "Fn::Or":
+            return any(values)
+        assert function == "Fn::Not", function
+        return not values[0]
+
+    return {name: bool(evaluate(definition)) for name, definition in definitions.items()}
+
+
+def write_variant(directory: Path, overrides: dict[str, str]) -> Path:
+    """template.yaml with these parameters as its defaults, beside the code it points at: what
+    a linter that takes no parameter values (checkov, cfn-lint) should see."""
+    text = (REPO_ROOT / "template.yaml").read_text()
+    for name, value in overrides.items():
+        text, count = re.subn(
+            rf"(\n  {name}:\n    Type: [^\n]+\n    Default: )[^\n]*", rf'\g<1>"{value}"', text
+        )
+        assert count == 1, name
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "template.yaml"
+    path.write_text(text)
+    for folder in ("functions", "layers"):
+        link = directory / folder
+        if not link.exists():
+            link.symlink_to(REPO_ROOT / folder)
+    return path
+
+
+if __name__ == "__main__":
+    # make validate: one template per parameter set, for checkov.
+    for name, overrides in PARAMETER_SETS.items():
+        print(write_variant(Path(sys.argv[1]) / name, overrides))
