@@ -6,6 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from caller import api_key_id
 from openapi_errors import OK, error_responses
 from pydantic import BaseModel
 
@@ -90,7 +91,7 @@ def read_sender(name: Name) -> SenderResource:
     tags=["senders"],
 )
 def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderResource:
-    return sender_resource(put_sender(get_services(), name, body))
+    return sender_resource(put_sender(get_services(), name, body, api_key_id=api_key_id(router)))
 
 
 @router.post(
@@ -100,7 +101,7 @@ def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderR
     tags=["senders"],
 )
 def resume(name: Name) -> ResumedSender:
-    sender, requeued = resume_sender(get_services(), name)
+    sender, requeued = resume_sender(get_services(), name, api_key_id=api_key_id(router))
     return ResumedSender(**sender_resource(sender).model_dump(), requeued=requeued)
 
 
@@ -150,7 +151,7 @@ def _session_route(action: str, summary: str) -> None:
         operation_id=f"session_{action}",
     )
     def act(name: Name) -> SessionResource:
-        return session_action(get_services(), name, action)
+        return session_action(get_services(), name, action, api_key_id=api_key_id(router))
 
 
 _session_route("start", "Start the session (then scan its QR code)")
@@ -167,7 +168,7 @@ _session_route("logout", "Log the phone out (the session asks for a new QR code)
 def test_sender_session(
     name: Name, body: Annotated[SessionTest, Body()]
 ) -> Response[MessageResource]:
-    message = send_test(get_services(), name, body)
+    message = send_test(get_services(), name, body, api_key_id=api_key_id(router))
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,

@@ -75,3 +75,35 @@ def test_resume_lifts_a_pause(api: Api, services: Services) -> None:
     resumed = api("POST", "/v1/senders/default/resume")
     assert resumed.status == 200 and resumed.body["paused"] is False
     assert api("POST", "/v1/senders/ghost/resume").status == 404
+
+
+CRM, BOOKINGS = "crm0key111", "bookings22"
+
+
+def test_a_sender_records_the_key_id_of_whoever_last_changed_it(
+    api: Api, services: Services
+) -> None:
+    # WHEN one system creates a sender and another replaces it
+    created = api("PUT", "/v1/senders/studio", STUDIO, api_key_id=CRM)
+    assert created.status == 200 and created.body["updated_by"] == CRM
+    assert api("GET", "/v1/senders/studio").body["updated_by"] == CRM
+    api("PUT", "/v1/senders/studio", STUDIO | {"auto_mark_read": True}, api_key_id=BOOKINGS)
+    # THEN the sender names the second key, on GET and in the list
+    assert api("GET", "/v1/senders/studio").body["updated_by"] == BOOKINGS
+    listed = {s["name"]: s for s in api("GET", "/v1/senders").body["items"]}
+    assert listed["studio"]["updated_by"] == BOOKINGS
+    # AND a pause Postino makes itself keeps the last caller's id; a resume names its caller
+    services.senders.set_pause(
+        "studio", paused=True, reason="190: token expired", until=None, now=services.clock.now()
+    )
+    assert api("GET", "/v1/senders/studio").body["updated_by"] == BOOKINGS
+    resumed = api("POST", "/v1/senders/studio/resume", api_key_id=CRM)
+    assert resumed.status == 200 and resumed.body["updated_by"] == CRM
+    assert api("GET", "/v1/senders/studio").body["updated_by"] == CRM
+
+
+def test_the_default_sender_names_who_resumed_it(api: Api) -> None:
+    # The stack's parameters made it: no key changed it until a resume stores it
+    assert api("GET", "/v1/senders/default").body["updated_by"] is None
+    api("POST", "/v1/senders/default/resume", api_key_id=BOOKINGS)
+    assert api("GET", "/v1/senders/default").body["updated_by"] == BOOKINGS

@@ -65,6 +65,22 @@ def test_start_restart_and_logout(api: Api, bride: WahaPeer) -> None:
     assert all(r.problems == [] for r in bride.requests)
 
 
+def test_session_actions_record_the_callers_key_id(api: Api, bride: WahaPeer) -> None:
+    bride.set_session_status("bride", "STOPPED")
+    # WHEN one system starts the session and another restarts it, then logs it out
+    api("POST", "/v1/senders/bride/session/start", api_key_id="crm0key111")
+    assert api("GET", "/v1/senders/bride").body["updated_by"] == "crm0key111"
+    for action in ("restart", "logout"):
+        assert api("POST", f"/v1/senders/bride/session/{action}", api_key_id=action).status == 200
+        # THEN the sender names the key of the last action
+        assert api("GET", "/v1/senders/bride").body["updated_by"] == action
+    # AND a test message's timeline names the key that asked for it
+    test = {"to": f"+{GUEST}", "text": "Prova"}
+    queued = api("POST", "/v1/senders/bride/session/test", test, api_key_id="tester")
+    accepted = api("GET", f"/v1/messages/{queued.body['id']}").body["events"][0]
+    assert accepted["phase"] == "accepted" and accepted["api_key_id"] == "tester"
+
+
 def test_a_test_message_goes_through_the_queue(api: Api, drain: Drain, bride: WahaPeer) -> None:
     bride.scan("bride")
     queued = api("POST", "/v1/senders/bride/session/test", {"to": f"+{GUEST}", "text": "Prova"})

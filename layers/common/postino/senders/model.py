@@ -159,6 +159,8 @@ class SenderState(BaseModel):
     # A pause with an end (Meta's spam rate limit) lifts itself; None means until resumed.
     paused_until: float | None = None
     updated_at: float = 0.0
+    # The API key whose call last changed it; Postino's own changes (pauses) leave it.
+    updated_by: str | None = None
 
     def is_paused(self, now: float) -> bool:
         return self.paused and (self.paused_until is None or now < self.paused_until)
@@ -222,4 +224,9 @@ class SenderResource(BaseModel):
     human_like: HumanLike | None = None
     windows: list[LimitWindow] | None = Field(
         default=None, description="The live rate window of each limit (GET of one sender)"
+    )
+    updated_by: str | None = Field(
+        default=None,
+        description="The id of the API key whose call last changed this sender (PUT, resume, "
+        "a session action); Postino's own changes (a pause, WAHA's session status) leave it",
     )

@@ -21,7 +21,13 @@ from postino.store.rate_window import sender_window_key
 RESUME_BUDGET_SECONDS = 20.0
 
 
-def put_sender(services: Services, name: str, settings: CloudApiSettings | WahaSettings) -> Sender:
+def put_sender(
+    services: Services,
+    name: str,
+    settings: CloudApiSettings | WahaSettings,
+    *,
+    api_key_id: str | None = None,
+) -> Sender:
     secret = (
         settings.access_token_secret
         if isinstance(settings, CloudApiSettings)
@@ -40,6 +46,7 @@ def put_sender(services: Services, name: str, settings: CloudApiSettings | WahaS
         "paused_code": existing.paused_code if existing else None,
         "paused_until": existing.paused_until if existing else None,
         "updated_at": services.clock.now(),
+        "updated_by": api_key_id,
     }
     sender: Sender
     if isinstance(settings, CloudApiSettings):
@@ -77,11 +84,17 @@ def sender_windows(services: Services, sender: Sender) -> list[LimitWindow]:
     return windows
 
 
-def resume_sender(services: Services, name: str) -> tuple[Sender, int]:
-    """Lift a pause and put the messages it held back on the queue. Returns how many."""
+def resume_sender(
+    services: Services, name: str, *, api_key_id: str | None = None
+) -> tuple[Sender, int]:
+    """Lift a pause and put the messages it held back on the queue. Returns how many.
+
+    `api_key_id`: the caller's key, kept on the sender (None: WAHA's session resumed it)."""
     get_sender(services, name)
     now = services.clock.now()
-    sender = services.senders.set_pause(name, paused=False, reason=None, until=None, now=now)
+    sender = services.senders.set_pause(
+        name, paused=False, reason=None, until=None, now=now, updated_by=api_key_id
+    )
     moved = release_parked(services, name, until=now + RESUME_BUDGET_SECONDS)
     if moved:
         wake_drain(services)
@@ -99,6 +112,7 @@ def sender_resource(sender: Sender, windows: list[LimitWindow] | None = None) ->
         "paused_reason": sender.paused_reason,
         "paused_until": iso(sender.paused_until) if sender.paused_until else None,
         "windows": windows,
+        "updated_by": sender.updated_by,
     }
     if isinstance(sender, CloudApiSender):
         return SenderResource(

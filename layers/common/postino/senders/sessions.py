@@ -94,8 +94,12 @@ def qr_as_json(png: bytes) -> QrCode:
     return QrCode(mimetype="image/png", data=base64.b64encode(png).decode())
 
 
-def session_action(services: Services, name: str, action: str) -> SessionResource:
-    """start, restart (a fresh QR code) or logout (unpair the phone)."""
+def session_action(
+    services: Services, name: str, action: str, *, api_key_id: str | None = None
+) -> SessionResource:
+    """start, restart (a fresh QR code) or logout (unpair the phone).
+
+    `api_key_id`: the caller's key, kept on the sender once WAHA has done it."""
     sender = waha_sender(services, name)
     client = WahaClient(services.provider.waha.http, sender)
     with waha_errors(sender):
@@ -106,10 +110,14 @@ def session_action(services: Services, name: str, action: str) -> SessionResourc
                 raise
             # A session WAHA has never seen is created, and started with it.
             client.call("POST", "/api/sessions", {"name": sender.session, "start": True})
+    if api_key_id is not None:
+        services.senders.set_updated_by(sender.name, api_key_id, services.clock.now())
     return read_session(services, name)
 
 
-def send_test(services: Services, name: str, test: SessionTest) -> Message:
+def send_test(
+    services: Services, name: str, test: SessionTest, *, api_key_id: str | None = None
+) -> Message:
     """A test message through the queue, like any other (the rate window applies)."""
     waha_sender(services, name)
     request = SendMessageRequest.model_validate(
@@ -121,7 +129,7 @@ def send_test(services: Services, name: str, test: SessionTest) -> Message:
             "reference": TEST_REFERENCE,
         }
     )
-    return accept_message(services, request)
+    return accept_message(services, request, api_key_id=api_key_id)
 
 
 @contextmanager

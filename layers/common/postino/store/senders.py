@@ -64,8 +64,11 @@ class SenderStore:
         now: float,
         code: str | None = None,
         unless_working_since: float | None = None,
+        updated_by: str | None = None,
     ) -> Sender:
         """Pause or resume; a sender known only from the stack's parameters is stored first.
+
+        `updated_by`: the API key of a user's call; Postino's own pauses keep the last one.
 
         `unless_working_since`: no pause if WAHA reported the session WORKING at or after that
         time (the answer that called for the pause is older than the news); the sender is
@@ -88,6 +91,7 @@ class SenderStore:
                 "paused_code": code,
                 "paused_until": until,
                 "updated_at": now,
+                "updated_by": updated_by or sender.updated_by,
             }
         )
         try:
@@ -103,10 +107,22 @@ class SenderStore:
             if is_condition_failure(error):
                 return self.set_pause(
                     name, paused=paused, reason=reason, until=until, now=now, code=code,
-                    unless_working_since=unless_working_since,
+                    unless_working_since=unless_working_since, updated_by=updated_by,
                 )  # fmt: skip
             raise
         return updated
+
+    def set_updated_by(self, name: str, api_key_id: str, now: float) -> None:
+        """Name the API key whose call changed a stored sender (a WAHA session action)."""
+        aws.dynamodb().update_item(
+            TableName=self.table,
+            Key={"name": serialise(name)},
+            # A new updated_at, as in set_session_status: a concurrent set_pause reads again.
+            UpdateExpression="SET updated_by = :by, updated_at = :now",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#n": "name"},
+            ExpressionAttributeValues={":by": serialise(api_key_id), ":now": serialise(now)},
+        )
 
     def set_session_status(self, name: str, status: str, now: float, *, at: float) -> bool:
         """Keep a WAHA session's status as of `at`; False if a newer one is kept already."""
