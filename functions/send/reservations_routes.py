@@ -4,6 +4,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from caller import api_key_id
 from openapi_errors import OK, error_responses
 from pydantic import BaseModel
 
@@ -82,7 +83,9 @@ def read_reservation(reservation_id: ReservationId) -> Reservation:
 def change_status(
     reservation_id: ReservationId, body: Annotated[StatusChange, Body()]
 ) -> Reservation:
-    return service.change_status(get_services(), reservation_id, body.status)
+    return service.change_status(
+        get_services(), reservation_id, body.status, api_key_id=api_key_id(router)
+    )
 
 
 @router.put(
@@ -92,7 +95,7 @@ def change_status(
     tags=["reservations"],
 )
 def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistration:
-    return service.put_code(get_services(), code, body)
+    return service.put_code(get_services(), code, body, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -112,7 +115,7 @@ def read_code(code: Code) -> CodeRegistration:
     tags=["reservations"],
 )
 def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Body()]) -> Operator:
-    return service.put_operator(get_services(), operator_id, body)
+    return service.put_operator(get_services(), operator_id, body, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -133,7 +136,7 @@ def read_operator(operator_id: OperatorId) -> Operator:
     tags=["reservations"],
 )
 def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, Body()]) -> Binding:
-    return service.put_binding(get_services(), experience_id, body)
+    return service.put_binding(get_services(), experience_id, body, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -154,4 +157,4 @@ def read_binding(experience_id: ExperienceId) -> Binding:
 )
 def remove_binding(experience_id: ExperienceId) -> Binding:
     """Answers with the binding as it was."""
-    return service.delete_binding(get_services(), experience_id)
+    return service.delete_binding(get_services(), experience_id, api_key_id=api_key_id(router))

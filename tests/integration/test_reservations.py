@@ -250,3 +250,65 @@ def test_a_target_that_cannot_receive_a_message_is_noted_on_the_request(
     (request,) = api("GET", "/v1/reservations").body["items"]
     assert request["status"] == "new" and request["routed"]
     assert "only from a WAHA sender" in request["notification_error"]
+
+
+CRM, BOOKINGS = "crm0key111", "bookings22"
+
+
+def test_a_status_change_records_the_callers_key_id(
+    api: Api, webhook: Webhook, process: Process
+) -> None:
+    setup_routing(api, override=False)
+    webhook(inbound(text_message("wamid.W", "RES-AB12CD")))
+    process()
+    (request,) = api("GET", "/v1/reservations").body["items"]
+    # GIVEN a request made from a customer's message: no key made it
+    assert request["updated_by"] is None
+    path = f"/v1/reservations/{request['id']}/status"
+    # WHEN one system acknowledges it and another confirms it
+    acknowledged = api("POST", path, {"status": "acknowledged"}, api_key_id=CRM).body
+    assert acknowledged["updated_by"] == CRM
+    api("POST", path, {"status": "confirmed"}, api_key_id=BOOKINGS)
+    # THEN the request names the key of the last change, on GET and in the list
+    assert api("GET", f"/v1/reservations/{request['id']}").body["updated_by"] == BOOKINGS
+    assert api("GET", "/v1/reservations").body["items"][0]["updated_by"] == BOOKINGS
+    # AND a refused change names no one
+    api("POST", path, {"status": "rejected"}, api_key_id=CRM)
+    assert api("GET", f"/v1/reservations/{request['id']}").body["updated_by"] == BOOKINGS
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/operators/laguna", {"name": "Laguna Tours"}),
+        ("/v1/experiences/gondola-sunset/binding", {"operator_id": "laguna"}),
+        ("/v1/reservation-codes/RES-AB12CD", {"experience_id": "gondola-sunset"}),
+    ],
+)
+def test_routing_data_records_the_key_id_of_its_last_writer(
+    api: Api, path: str, body: dict[str, Any]
+) -> None:
+    assert api("PUT", "/v1/operators/laguna", {"name": "Laguna"}, api_key_id=CRM).status == 200
+    # WHEN one system writes the item, then another
+    written = api("PUT", path, body, api_key_id=CRM)
+    assert written.status == 200 and written.body["updated_by"] == CRM
+    assert api("GET", path).body["updated_by"] == CRM
+    api("PUT", path, body, api_key_id=BOOKINGS)
+    # THEN the item names the second key
+    assert api("GET", path).body["updated_by"] == BOOKINGS
+
+
+def test_removing_a_binding_logs_the_key_id_that_removed_it(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    api("PUT", "/v1/operators/laguna", {"name": "Laguna"}, api_key_id=CRM)
+    api("PUT", "/v1/experiences/gondola/binding", {"operator_id": "laguna"}, api_key_id=CRM)
+    # WHEN another system removes the binding
+    removed = api("DELETE", "/v1/experiences/gondola/binding", api_key_id=BOOKINGS)
+    # THEN the answer is the binding as it was (its last writer), and no item is left to hold
+    # the remover's id: the function's log line does
+    assert removed.status == 200 and removed.body["updated_by"] == CRM
+    logged = [r for r in caplog.records if r.getMessage() == "binding removed"]
+    assert [
+        (getattr(r, "experience_id", None), getattr(r, "api_key_id", None)) for r in logged
+    ] == [("gondola", BOOKINGS)]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from postino.senders.model import SenderName
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+UPDATED_BY = "The id of the API key whose call last changed it (none: no call has)"
 
 
 class ReservationStatus(StrEnum):
@@ -57,6 +58,7 @@ class Operator(OperatorSettings):
 
     id: Identifier
     updated_at: str
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
 class BindingSettings(BaseModel):
@@ -72,6 +74,7 @@ class Binding(BindingSettings):
 
     experience_id: Identifier
     updated_at: str
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
 class CodeSettings(BaseModel):
@@ -86,6 +89,7 @@ class CodeRegistration(CodeSettings):
 
     code: str
     updated_at: str
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
 class Reservation(BaseModel):
@@ -107,6 +111,7 @@ class Reservation(BaseModel):
     status: ReservationStatus = ReservationStatus.NEW
     created_at: str
     updated_at: str
+    updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
     model_config = ConfigDict(populate_by_name=True)
 

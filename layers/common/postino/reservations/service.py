@@ -241,8 +241,10 @@ def _why(error: PostinoError | ValidationError) -> str:
 
 
 def change_status(
-    services: Services, reservation_id_: str, status: ReservationStatus
+    services: Services, reservation_id_: str, status: ReservationStatus, *, api_key_id: str | None
 ) -> Reservation:
+    """Move a request along; `api_key_id` (the caller's key, here and in the routing data's
+    writes below) is kept on the item as `updated_by`."""
     key = reservation_key(reservation_id_)
     item = services.inbox.get(key)
     if item is None:
@@ -254,7 +256,12 @@ def change_status(
     try:
         updated = services.inbox.update(
             key,
-            {"status": status.value, "list_pk": reservation_list_key(status), "updated_at": now},
+            {
+                "status": status.value,
+                "list_pk": reservation_list_key(status),
+                "updated_at": now,
+                "updated_by": api_key_id,
+            },
             equals={"status": current.status.value},
         )
     except Conflict as conflict:
@@ -293,10 +300,15 @@ def _from_item(item: dict[str, Any]) -> Reservation:
 # ---- the user's routing data: codes, operators, bindings -------------------------------------
 
 
-def put_code(services: Services, code: str, settings: CodeSettings) -> CodeRegistration:
+def put_code(
+    services: Services, code: str, settings: CodeSettings, *, api_key_id: str | None
+) -> CodeRegistration:
     normalised = normalise_code(services, code)
     registration = CodeRegistration(
-        code=normalised, updated_at=iso(services.clock.now()), **settings.model_dump()
+        code=normalised,
+        updated_at=iso(services.clock.now()),
+        updated_by=api_key_id,
+        **settings.model_dump(),
     )
     services.inbox.put(code_key(normalised), registration.model_dump(mode="json"))
     return registration
@@ -315,9 +327,14 @@ def normalise_code(services: Services, code: str) -> str:
     return found[0]
 
 
-def put_operator(services: Services, operator_id: str, settings: OperatorSettings) -> Operator:
+def put_operator(
+    services: Services, operator_id: str, settings: OperatorSettings, *, api_key_id: str | None
+) -> Operator:
     operator = Operator(
-        id=operator_id, updated_at=iso(services.clock.now()), **settings.model_dump()
+        id=operator_id,
+        updated_at=iso(services.clock.now()),
+        updated_by=api_key_id,
+        **settings.model_dump(),
     )
     services.inbox.put(operator_key(operator_id), operator.model_dump(mode="json"))
     return operator
@@ -327,7 +344,9 @@ def get_operator(services: Services, operator_id: str) -> Operator:
     return Operator.model_validate(_stored(services, operator_key(operator_id), "operator"))
 
 
-def put_binding(services: Services, experience_id: str, settings: BindingSettings) -> Binding:
+def put_binding(
+    services: Services, experience_id: str, settings: BindingSettings, *, api_key_id: str | None
+) -> Binding:
     if services.inbox.get(operator_key(settings.operator_id)) is None:
         raise invalid(
             "operator_id", f"no operator '{settings.operator_id}'", code="unknown_operator"
@@ -335,7 +354,10 @@ def put_binding(services: Services, experience_id: str, settings: BindingSetting
     if settings.is_override and settings.target is None:
         raise invalid("target", "an override needs a target")
     binding = Binding(
-        experience_id=experience_id, updated_at=iso(services.clock.now()), **settings.model_dump()
+        experience_id=experience_id,
+        updated_at=iso(services.clock.now()),
+        updated_by=api_key_id,
+        **settings.model_dump(),
     )
     services.inbox.put(binding_key(experience_id), binding.model_dump(mode="json"))
     return binding
@@ -345,10 +367,12 @@ def get_binding(services: Services, experience_id: str) -> Binding:
     return Binding.model_validate(_stored(services, binding_key(experience_id), "binding"))
 
 
-def delete_binding(services: Services, experience_id: str) -> Binding:
+def delete_binding(services: Services, experience_id: str, *, api_key_id: str | None) -> Binding:
     deleted = services.inbox.delete(binding_key(experience_id))
     if deleted is None:
         raise not_found("binding", experience_id)
+    # No item is left to carry who removed it: the log line does.
+    logger.info("binding removed", extra={"experience_id": experience_id, "api_key_id": api_key_id})
     return Binding.model_validate(deleted)
 
 
