@@ -1,20 +1,13 @@
-"""template.yaml as CloudFormation would deploy it: SAM's transform, then the conditions.
+"""template.yaml as CloudFormation would deploy it: SAM's transform (local/sam_render.py),
+then the conditions, for each set of parameters that between them take every condition."""
 
-The SAM translator runs in the SAM CLI's own venv (.tools/sam), the one `sam deploy` uses; the
-dev venv does not carry it. Policies name AWS managed policies by ARN, so the translator needs
-no IAM lookup (an empty managed-policy map) and no AWS account.
-"""
-
-import copy
-import json
-import os
 import re
-import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 from typing import Any
 
+from local.sam_render import sam_python as sam_python
+from local.sam_render import translated as translated
 from local.template_stack import REPO_ROOT, load_template
 
 NETWORK = {
@@ -40,19 +33,6 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
 }
 STACK_NAME = "postino-test"
 
-_TRANSLATE = """
-import json, sys
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-request = json.load(sys.stdin)
-translator = Translator(managed_policy_map={}, sam_parser=Parser())
-json.dump(translator.translate(sam_template=request["template"], parameter_values=request["parameters"]), sys.stdout)
-"""
-
-
-def sam_python() -> Path:
-    return REPO_ROOT / ".tools/sam/bin/python"
-
 
 def parameters_of(overrides: dict[str, str]) -> dict[str, str]:
     """Every parameter's value: its default unless overridden."""
@@ -60,32 +40,6 @@ def parameters_of(overrides: dict[str, str]) -> dict[str, str]:
         name: str(p.get("Default", "")) for name, p in load_template()["Parameters"].items()
     }
     return defaults | overrides
-
-
-@cache
-def _translated(overrides: tuple[tuple[str, str], ...]) -> str:
-    template = copy.deepcopy(load_template())
-    for resource in template["Resources"].values():
-        properties = resource.get("Properties", {})
-        for code in ("CodeUri", "ContentUri"):  # as `sam package` leaves them: S3 locations
-            if code in properties:
-                properties[code] = f"s3://postino-artifacts/{properties[code]}"
-    result = subprocess.run(
-        [str(sam_python()), "-c", _TRANSLATE],
-        input=json.dumps({"template": template, "parameters": dict(overrides)}),
-        capture_output=True,
-        text=True,
-        check=False,
-        env=os.environ | {"AWS_DEFAULT_REGION": "eu-west-1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-def translated(overrides: dict[str, str]) -> dict[str, Any]:
-    """SAM's output: plain CloudFormation, conditions still in it."""
-    rendered: dict[str, Any] = json.loads(_translated(tuple(sorted(overrides.items()))))
-    return rendered
 
 
 _NO_VALUE = object()
