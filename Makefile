@@ -27,15 +27,15 @@ help:
 	@echo "make validate  sam validate --lint, cfn-lint and checkov"
 	@echo "make deploy    sam deploy --guided"
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(SAM)
 	$(BIN)/python -m local.run
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(SAM)
 	$(BIN)/python -m local.demo
 
 FROM ?= 393331234567
 TEXT ?= Ciao!
-inbound: $(VENV)/.installed
+inbound: $(VENV)/.installed $(SAM)
 	$(BIN)/python -m local.demo inbound --from "$(FROM)" --text "$(TEXT)"
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt pyproject.toml
@@ -81,7 +81,7 @@ fuzz: $(VENV)/.installed
 
 # The local stack under faults and killed drainers; exits non-zero on any violation.
 # make test runs a short one (tests/e2e/test_soak.py).
-soak: $(VENV)/.installed
+soak: $(VENV)/.installed $(SAM)
 	$(BIN)/python bench/soak.py --messages 1000 --kills 3
 
 CHECKOV := .tools/checkov/bin/checkov

@@ -216,14 +216,14 @@ def stop_all(soak: Soak) -> None:
 
 
 def sqs_client(env_file: Path) -> Any:
-    """SQS of the stack's moto, as the drainers reach it."""
-    endpoint = json.loads(env_file.read_text())["AWS_ENDPOINT_URL"]
+    """SQS of the stack's moto, as its operator sees it (the functions have roles of their own)."""
+    env = json.loads(env_file.read_text())
     return boto3.client(
         "sqs",
-        endpoint_url=endpoint,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto takes any key
+        aws_access_key_id=env["OPERATOR_AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["OPERATOR_AWS_SECRET_ACCESS_KEY"],
     )
 
 

@@ -21,11 +21,10 @@ from local.template_stack import REPO_ROOT
 def main() -> int:
     env_file, seconds = sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 60.0
     sys.path[:0] = [str(REPO_ROOT / "layers" / "common")]
+    # The stack's resources, and the drain function's own role's credentials (local/iam.py).
     os.environ.update(json.loads(Path(env_file).read_text()))
     os.environ.update(
         {
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POSTINO_LOG_LEVEL", "WARNING"),
             "POWERTOOLS_METRICS_DISABLED": "true",

@@ -2,10 +2,14 @@
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from functools import cache
 from types import ModuleType
+from typing import Any
 
 from local.template_stack import REPO_ROOT
+
+Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @cache
@@ -19,3 +23,14 @@ def load_function(name: str, entry: str = "app") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def under_role(function: str, handler: Handler) -> Handler:
+    """The handler with its AWS calls made as `function` (its own role), as Lambda runs it."""
+    from postino import aws  # the layer is on the path once a function is loaded
+
+    def run(event: dict[str, Any], context: Any) -> Any:
+        with aws.acting_as(function):
+            return handler(event, context)
+
+    return run

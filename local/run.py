@@ -27,9 +27,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local import moto_speedups
+from local import iam, moto_speedups
 from local.apigw import LambdaContext, LocalApiGateway
-from local.functions import load_function
+from local.functions import load_function, under_role
 from local.sqs_events import QueuePoller
 from local.template_stack import (
     REPO_ROOT,
@@ -193,8 +193,15 @@ def start_aws(config: LocalConfig) -> ThreadedMotoServer:
 
 
 def create_stack(config: LocalConfig, sandbox_url: str) -> None:
+    from postino import aws  # the layer is on the path by now
+
     resources = create_stack_resources(
-        parameter_overrides={"PhoneNumberId": config.phone_number_id, "WabaId": config.waba_id}
+        parameter_overrides={
+            "PhoneNumberId": config.phone_number_id,
+            "WabaId": config.waba_id,
+            # The WAHA sandbox (or a WAHA of your own) listens on this machine.
+            "WahaAllowedBaseUrls": "http://127.0.0.1:*,http://localhost:*",
+        }
     )
     environment = function_environment(resources, "WebhookProcessorFunction")
     environment |= function_environment(resources, "SendFunction")
@@ -212,12 +219,6 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
     # Operators are notified with the sandbox's approved template: free text would reach them
     # only inside their own 24-hour window.
     os.environ.setdefault("RESERVATION_NOTIFICATION_TEMPLATE", "reservation_request")
-    if os.environ.get("POSTINO_ENV_FILE"):
-        # For a drainer run from outside (python -m local.drain_once), as a second Lambda would.
-        shared = [*environment, "AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"]
-        Path(os.environ["POSTINO_ENV_FILE"]).write_text(
-            json.dumps({name: os.environ[name] for name in shared})
-        )
     secrets: Any = boto3.client("secretsmanager")
     for name, value in (
         (resources.parameters["AccessTokenSecretName"], "local-access-token"),
@@ -228,9 +229,36 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
         (resources.parameters["LinkKeySecretName"], config.link_key),
     ):
         secrets.create_secret(Name=name, SecretString=value)
+    # From here on every function runs under its own role, and this harness as the operator.
+    roles = iam.create_function_roles(resources)
+    os.environ.update(iam.operator_environment(roles))
+    boto3.setup_default_session()
+    aws.use_roles(roles.session)
+    iam.enforce(on_denial=lambda denial: say(f"DENIED    {denial}"))
+    if os.environ.get("POSTINO_ENV_FILE"):
+        # For a drainer run from outside (python -m local.drain_once), as a second Lambda would:
+        # the stack's environment and the drain function's own role; and for a harness that
+        # looks from outside (the soak), the operator's key.
+        shared = [*environment, "AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"]
+        drain_role = roles.credentials["SchedulerFunction"]
+        operator = roles.credentials[iam.OPERATOR]
+        Path(os.environ["POSTINO_ENV_FILE"]).write_text(
+            json.dumps(
+                {name: os.environ[name] for name in shared}
+                | {
+                    "AWS_ACCESS_KEY_ID": drain_role["aws_access_key_id"],
+                    "AWS_SECRET_ACCESS_KEY": drain_role["aws_secret_access_key"],
+                    "AWS_SESSION_TOKEN": drain_role["aws_session_token"],
+                    "OPERATOR_AWS_ACCESS_KEY_ID": operator["aws_access_key_id"],
+                    "OPERATOR_AWS_SECRET_ACCESS_KEY": operator["aws_secret_access_key"],
+                }
+            )
+        )
 
 
 def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
+    from postino import aws  # the layer is on the path by now
+
     scheduler = load_function("scheduler")
     every = drain_every_seconds()
     while not stop.is_set():
@@ -240,9 +268,10 @@ def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
             return
         context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=60)
         try:
-            report = scheduler.lambda_handler(
-                {"source": "postino.schedule", "action": "drain"}, context
-            )
+            with aws.acting_as("SchedulerFunction"):
+                report = scheduler.lambda_handler(
+                    {"source": "postino.schedule", "action": "drain"}, context
+                )
         except Exception as error:  # keep the schedule going, as EventBridge would
             say(f"drain     failed: {error!r}")
             continue
@@ -253,16 +282,20 @@ def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
 
 def ingest_loop(stop: threading.Event) -> None:
     """Lambda's SQS event source: batches to the processor, failures left to SQS's redrive."""
-    processor = load_function("webhook", "process")
-    poller = QueuePoller(
-        boto3.client("sqs"), os.environ["INGEST_QUEUE_URL"], batch_size=INGEST_BATCH
+    from postino import aws  # the layer is on the path by now
+
+    processor = under_role(
+        "WebhookProcessorFunction", load_function("webhook", "process").lambda_handler
     )
+    # Lambda's poller receives and deletes with the function's own role.
+    with aws.acting_as("WebhookProcessorFunction"):
+        poller = QueuePoller(aws.sqs(), os.environ["INGEST_QUEUE_URL"], batch_size=INGEST_BATCH)
 
     def handle(event: dict[str, Any]) -> Any:
         context = LambdaContext(
             "postino-WebhookProcessorFunction", str(uuid.uuid4()), timeout_seconds=30
         )
-        return processor.lambda_handler(event, context)
+        return processor(event, context)
 
     announced: set[str] = set()
     while not stop.is_set():
@@ -276,7 +309,8 @@ def ingest_loop(stop: threading.Event) -> None:
             continue
         if batch.failed:
             say(f"webhooks  {len(batch.failed)} notification(s) will be retried")
-        _say_new_reservations(announced)
+        with aws.acting_as(iam.OPERATOR):
+            _say_new_reservations(announced)
 
 
 def _say_new_reservations(announced: set[str]) -> None:
@@ -332,13 +366,14 @@ def main() -> int:
 
     from local.sandbox import MetaSandbox  # after the environment is set
     from local.waha_peer import WahaPeer
+    from postino import aws
     from postino.services import get_services
 
     nudger = LocalNudger()
     get_services().nudger = nudger  # type: ignore[assignment]
     handlers = {
-        "SendFunction": load_function("send").lambda_handler,
-        "WebhookFunction": load_function("webhook").lambda_handler,
+        function: under_role(function, load_function(folder).lambda_handler)
+        for function, folder in (("SendFunction", "send"), ("WebhookFunction", "webhook"))
     }
     gateway = LocalApiGateway(
         api_routes(),
@@ -371,7 +406,8 @@ def main() -> int:
         for session, (phone, name) in WEDDING_PHONES.items():
             waha.add_session(session, status="SCAN_QR_CODE", phone=phone, push_name=name)
         waha_url = waha.base_url
-    add_wedding_senders(waha_url)
+    with aws.acting_as(iam.OPERATOR):
+        add_wedding_senders(waha_url)
     stop = threading.Event()
     threads = [
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
@@ -394,7 +430,8 @@ def main() -> int:
         print(f"  WAHA sandbox                     {waha.base_url}/_sandbox/waha/requests")
         print("Pair the WAHA phones (senders groom and bride): get the QR code, then 'scan' it:")
         print(
-            f"  curl -s {api_url}/v1/senders/groom/session/qr -H 'x-api-key: {config.api_key}' -o qr.png"
+            f"  curl -s {api_url}/v1/senders/groom/session/qr -H 'x-api-key: {config.api_key}' "
+            "-H 'Accept: image/png' -o qr.png"
         )
         print(f"  curl -s -X POST {waha.base_url}/_sandbox/waha/groom/scan")
     print("Send a first message:")

@@ -5,6 +5,7 @@ own definitions, so what runs locally cannot drift from what `sam deploy` create
 """
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,7 +20,7 @@ TEMPLATE = REPO_ROOT / "template.yaml"
 ACCOUNT_ID = "123456789012"
 
 # Properties that only matter to a real deployment (backups, alarms' wiring): nothing to emulate.
-_DEPLOYMENT_ONLY = {"PointInTimeRecoverySpecification", "Tags"}
+_DEPLOYMENT_ONLY = {"PointInTimeRecoverySpecification", "Tags", "DeletionProtectionEnabled"}
 _TABLE_PROPERTIES = {
     "KeySchema",
     "AttributeDefinitions",
@@ -90,7 +91,19 @@ def create_stack_resources(
             )
     _create_tables(template, resources)
     _create_queues(template, resources)
+    _name_log_groups(template, resources)
     return resources
+
+
+def _name_log_groups(template: dict[str, Any], resources: StackResources) -> None:
+    """Log groups are not emulated, but roles name them: their names and ARNs resolve."""
+    for name, properties in _resources_of(template, "AWS::Logs::LogGroup").items():
+        if "LogGroupName" in properties:
+            group = str(_resolve(properties["LogGroupName"], resources))
+            resources.physical[name] = group
+            resources.arns[name] = (
+                f"arn:aws:logs:{resources.region}:{resources.account_id}:log-group:{group}:*"
+            )
 
 
 def _create_tables(template: dict[str, Any], resources: StackResources) -> None:
@@ -152,7 +165,8 @@ def function_environment(
         .get("Environment", {})
         .get("Variables", {}),
     }
-    return {name: str(_resolve(value, resources)) for name, value in variables.items()}
+    resolved = resolve_all(variables, resources, conditions(template, resources))
+    return {name: str(value) for name, value in resolved.items()}
 
 
 def _pseudo(resources: StackResources) -> dict[str, str]:
@@ -196,17 +210,67 @@ def _resolve(value: Any, resources: StackResources) -> Any:
         name, attribute = target.split(".", 1) if isinstance(target, str) else target
         return _get_att(name, attribute, resources)
     if "Fn::Sub" in value:
-        text = value["Fn::Sub"]
-        if not isinstance(text, str):
-            raise ValueError("Fn::Sub with a variable map is not supported")
+        text, variables = (
+            (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        )
+        for name, variable in variables.items():
+            text = text.replace("${" + name + "}", str(_resolve(variable, resources)))
         for name in {*resources.parameters, *resources.physical, *_pseudo(resources)}:
             if "${" + name + "}" in text:
                 text = text.replace("${" + name + "}", _ref(name, resources))
-        return text
+        # ${Resource.Attribute} is GetAtt's short form inside a Sub.
+        return re.sub(r"\$\{(\w+)\.(\w+)\}", lambda m: _get_att(m[1], m[2], resources), text)
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(str(_resolve(p, resources)) for p in parts)
     raise ValueError(f"cannot resolve {sorted(value)}")
+
+
+NO_VALUE = object()  # what Ref AWS::NoValue leaves: the property or list item is dropped
+
+
+def conditions(template: dict[str, Any], resources: StackResources) -> dict[str, bool]:
+    """The template's Conditions, evaluated with the stack's parameters."""
+    definitions = template.get("Conditions", {})
+    known: dict[str, bool] = {}
+
+    def evaluate(value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((function, argument),) = value.items()
+            if function == "Condition":
+                if argument not in known:
+                    known[argument] = bool(evaluate(definitions[argument]))
+                return known[argument]
+            if function == "Fn::Equals":
+                return str(evaluate(argument[0])) == str(evaluate(argument[1]))
+            if function == "Fn::And":
+                return all(evaluate(a) for a in argument)
+            if function == "Fn::Or":
+                return any(evaluate(a) for a in argument)
+            if function == "Fn::Not":
+                return not evaluate(argument[0])
+        return _resolve(value, resources)
+
+    return {name: bool(evaluate({"Condition": name})) for name in definitions}
+
+
+def resolve_all(value: Any, resources: StackResources, truths: dict[str, bool]) -> Any:
+    """A whole value (a policy document, say) with every intrinsic resolved: Fn::If by the
+    conditions' truths, Ref AWS::NoValue dropped."""
+    if isinstance(value, list):
+        items = [resolve_all(v, resources, truths) for v in value]
+        return [v for v in items if v is not NO_VALUE]
+    if not isinstance(value, dict):
+        return value
+    if value == {"Ref": "AWS::NoValue"}:
+        return NO_VALUE
+    if "Fn::If" in value:
+        condition, if_true, if_false = value["Fn::If"]
+        return resolve_all(if_true if truths[condition] else if_false, resources, truths)
+    if len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref")):
+        return _resolve(value, resources)
+    resolved = {k: resolve_all(v, resources, truths) for k, v in value.items()}
+    return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
 def api_routes(template: dict[str, Any] | None = None) -> list[ApiRoute]:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from local import iam
 from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
 from local.sqs_events import QueuePoller
@@ -81,7 +82,11 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         get_settings.cache_clear()
         parameters.clear_caches()  # type: ignore[no-untyped-call]
         resources = create_stack_resources(
-            parameter_overrides={"PhoneNumberId": PHONE_NUMBER_ID, "WabaId": WABA_ID}
+            parameter_overrides={
+                "PhoneNumberId": PHONE_NUMBER_ID,
+                "WabaId": WABA_ID,
+                "WahaAllowedBaseUrls": "http://127.0.0.1:*",  # the WAHA fake's
+            }
         )
         for name, value in function_environment(resources, "SendFunction").items():
             monkeypatch.setenv(name, value)
@@ -99,10 +104,24 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         secrets.create_secret(Name=WAHA_KEY_SECRET, SecretString=WAHA_API_KEY)
         secrets.create_secret(Name=WAHA_HMAC_SECRET, SecretString=WAHA_HMAC_KEY)
         secrets.create_secret(Name=LINK_KEY_SECRET, SecretString=LINK_KEY)
-        yield resources
-        use_services(None)
-        aws.reset_clients()
-        get_settings.cache_clear()
+        # Every function under its own role from here on, the test itself as the operator.
+        roles = iam.create_function_roles(resources)
+        for name, value in iam.operator_environment(roles).items():
+            monkeypatch.setenv(name, value)
+        boto3.setup_default_session()  # boto3.client() keeps the credentials it first read
+        aws.use_roles(roles.session)
+        iam.enforce()
+        try:
+            with aws.acting_as(iam.OPERATOR):
+                yield resources
+            # A refusal fails the test that met it, even where the code caught it.
+            denied = iam.take_denials()
+            assert not denied, "AWS refused: " + "; ".join(map(str, denied))
+        finally:
+            iam.enforce(on=False)
+            aws.use_roles(None)
+            use_services(None)
+            get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -128,9 +147,9 @@ def api(services: Services) -> Callable[..., HttpResult]:
     send = load_function("send")
 
     def call(method: str, path: str, body: Any = None, **kwargs: Any) -> HttpResult:
-        return as_http(
-            send.lambda_handler(rest_event(method, path, body, **kwargs), FakeLambdaContext())
-        )
+        event = rest_event(method, path, body, **kwargs)
+        with aws.acting_as("SendFunction"):
+            return as_http(send.lambda_handler(event, FakeLambdaContext()))
 
     return call
 
@@ -149,7 +168,8 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
             function_name="postino-SchedulerFunction",
             remaining_millis=int((seconds + margin) * 1000),
         )
-        result: dict[str, Any] = scheduler.lambda_handler(schedule_event(), context)
+        with aws.acting_as("SchedulerFunction"):
+            result: dict[str, Any] = scheduler.lambda_handler(schedule_event(), context)
         return result
 
     return run
@@ -173,7 +193,9 @@ def webhook(services: Services) -> Callable[..., HttpResult]:
     route = load_function("webhook")
 
     def call(body: Any, **kwargs: Any) -> HttpResult:
-        return as_http(route.lambda_handler(webhook_event(body, **kwargs), FakeLambdaContext()))
+        event = webhook_event(body, **kwargs)
+        with aws.acting_as("WebhookFunction"):
+            return as_http(route.lambda_handler(event, FakeLambdaContext()))
 
     return call
 
@@ -193,9 +215,9 @@ def waha_webhook(services: Services) -> Callable[..., HttpResult]:
     route = load_function("webhook")
 
     def call(body: Any, **kwargs: Any) -> HttpResult:
-        return as_http(
-            route.lambda_handler(waha_webhook_event(body, **kwargs), FakeLambdaContext())
-        )
+        event = waha_webhook_event(body, **kwargs)
+        with aws.acting_as("WebhookFunction"):
+            return as_http(route.lambda_handler(event, FakeLambdaContext()))
 
     return call
 
@@ -207,10 +229,13 @@ def process(services: Services) -> Callable[[], list[str]]:
     Returns the ids of the records the processor reported as failed (they stay on the queue).
     """
     processor = load_function("webhook", "process")
-    poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
+    # Lambda's poller receives and deletes with the function's own role.
+    with aws.acting_as("WebhookProcessorFunction"):
+        poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
 
     def handle(event: dict[str, Any]) -> Any:
-        return processor.lambda_handler(event, FakeLambdaContext(function_name="processor"))
+        with aws.acting_as("WebhookProcessorFunction"):
+            return processor.lambda_handler(event, FakeLambdaContext(function_name="processor"))
 
     def run() -> list[str]:
         failed: list[str] = []

@@ -11,7 +11,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,7 +29,7 @@ def _secret(name: str) -> str:
     if not name:
         return ""
     try:
-        value: str = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
+        value: str = aws.secret(name, max_age=SECRET_MAX_AGE_SECONDS)
     except GetParameterError:
         logger.warning("webhook secret unavailable", extra={"secret_name": name})
         return ""

@@ -61,6 +61,9 @@ def stop_stack(started: StartedStack) -> None:
     time.sleep(0.2)  # the reader thread takes the last lines
     output = "".join(started.later)
     assert started.process.returncode == 0 and "stopped" in output, output[-2000:]
+    # Each function ran under its own role: a refusal anywhere in the run fails it.
+    denied = [line for line in started.later if " DENIED " in line]
+    assert not denied, "".join(denied)
 
 
 @pytest.fixture(scope="session")

@@ -327,19 +327,19 @@ def test_two_concurrent_drainers_never_exceed_the_rate_window(
     peer.latency = 0.05
     for n in range(20):
         assert api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).status == 202
-    # WHEN two drainers run at once
-    drainers = [
-        threading.Thread(
-            target=Drainer(services).run,
-            args=(services.clock.now() + 15,),
-            kwargs={"use_lease": False},
-        )
-        for _ in range(2)
-    ]
+
+    # WHEN two drainers run at once, each as the drain function
+    def drain_as_the_function() -> None:
+        with aws.acting_as("SchedulerFunction"):
+            Drainer(services).run(services.clock.now() + 15, use_lease=False)
+
+    drainers = [threading.Thread(target=drain_as_the_function) for _ in range(2)]
     for thread in drainers:
         thread.start()
     for thread in drainers:
         thread.join()
+    # (a send that missed its slot on a starved machine is queued again: a later drain sends it)
+    drain_as_the_function()
     # THEN all were sent, and no 1-second interval at the peer holds more than 5
     arrivals = sorted(r.received_at for r in peer.sent_messages())
     assert len(arrivals) == 20

@@ -1,9 +1,19 @@
-"""The one place that builds AWS clients: lazily, so that moto (or AWS_ENDPOINT_URL) is in place first."""
+"""The one place that builds AWS clients: lazily, so that moto (or AWS_ENDPOINT_URL) is in place first.
 
+In Lambda a process runs one function, and its clients sign with that function's role (the
+default credential chain). The local stack and the tests run every function in one process:
+they give each function its own role's credentials through `use_roles` and `acting_as`, so
+that what a role lacks is refused locally as AWS would refuse it.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -15,10 +25,24 @@ if TYPE_CHECKING:
 # Standard retry mode: throttling and 5xx are retried with backoff by botocore itself.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=96)
 
+# Whose credentials the clients use: "" is the process's own (Lambda: the function's role).
+_acting_as: ContextVar[str] = ContextVar("postino_aws_acting_as", default="")
+_sessions: Callable[[str], boto3.session.Session] | None = None
+
+
+def _session(identity: str) -> boto3.session.Session:
+    if _sessions is None:
+        return boto3.session.Session()
+    return _sessions(identity)
+
 
 @cache
+def _client_of(service: str, identity: str) -> Any:
+    return _session(identity).client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
 def _client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return _client_of(service, _acting_as.get())
 
 
 def dynamodb() -> "DynamoDBClient":
@@ -41,6 +65,37 @@ def lambda_() -> "LambdaClient":
     return client
 
 
+@cache
+def _secrets_of(identity: str) -> SecretsProvider:
+    # One provider (and its cache) per identity: a value one role read is never served to another.
+    return SecretsProvider(boto3_client=_client_of("secretsmanager", identity))
+
+
+def secret(name: str, max_age: int) -> str:
+    """A secret's value, cached for max_age seconds (GetParameterError when it cannot be read)."""
+    value: str = _secrets_of(_acting_as.get()).get(name, max_age=max_age)  # type: ignore[assignment]
+    return value
+
+
+def use_roles(sessions: Callable[[str], boto3.session.Session] | None) -> None:
+    """The local stack and tests: `sessions(identity)` gives the credentials of each identity
+    (a function's logical id, as `acting_as` names it). None goes back to the default chain."""
+    global _sessions
+    _sessions = sessions
+    reset_clients()
+
+
+@contextmanager
+def acting_as(identity: str) -> Iterator[None]:
+    """Make the AWS calls in this block (and in threads started with its context) as `identity`."""
+    token = _acting_as.set(identity)
+    try:
+        yield
+    finally:
+        _acting_as.reset(token)
+
+
 def reset_clients() -> None:
-    """Forget built clients (tests start a fresh moto per test)."""
-    _client.cache_clear()
+    """Forget built clients and cached secrets (tests start a fresh moto per test)."""
+    _client_of.cache_clear()
+    _secrets_of.cache_clear()

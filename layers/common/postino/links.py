@@ -13,9 +13,9 @@ import hmac
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+from postino import aws
 from postino.errors import PostinoError
 
 TOKEN_PARAMETER = "pt"  # noqa: S105 - a query parameter name, not a secret
@@ -38,7 +38,7 @@ class LinkCheck:
 def signing_key(secret_name: str) -> bytes:
     """The key from Secrets Manager (cached 5 minutes, so a rotation shows within that)."""
     try:
-        value: str = parameters.get_secret(secret_name, max_age=KEY_MAX_AGE_SECONDS)
+        value: str = aws.secret(secret_name, max_age=KEY_MAX_AGE_SECONDS)
     except GetParameterError:
         raise PostinoError(
             "link_key_missing",

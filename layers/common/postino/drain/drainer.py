@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -419,7 +420,9 @@ class Drainer:
     def _start(self, pool: ThreadPoolExecutor, sender: Sender, held: Held, start: float) -> None:
         with self._lock:
             self._in_flight += 1
-        future = pool.submit(self._send_one, sender, held, start)
+        # The send runs in the drainer's context: its logger keys, and locally the function's
+        # own AWS credentials (postino.aws.acting_as).
+        future = pool.submit(copy_context().run, self._send_one, sender, held, start)
         future.add_done_callback(self._job_done)
 
     def _job_done(self, future: Future[None]) -> None:

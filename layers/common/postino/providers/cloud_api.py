@@ -4,9 +4,9 @@ import threading
 from typing import Any
 
 import httpx
-from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ValidationError
 
+from postino import aws
 from postino.messages.model import Message
 from postino.providers.base import (
     Accepted,
@@ -82,9 +82,7 @@ class CloudApiProvider:
 
     def _token(self, sender: CloudApiSender) -> str:
         with self._token_lock:
-            token: str = parameters.get_secret(
-                sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS
-            )
+            token: str = aws.secret(sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS)
         return token
 
     def send(self, sender: CloudApiSender, message: Message, progress: Progress) -> SendResult:

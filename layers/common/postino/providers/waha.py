@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from aws_lambda_powertools.utilities import parameters
 
+from postino import aws
 from postino.clock import Clock
 from postino.messages.model import Message, Phase
 from postino.observability import logger
@@ -132,7 +132,7 @@ class WahaClient:
         self.sender = sender
 
     def api_key(self) -> str:
-        value: str = parameters.get_secret(self.sender.api_key_secret, max_age=KEY_MAX_AGE_SECONDS)
+        value: str = aws.secret(self.sender.api_key_secret, max_age=KEY_MAX_AGE_SECONDS)
         # One secret can serve WAHA too: {"api_key": plain, "api_key_sha512": "sha512:…"}.
         if value.startswith("{"):
             found = json.loads(value).get("api_key")

@@ -4,8 +4,8 @@
 from functools import cache
 
 import httpx
-from aws_lambda_powertools.utilities import parameters
 
+from postino import aws
 from postino.errors import PostinoError, invalid
 from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
@@ -42,7 +42,7 @@ def templates_for(services: Services, sender: Sender, *, refresh: bool) -> list[
     if cached is not None:
         return [Template.model_validate(t) for t in cached.get("templates", [])]
     settings = services.settings
-    token: str = parameters.get_secret(sender.access_token_secret, max_age=300)
+    token: str = aws.secret(sender.access_token_secret, max_age=300)
     try:
         templates = fetch_templates(
             _http(), settings.graph_api_base_url, settings.graph_api_version, sender.waba_id, token
