@@ -49,7 +49,7 @@ class Services:
             outbox=Outbox(settings.outbound_queue_url),
             provider=ProviderRouter(
                 CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
-                WahaProvider(clock, rng),
+                WahaProvider(clock, rng, settings.waha_allowed_base_urls),
             ),
             nudger=DrainNudger(settings.drain_function_name),
             rng=rng,

@@ -31,6 +31,10 @@ class Settings(BaseModel):
     # Secrets Manager names of Meta's app secret (webhook signatures) and the verify token.
     app_secret_name: str = ""
     verify_token_name: str = ""
+    # Secrets Manager name of the key WAHA signs its webhooks with (X-Webhook-Hmac).
+    waha_hmac_key_name: str = ""
+    # The only WAHA base URLs a sender may name (comma-separated; `*` within host or port).
+    waha_allowed_base_urls: str = ""
     # Secrets Manager name of the key that signs `{signed_link}` links (postino/links.py).
     link_key_name: str = "postino/links/signing-key"
     # Where ReservationRequested events go ("default" is the account's default bus).

@@ -26,6 +26,7 @@ from postino.providers.base import (
     SenderUnavailable,
     SendResult,
 )
+from postino.senders.allowed import waha_url_allowed
 from postino.senders.model import WahaSender
 
 KEY_MAX_AGE_SECONDS = 300
@@ -61,6 +62,15 @@ class WahaError(Exception):
         super().__init__(f"WAHA answered HTTP {status}")
         self.status = status
         self.body = body
+
+
+class WahaNotAllowed(WahaError):
+    """A sender names a WAHA outside the stack's WahaAllowedBaseUrls: never called, never
+    sent the key (a sender stored before the rule, or written around the API)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(403, {"message": f"{base_url} is not in WahaAllowedBaseUrls"})
+        self.base_url = base_url
 
 
 def chat_id(to: str) -> str:
@@ -127,9 +137,10 @@ def typing_seconds(sender: WahaSender, message: Message) -> float:
 class WahaClient:
     """WAHA's HTTP API for one sender: the key from Secrets Manager, errors as exceptions."""
 
-    def __init__(self, http: httpx.Client, sender: WahaSender) -> None:
+    def __init__(self, http: httpx.Client, sender: WahaSender, allowed_base_urls: str) -> None:
         self.http = http
         self.sender = sender
+        self.allowed_base_urls = allowed_base_urls
 
     def api_key(self) -> str:
         value: str = aws.secret(self.sender.api_key_secret, max_age=KEY_MAX_AGE_SECONDS)
@@ -143,6 +154,8 @@ class WahaClient:
     def call(
         self, method: str, path: str, body: Any = None, *, accept: str = "application/json"
     ) -> httpx.Response:
+        if not waha_url_allowed(self.sender.base_url, self.allowed_base_urls):
+            raise WahaNotAllowed(self.sender.base_url)
         url = self.sender.base_url.rstrip("/") + path
         headers = {"X-Api-Key": self.api_key(), "Accept": accept}
         try:
@@ -159,9 +172,16 @@ class WahaClient:
 
 
 class WahaProvider:
-    def __init__(self, clock: Clock, rng: random.Random, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        rng: random.Random,
+        allowed_base_urls: str,
+        http: httpx.Client | None = None,
+    ) -> None:
         self.clock = clock
         self.rng = rng
+        self.allowed_base_urls = allowed_base_urls
         self.http = http or httpx.Client(
             # WAHA drives a browser or a socket: a send can take a few seconds to come back.
             timeout=httpx.Timeout(30.0, connect=5.0, pool=10.0),
@@ -172,7 +192,7 @@ class WahaProvider:
         self._working_at: dict[str, float] = {}
 
     def client(self, sender: WahaSender) -> WahaClient:
-        return WahaClient(self.http, sender)
+        return WahaClient(self.http, sender, self.allowed_base_urls)
 
     def warm(self, sender: WahaSender) -> SenderUnavailable | None:
         """Is the session WORKING? Asked before any message is claimed, so none spends an attempt."""
@@ -266,6 +286,12 @@ def session_not_working(sender: WahaSender, status: str) -> SenderUnavailable:
 
 def unavailable(sender: WahaSender, error: WahaError) -> SenderUnavailable | None:
     """WAHA's errors that mean the sender, not the message, cannot go on."""
+    if isinstance(error, WahaNotAllowed):
+        return SenderUnavailable(
+            UNAUTHORIZED_PAUSE,
+            f"its base_url {error.base_url} is not in the stack's WahaAllowedBaseUrls: PUT the "
+            "sender with an allowed one, then resume it",
+        )
     if error.status in (401, 403):
         return SenderUnavailable(
             UNAUTHORIZED_PAUSE,

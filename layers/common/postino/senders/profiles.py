@@ -2,9 +2,10 @@
 
 from postino.clock import iso
 from postino.drain.rate_window import limit_key, window_usage
-from postino.errors import PostinoError, invalid
+from postino.errors import PostinoError
 from postino.queueing import release_parked
 from postino.send.accept import wake_drain
+from postino.senders.allowed import check_sender_secret, check_waha_base_url
 from postino.senders.model import (
     CloudApiSender,
     CloudApiSettings,
@@ -34,8 +35,9 @@ def put_sender(
         else settings.api_key_secret
     )
     field = "access_token_secret" if isinstance(settings, CloudApiSettings) else "api_key_secret"
-    _check_secret_name(field, secret, services.settings.secrets_prefix)
+    check_sender_secret(field, secret, services.settings)
     if isinstance(settings, WahaSettings):
+        check_waha_base_url(settings.base_url, services.settings)
         _check_session_free(services, name, settings)
     existing = services.senders.get(name)
     # Settings are replaced; a pause is state, and only `resume` (or WAHA's session) lifts it.
@@ -147,18 +149,3 @@ def _check_session_free(services: Services, name: str, settings: WahaSettings) -
                 "give this sender a session of its own.",
                 409,
             )
-
-
-def _check_secret_name(field: str, secret: str, prefix: str) -> None:
-    """The functions may read only secrets under the stack's prefix (least privilege)."""
-    name = (
-        secret.split(":secret:", 1)[1]
-        if secret.startswith("arn:") and ":secret:" in secret
-        else secret
-    )
-    if not name.startswith(prefix):
-        raise invalid(
-            field,
-            f"must be the name or ARN of a Secrets Manager secret under '{prefix}', "
-            "which is all the functions are allowed to read",
-        )

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from postino.errors import PostinoError
 from postino.messages.model import Message
 from postino.messages.request import SendMessageRequest
-from postino.providers.waha import WahaClient, WahaError, WahaUnreachable
+from postino.providers.waha import WahaError, WahaNotAllowed, WahaUnreachable
 from postino.send.accept import accept_message
 from postino.senders.model import WahaSender
 from postino.senders.profiles import get_sender
@@ -63,7 +63,7 @@ def waha_sender(services: Services, name: str) -> WahaSender:
 def read_session(services: Services, name: str) -> SessionResource:
     sender = waha_sender(services, name)
     with waha_errors(sender):
-        found = WahaClient(services.provider.waha.http, sender).session()
+        found = services.provider.waha.client(sender).session()
     status = str(found.get("status") or "UNKNOWN")
     now = services.clock.now()
     services.senders.set_session_status(sender.name, status, now, at=now)
@@ -79,7 +79,7 @@ def read_session(services: Services, name: str) -> SessionResource:
 def session_qr(services: Services, name: str) -> bytes:
     """The QR code to scan from the phone (WhatsApp > Linked devices), as PNG bytes."""
     sender = waha_sender(services, name)
-    client = WahaClient(services.provider.waha.http, sender)
+    client = services.provider.waha.client(sender)
     with waha_errors(sender):
         response = client.call(
             "GET", f"/api/{sender.session}/auth/qr?format=image", accept="image/png"
@@ -101,7 +101,7 @@ def session_action(
 
     `api_key_id`: the caller's key, kept on the sender once WAHA has done it."""
     sender = waha_sender(services, name)
-    client = WahaClient(services.provider.waha.http, sender)
+    client = services.provider.waha.client(sender)
     with waha_errors(sender):
         try:
             client.call("POST", f"/api/sessions/{sender.session}/{action}")
@@ -149,6 +149,13 @@ def waha_errors(sender: WahaSender) -> Iterator[None]:
 
 def _translated(sender: WahaSender, error: WahaError) -> PostinoError:
     said = _said(error.body)
+    if isinstance(error, WahaNotAllowed):
+        return PostinoError(
+            "base_url_not_allowed",
+            f"The sender's base_url {error.base_url} is not in the stack's WahaAllowedBaseUrls: "
+            "PUT the sender with an allowed one.",
+            409,
+        )
     if error.status in (401, 403):
         return PostinoError(
             "waha_unauthorized",
