@@ -8,7 +8,8 @@ from typing import Any
 
 from local.sam_render import sam_python as sam_python
 from local.sam_render import translated as translated
-from local.template_stack import REPO_ROOT, load_template
+from local.template_stack import ACCOUNT_ID, REPO_ROOT, StackResources, load_template
+from local.template_stack import conditions as stack_conditions
 
 NETWORK = {
     "WahaVpcId": "vpc-0123456789abcdef0",
@@ -76,27 +77,10 @@ def rendered(overrides: dict[str, str]) -> dict[str, Any]:
 
 
 def conditions(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
-    definitions = template.get("Conditions", {})
-
-    def evaluate(node: Any) -> Any:
-        if not isinstance(node, dict):
-            return node
-        ((function, argument),) = node.items()
-        if function == "Ref":
-            return parameters[argument]
-        if function == "Condition":
-            return evaluate(definitions[argument])
-        values = [evaluate(a) for a in argument]
-        if function == "Fn::Equals":
-            return str(values[0]) == str(values[1])
-        if function == "Fn::And":
-            return all(values)
-        if function == "Fn::Or":
-            return any(values)
-        assert function == "Fn::Not", function
-        return not values[0]
-
-    return {name: bool(evaluate(definition)) for name, definition in definitions.items()}
+    """The template's Conditions decided for these parameters (as the local stack decides them)."""
+    return stack_conditions(
+        template, StackResources(STACK_NAME, "eu-west-1", ACCOUNT_ID, parameters)
+    )
 
 
 def write_variant(directory: Path, overrides: dict[str, str]) -> Path:
