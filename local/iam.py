@@ -30,6 +30,7 @@ from moto.iam.access_control import IAMPolicyStatement, IAMRequest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
+from moto.sqs.responses import SQSResponse
 
 from local.sam_render import translated
 from local.template_stack import StackResources, conditions, load_template, resolve_all
@@ -227,7 +228,18 @@ def _event_bus_resource(handler: Any) -> str:
     return f"arn:aws:events:{handler.region}:{handler.current_account}:event-bus/{bus}"
 
 
+def _queue_resource(handler: Any) -> str:
+    # IAM authorizes the ARN the queue URL names, whether or not the queue exists (moto asks
+    # about "*" for a missing one); a missing queue is then SQS's own error.
+    try:
+        name = handler._get_queue_name()
+    except Exception:  # CreateQueue, ListQueues: no queue URL
+        return "*"
+    return f"arn:aws:sqs:{handler.region}:{handler.current_account}:{name}" if name else "*"
+
+
 _RESOURCES: dict[type, Callable[[Any], str]] = {
+    SQSResponse: _queue_resource,
     DynamoHandler: _dynamodb_resource,
     SecretsManagerResponse: _secret_resource,
     EventsHandler: _event_bus_resource,
