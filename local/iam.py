@@ -5,10 +5,13 @@ policies SAM attaches), each function's role is created in moto's IAM as rendere
 for credentials. postino.aws then signs each function's calls with its own role
 (`aws.acting_as`), and moto refuses what the role lacks with AccessDenied, as AWS would.
 
-moto is lenient in two ways that this module closes:
+Where moto is lenient or off, this module makes it answer as AWS does:
 - it checks a policy's Resource only for SQS, IAM and S3; for DynamoDB, Secrets Manager and
-  EventBridge it asks about "*", which no ARN-scoped statement matches. `_RESOURCES` names the
-  resource each request is about, as AWS does;
+  EventBridge (and a queue that is gone) it asks about "*", which no ARN-scoped statement
+  matches. `_RESOURCES` names the resource each request is about;
+- it knows the `*` wildcard but not `?` (the one that matches a secret's ARN suffix);
+- it asks for SQS batch actions, which IAM does not have: SQS authorizes a batch call with its
+  single action;
 - a caller that catches an AccessDenied (a route that answers 401, a poller that retries) would
   hide it: every refusal is kept in `denials`, and the tests fail on any.
 """
@@ -90,7 +93,9 @@ def function_role_documents(resources: StackResources) -> dict[str, dict[str, An
     for name, resource in load_template()["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
             continue
-        role = resolve_all(rendered["Resources"][f"{name}Role"]["Properties"], resources, truths)
+        # The function's Role names its role: SAM's generated one, or one of the template's.
+        role_name = rendered["Resources"][name]["Properties"]["Role"]["Fn::GetAtt"][0]
+        role = resolve_all(rendered["Resources"][role_name]["Properties"], resources, truths)
         roles[name] = {
             "trust": role["AssumeRolePolicyDocument"],
             "managed": role.get("ManagedPolicyArns", []),
