@@ -218,7 +218,16 @@ def test_a_reset_after_the_body_went_out_is_resent_only_with_at_least_once(
     drain()
     assert api("GET", f"/v1/messages/{held}").body["status"] == "unknown"
     message = api("GET", f"/v1/messages/{resent}").body
-    assert message["status"] == "queued" and message["events"][-1]["phase"] == "retry_scheduled"
+    phases = [event["phase"] for event in message["events"]]
+    assert "retry_scheduled" in phases
+    # Its retry waits 2-4 s: on a slow machine the same drain may still be there to send it.
+    if message["status"] == "queued":
+        assert phases[-1] == "retry_scheduled"
+        assert len(peer.requests) == 2  # each once
+    else:
+        assert message["status"] == "sent"
+        assert phases.index("retry_scheduled") < phases.index("provider_accepted")
+        assert len(peer.requests) == 3  # the held one once, the at-least-once one again
 
 
 def test_a_redelivered_message_found_sending_is_an_unknown_outcome(
