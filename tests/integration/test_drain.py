@@ -142,8 +142,14 @@ def test_each_class_of_meta_error_leads_to_its_outcome(
     message_id = api("POST", "/v1/messages", text()).body["id"]
     drain()
     message = api("GET", f"/v1/messages/{message_id}").body
+    phases = [e["phase"] for e in message["events"]]
+    if last_phase == "retry_scheduled" and message["status"] == "sent":
+        # Its retry waits 2-4 s: on a slow machine the same drain is still there to send it.
+        assert phases.index("retry_scheduled") < phases.index("provider_accepted")
+        assert len(peer.requests) == 2
+        return
     assert message["status"] == status
-    assert message["events"][-1]["phase"] == last_phase
+    assert phases[-1] == last_phase
     assert message["error"]["code"] == str(code)
     if code == 131047:
         assert "24-hour" in message["error"]["message"]

@@ -208,14 +208,24 @@ def test_waha_failing_or_unreachable_means_a_retry(
     groom.add_fault(WahaFault(status=500, path="/api/sendText"))
     failing = api("POST", "/v1/messages", invite()).body["id"]
     drain_once(services, clock)
-    message = api("GET", f"/v1/messages/{failing}").body
-    assert message["status"] == "queued" and message["events"][-1]["phase"] == "retry_scheduled"
+    assert retried(api("GET", f"/v1/messages/{failing}").body)
     # AND a WAHA nobody answers at: the send is retried, the sender is not paused
     api("PUT", "/v1/senders/bride", waha_sender("http://127.0.0.1:9", "bride"))
     gone = api("POST", "/v1/messages", invite(sender="bride")).body["id"]
     drain_once(services, clock)
-    assert api("GET", f"/v1/messages/{gone}").body["events"][-1]["phase"] == "retry_scheduled"
+    phases = [e["phase"] for e in api("GET", f"/v1/messages/{gone}").body["events"]]
+    assert "retry_scheduled" in phases and "provider_accepted" not in phases
     assert not api("GET", "/v1/senders/bride").body["paused"]
+
+
+def retried(message: dict[str, Any]) -> bool:
+    """A retry was scheduled, and the message waits for it, or was sent by it (the retry waits
+    2-4 s of real time: on a slow machine the same drain is still there when it comes due)."""
+    phases: list[str] = [e["phase"] for e in message["events"]]
+    if message["status"] == "queued":
+        return phases[-1] == "retry_scheduled"
+    resent = message["status"] == "sent"
+    return resent and phases.index("retry_scheduled") < phases.index("provider_accepted")
 
 
 def test_two_senders_cannot_share_a_session(api: Api, groom: WahaPeer) -> None:
