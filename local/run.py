@@ -257,9 +257,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
 
 
 def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
-    from postino import aws  # the layer is on the path by now
-
-    scheduler = load_function("scheduler")
+    scheduler = under_role("SchedulerFunction", load_function("scheduler").lambda_handler)
     every = drain_every_seconds()
     while not stop.is_set():
         nudger.wake.wait(every)
@@ -268,10 +266,7 @@ def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
             return
         context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=60)
         try:
-            with aws.acting_as("SchedulerFunction"):
-                report = scheduler.lambda_handler(
-                    {"source": "postino.schedule", "action": "drain"}, context
-                )
+            report = scheduler({"source": "postino.schedule", "action": "drain"}, context)
         except Exception as error:  # keep the schedule going, as EventBridge would
             say(f"drain     failed: {error!r}")
             continue

@@ -11,6 +11,7 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from local import iam
+from local.functions import load_function, under_role
 from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
 from local.sqs_events import QueuePoller
@@ -28,7 +29,6 @@ from tests.support.events import (
     rest_event,
     schedule_event,
 )
-from tests.support.functions import load_function
 from tests.support.links import LINK_KEY, LINK_KEY_SECRET
 from tests.support.waha import (
     WAHA_API_KEY,
@@ -144,12 +144,10 @@ def services(make_services: Callable[..., Services]) -> Services:
 @pytest.fixture
 def api(services: Services) -> Callable[..., HttpResult]:
     """Call the send function's lambda_handler with a REST proxy event."""
-    send = load_function("send")
+    send = under_role("SendFunction", load_function("send").lambda_handler)
 
     def call(method: str, path: str, body: Any = None, **kwargs: Any) -> HttpResult:
-        event = rest_event(method, path, body, **kwargs)
-        with aws.acting_as("SendFunction"):
-            return as_http(send.lambda_handler(event, FakeLambdaContext()))
+        return as_http(send(rest_event(method, path, body, **kwargs), FakeLambdaContext()))
 
     return call
 
@@ -160,7 +158,7 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
 
     The drain stops when the queue is empty; the deadline only bounds a slow machine.
     """
-    scheduler = load_function("scheduler")
+    scheduler = under_role("SchedulerFunction", load_function("scheduler").lambda_handler)
 
     def run(seconds: float = 30.0) -> dict[str, Any]:
         margin = services.settings.drain_margin_seconds
@@ -168,8 +166,7 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
             function_name="postino-SchedulerFunction",
             remaining_millis=int((seconds + margin) * 1000),
         )
-        with aws.acting_as("SchedulerFunction"):
-            result: dict[str, Any] = scheduler.lambda_handler(schedule_event(), context)
+        result: dict[str, Any] = scheduler(schedule_event(), context)
         return result
 
     return run
@@ -190,12 +187,10 @@ def queue_depth(services: Services) -> int:
 @pytest.fixture
 def webhook(services: Services) -> Callable[..., HttpResult]:
     """POST a body to Meta's webhook route, signed with the app secret unless told otherwise."""
-    route = load_function("webhook")
+    route = under_role("WebhookFunction", load_function("webhook").lambda_handler)
 
     def call(body: Any, **kwargs: Any) -> HttpResult:
-        event = webhook_event(body, **kwargs)
-        with aws.acting_as("WebhookFunction"):
-            return as_http(route.lambda_handler(event, FakeLambdaContext()))
+        return as_http(route(webhook_event(body, **kwargs), FakeLambdaContext()))
 
     return call
 
@@ -212,12 +207,10 @@ def waha_peer() -> Iterator[WahaPeer]:
 @pytest.fixture
 def waha_webhook(services: Services) -> Callable[..., HttpResult]:
     """POST a body to WAHA's webhook route, signed with the HMAC key unless told otherwise."""
-    route = load_function("webhook")
+    route = under_role("WebhookFunction", load_function("webhook").lambda_handler)
 
     def call(body: Any, **kwargs: Any) -> HttpResult:
-        event = waha_webhook_event(body, **kwargs)
-        with aws.acting_as("WebhookFunction"):
-            return as_http(route.lambda_handler(event, FakeLambdaContext()))
+        return as_http(route(waha_webhook_event(body, **kwargs), FakeLambdaContext()))
 
     return call
 
@@ -228,14 +221,15 @@ def process(services: Services) -> Callable[[], list[str]]:
 
     Returns the ids of the records the processor reported as failed (they stay on the queue).
     """
-    processor = load_function("webhook", "process")
+    processor = under_role(
+        "WebhookProcessorFunction", load_function("webhook", "process").lambda_handler
+    )
     # Lambda's poller receives and deletes with the function's own role.
     with aws.acting_as("WebhookProcessorFunction"):
         poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
 
     def handle(event: dict[str, Any]) -> Any:
-        with aws.acting_as("WebhookProcessorFunction"):
-            return processor.lambda_handler(event, FakeLambdaContext(function_name="processor"))
+        return processor(event, FakeLambdaContext(function_name="processor"))
 
     def run() -> list[str]:
         failed: list[str] = []
