@@ -166,8 +166,9 @@ class Drainer:
 
     def _comes_back_before(self, deadline: float) -> bool:
         now = self.s.clock.now()
-        self._returning = [t for t in self._returning if t > now - 5]
-        return any(t < deadline for t in self._returning)
+        with self._lock:  # send threads add to it
+            self._returning = [t for t in self._returning if t > now - 5]
+            return any(t < deadline for t in self._returning)
 
     def _busy(self) -> int:
         with self._lock:
@@ -529,6 +530,9 @@ class Drainer:
     def _give_back(self, message: Message, delivery: Delivery) -> None:
         """Too late for the slot we reserved: sending now could break the window. Not an attempt."""
         now = self.s.clock.now()
+        with self._lock:
+            # Visible at once: the loop must look for it again before it calls the queue empty.
+            self._returning.append(now)
         with suppress(StaleState):
             requeue(
                 self.s,
