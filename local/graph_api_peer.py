@@ -133,7 +133,10 @@ class GraphApiPeer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> "GraphApiPeer":
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # Polls every 50 ms, not 0.5 s: stop() waits for the loop to notice, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
         self._thread.start()
         return self
 

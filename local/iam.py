@@ -16,6 +16,7 @@ Where moto is lenient or off, this module makes it answer as AWS does:
   hide it: every refusal is kept in `denials`, and the tests fail on any.
 """
 
+import copy
 import json
 import re
 import threading
@@ -87,6 +88,16 @@ def render(resources: StackResources) -> dict[str, Any]:
 
 def function_role_documents(resources: StackResources) -> dict[str, dict[str, Any]]:
     """Each function's role, resolved: {function: {"trust", "managed", "inline": {name: doc}}}."""
+    key = (resources.stack_name, resources.region, tuple(sorted(resources.parameters.items())))
+    if key not in _role_documents:  # every test builds the same stack: resolve it once
+        _role_documents[key] = _resolve_role_documents(resources)
+    return copy.deepcopy(_role_documents[key])
+
+
+_role_documents: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+
+
+def _resolve_role_documents(resources: StackResources) -> dict[str, dict[str, Any]]:
     rendered = render(resources)
     truths = conditions(rendered, resources)
     roles = {}

@@ -1,10 +1,14 @@
 """Shared fixtures: moto built from template.yaml, the Graph API peer, and the real handlers."""
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
+import moto.kms.models
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
@@ -51,6 +55,12 @@ def _serialised(self: BotocoreStubber, request: Any) -> Any:
 
 
 BotocoreStubber.process_request = _serialised  # type: ignore[method-assign]
+
+# Every test starts a fresh boto3 session (moto's and ours), and each session's loader would
+# parse the same service models again: one loader, with its cache, serves them all.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+# moto gives every KMS key (Secrets Manager makes one per test) a fresh 2,048-bit RSA key pair.
+moto.kms.models.generate_private_key = functools.cache(moto.kms.models.generate_private_key)
 
 ACCESS_TOKEN = "EAAG-test-token"
 TOKEN_SECRET = "postino/meta/access-token"
