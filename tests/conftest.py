@@ -9,6 +9,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 import moto.kms.models
+import moto.kms.utils
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
@@ -60,7 +61,9 @@ BotocoreStubber.process_request = _serialised  # type: ignore[method-assign]
 # parse the same service models again: one loader, with its cache, serves them all.
 botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 # moto gives every KMS key (Secrets Manager makes one per test) a fresh 2,048-bit RSA key pair.
-moto.kms.models.generate_private_key = functools.cache(moto.kms.models.generate_private_key)
+moto.kms.models.generate_private_key = functools.cache(  # type: ignore[attr-defined]
+    moto.kms.utils.generate_private_key
+)
 
 ACCESS_TOKEN = "EAAG-test-token"
 TOKEN_SECRET = "postino/meta/access-token"
