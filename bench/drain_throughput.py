@@ -363,7 +363,7 @@ def loaded_latency(remote: Remote, rate: float, seconds: float) -> Latency:
 
 
 def measure(messages: int = 2000) -> tuple[list[str], dict[str, Any]]:
-    from postino.drain.drainer import CLAIM_LEAD_SECONDS
+    from postino.drain.slots import CLAIM_LEAD_SECONDS
     from postino.settings import Settings
 
     grace = Settings().rate_window_grace_seconds

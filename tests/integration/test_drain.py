@@ -13,7 +13,8 @@ from moto.sqs.models import sqs_backends
 from local.graph_api_peer import Fault, GraphApiPeer
 from postino import aws
 from postino.clock import FakeClock, iso
-from postino.drain.drainer import CLAIM_EXPIRES_SECONDS, Drainer
+from postino.drain.drainer import Drainer
+from postino.drain.record import CLAIM_EXPIRES_SECONDS
 from postino.messages.model import Phase, Status, event
 from postino.outbox import QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
@@ -566,7 +567,7 @@ def test_a_message_is_claimed_just_before_its_start_however_far_ahead_it_was_res
     clock = FakeClock()
     services = make_services(clock)
     drainer = Drainer(services)
-    drainer._lead = 2.0
+    drainer.slots.lead = 2.0
     ids = [api("POST", "/v1/messages", text(f"+39 333 300 000{n}")).body["id"] for n in range(3)]
     # WHEN it sends the messages
     drainer.run(clock.now() + 10, use_lease=False)

@@ -1,0 +1,102 @@
+"""Taking work: receive copies off the queue and admit each, before it competes for a slot.
+
+A copy whose sender is gone fails its message; one whose sender is paused parks its message in
+the due index; the others are held, ready at once, for the next dispatch.
+"""
+
+from postino.drain.record import Recorder
+from postino.drain.state import Held, RunState, SenderCache
+from postino.messages.model import WAITING, MessageError, Phase, Status, event
+from postino.observability import logger
+from postino.outbox import Delivery, QueuedRef
+from postino.senders.model import Sender
+from postino.services import Services
+from postino.store.messages import DUE_PARTITION, StaleState, parked_partition
+
+
+class Intake:
+    def __init__(
+        self, services: Services, state: RunState, senders: SenderCache, recorder: Recorder
+    ) -> None:
+        self.s = services
+        self.state = state
+        self.senders = senders
+        self.recorder = recorder
+
+    def receive(self, *, wait_seconds: int) -> list[Delivery]:
+        deliveries = self.s.outbox.receive(wait_seconds=wait_seconds)
+        self.state.report.received += len(deliveries)
+        return deliveries
+
+    def admit(self, delivery: Delivery) -> None:
+        ref = delivery.ref
+        if ref is None:
+            # Not ours to read: leave it to SQS's redrive, which moves it to the DLQ.
+            logger.error(
+                "unreadable queue message", extra={"sqs_message_id": delivery.sqs_message_id}
+            )
+            return
+        sender = self.senders.get(ref.sender)
+        now = self.s.clock.now()
+        if sender is not None and sender.is_paused(now) and not ref.forced:
+            # Parked only on a fresh read: a resume may have come since the cached one, and a
+            # message parked after the resume looked would wait for the next sweep.
+            sender = self.senders.get(ref.sender, fresh=True)
+        if sender is None:
+            self._fail_unknown_sender(delivery, ref)
+        elif sender.is_paused(now) and not ref.forced:
+            self._park(delivery, ref, sender)
+        else:
+            self.state.hold(Held(delivery, ref, now))
+
+    def _fail_unknown_sender(self, delivery: Delivery, ref: QueuedRef) -> None:
+        now = self.s.clock.now()
+        try:
+            self.s.messages.update(
+                ref.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                changes={
+                    "status": Status.FAILED,
+                    "failed_at": now,
+                    "error": _no_sender(ref.sender),
+                },
+                events=[event(Phase.FAILED, now, code="sender_not_found")],
+            )
+        except StaleState as stale:
+            self.recorder.on_stale(delivery, ref, stale.current)
+            return
+        self.state.ack(delivery)
+
+    def _park(self, delivery: Delivery, ref: QueuedRef, sender: Sender) -> None:
+        """Hold the message in the due index until the pause ends (or the sender is resumed)."""
+        now = self.s.clock.now()
+        partition, until = (
+            (DUE_PARTITION, sender.paused_until)
+            if sender.paused_until is not None
+            else (parked_partition(sender.name), now)
+        )
+        try:
+            self.s.messages.update(
+                ref.id,
+                statuses=WAITING,
+                now=now,
+                equals={"queue_seq": ref.seq},
+                changes={"due_pk": partition, "due_at": int(until)},
+                events=[event(Phase.SENDER_PAUSED, now, reason=sender.paused_reason)],
+            )
+        except StaleState as stale:
+            self.recorder.on_stale(delivery, ref, stale.current)
+            return
+        self.state.report.deferred += 1
+        self.state.ack(delivery)
+
+
+def _no_sender(name: str) -> MessageError:
+    return MessageError(
+        code="sender_not_found",
+        title="Unknown sender",
+        message=f"No sender named '{name}' exists any more; create it and retry the message.",
+        retryable=True,
+    )

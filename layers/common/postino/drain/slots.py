@@ -1,0 +1,172 @@
+"""Reserving slots in the rate windows (the sender's, then the pair's), giving back those never
+used, and keeping a message without a slot waiting: in hand if soon, back on the queue if not.
+
+How far ahead to reserve (the lead) and when to claim before a start follow this drainer's own
+write times: a slow table or a starved CPU makes its send threads wake late.
+"""
+
+from contextlib import suppress
+
+from postino.clock import iso
+from postino.drain.rate_window import Plan, plan_starts
+from postino.drain.state import Held, RunState
+from postino.messages.model import WAITING, Phase, event
+from postino.observability import metrics
+from postino.outbox import QueuedRef
+from postino.senders.model import Sender, WahaSender
+from postino.services import Services
+from postino.store.messages import StaleState
+from postino.store.rate_window import pair_window_key, sender_window_key
+
+# Reserve starts at most this far ahead; a later slot means the message waits.
+HORIZON_SECONDS = 0.5
+# Waits up to this long (one pair interval and more) stay in the drainer's hands; longer
+# ones go back to SQS with a delay.
+HOLD_SECONDS = 10.0
+# Slots are reserved this far ahead, so the pair reservation and the claim (two writes)
+# fit before the start; it adds as much to a message's latency. A drainer whose writes take
+# longer (a slow table, a starved CPU) doubles its lead at each late wakeup, up to the most,
+# and lets it shrink back while its sends are on time.
+CLAIM_LEAD_SECONDS = 0.2
+MAX_CLAIM_LEAD_SECONDS = 3.2
+LEAD_SHRINK = 0.98
+# A send is claimed this many times its recent claim writes' time before its start, no sooner:
+# a drainer that dies between the claim and the send leaves the message unknown.
+CLAIM_MARGIN = 2.0
+# A claimed send that still misses its slot reserves another this many times, then gives up.
+LATE_RETRIES = 3
+
+
+class Slots:
+    def __init__(self, services: Services, state: RunState) -> None:
+        self.s = services
+        self.state = state
+        self.grace = services.settings.rate_window_grace_seconds
+        self.lead = CLAIM_LEAD_SECONDS
+        # How long a claim write takes, smoothed: when to claim before a start.
+        self._claim_seconds = 0.02
+
+    def reserve_sender(self, sender: Sender, count: int) -> Plan:
+        gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
+
+        def plan(logs: dict[str, list[float]]) -> Plan:
+            # The clock is read here, with the key's lock held: a start planned on a reading
+            # taken before the wait for the lock may be past already, and its send thread would
+            # wake late, give the slot back and reserve again, slowing the lock further.
+            now = self.s.clock.now()
+            return plan_starts(
+                logs,
+                sender.limits,
+                count=count,
+                now=now,
+                not_before=now + self.lead,
+                latest=now + self.lead + HORIZON_SECONDS,
+                grace=self.grace,
+                gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
+            )
+
+        return self.s.rate_windows.reserve(
+            sender_window_key(sender.name), sender.limits, plan, self.s.clock.now()
+        )
+
+    def reserve_pair(self, sender: Sender, ref: QueuedRef, start: float, now: float) -> Plan:
+        """The pair slot must be free at the very start the sender's window gave us."""
+        limits = [sender.pair_limit]
+        return self.s.rate_windows.reserve(
+            pair_window_key(sender.name, ref.pair),
+            limits,
+            lambda logs: plan_starts(
+                logs, limits, count=1, now=now, not_before=start, latest=start, grace=self.grace
+            ),
+            now,
+        )
+
+    def release(self, sender: Sender, ref: QueuedRef, start: float, *, pair: bool = True) -> None:
+        """Give back the entries reserved for a start that never happened (always safe).
+
+        It keeps a tight limit (one per 6 s to a person, a few an hour) from blocking the retry.
+        """
+        now = self.s.clock.now()
+        entry = start + self.grace
+        self.s.rate_windows.release(sender_window_key(sender.name), sender.limits, entry, now)
+        if pair:
+            self.s.rate_windows.release(
+                pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
+            )
+
+    def claim_ahead(self) -> float:
+        """How long before its start a send is claimed."""
+        with self.state.lock:
+            return self._claim_seconds * CLAIM_MARGIN
+
+    def claimed_in(self, seconds: float) -> None:
+        """A claim write took this long."""
+        with self.state.lock:
+            self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * seconds
+
+    def wait_for_slot(self, sender: Sender, ref: QueuedRef, start: float) -> bool:
+        """Sleep until the slot starts; True if we are inside it, reserving again when late.
+
+        On False, every entry reserved for this send has been given back.
+        """
+        clock = self.s.clock
+        for attempt in range(LATE_RETRIES):
+            clock.sleep(start - clock.now())
+            # Half the grace for us to be late, half for the trip to the peer.
+            if clock.now() <= start + self.grace / 2:
+                with self.state.lock:
+                    self.lead = max(CLAIM_LEAD_SECONDS, self.lead * LEAD_SHRINK)
+                return True
+            with self.state.lock:
+                self.state.report.late_wakeups += 1
+                self.lead = min(self.lead * 2, MAX_CLAIM_LEAD_SECONDS)
+            self.release(sender, ref, start)
+            retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
+            if retried is None:
+                return False
+            start = retried
+        return False
+
+    def _reserve_again(self, sender: Sender, ref: QueuedRef) -> float | None:
+        """A fresh slot (sender and pair) for a claimed send that missed its own, if one is near."""
+        plan = self.reserve_sender(sender, 1)
+        if not plan.starts:
+            return None
+        start = plan.starts[0]
+        if self.reserve_pair(sender, ref, start, self.s.clock.now()).starts:
+            return start
+        self.release(sender, ref, start, pair=False)
+        return None
+
+    # ---- no slot yet: wait ------------------------------------------------------------------
+
+    def wait(self, held: Held, until: float, now: float) -> None:
+        """Keep a short wait in hand; send a long one back to SQS to come back when due."""
+        if until - now <= HOLD_SECONDS:
+            held.ready_at = until
+            self.state.hold(held)
+            return
+        self._defer(held, until, now)
+
+    def _defer(self, held: Held, until: float, now: float) -> None:
+        ref = held.ref
+        # A fresh copy, not a visibility change: waiting must not spend the redrive budget.
+        delay = until - now
+        self.state.comes_back_at(until)
+        self.s.outbox.put(
+            QueuedRef(**{**ref.__dict__, "visible_at": now + delay, "waiting": True}), delay
+        )
+        if not ref.waiting:
+            # Stale, or already waiting: the new copy will find out and act on it.
+            with suppress(StaleState):
+                self.s.messages.update(
+                    ref.id,
+                    statuses=WAITING,
+                    now=now,
+                    equals={"queue_seq": ref.seq, "rate_limited_until": None},
+                    changes={"rate_limited_until": until},
+                    events=[event(Phase.RATE_LIMITED, now, next_slot_at=iso(until))],
+                )
+        self.state.report.deferred += 1
+        metrics.add_metric(name="RateLimited", unit="Count", value=1)
+        self.state.ack(held.delivery)
