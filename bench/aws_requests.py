@@ -113,7 +113,7 @@ class RecordingNudger:
     def __init__(self) -> None:
         self.nudges = 0
 
-    def nudge(self) -> None:
+    def nudge(self, function_name: str | None = None) -> None:
         self.nudges += 1
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.aws_requests import RecordingNudger, prepare
-from bench.figures import most_in_window, percentile
+from bench.figures import most_in_window, pacing_gaps, percentile
 from bench.servers import Child, child
 
 # The two senders, after a reference limit low enough for moto here to carry: it shows
@@ -248,6 +248,8 @@ class Throughput:
     drain: Cost  # per message sent
     late_wakeups: int
     missed_slot: int
+    # From the drain's dispatch trace (bench.figures.pacing_gaps): time the pace left unused.
+    pacing: dict[str, float]
 
 
 def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
@@ -262,7 +264,9 @@ def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
     sent: list[float] = []
     with costed(remote, costs, lambda: len(sent)):
         started = time.time()
-        report = Drainer(remote.services).run(started + DRAIN_SECONDS)
+        drainer = Drainer(remote.services)
+        drainer.state.trace = []
+        report = drainer.run(started + DRAIN_SECONDS)
         drain_seconds = time.time() - started
         at_peer = remote.peer_starts()
         sent += sorted(at_peer[q.to] for q in queued if q.to in at_peer)
@@ -284,6 +288,10 @@ def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
         drain=costs[1],
         late_wakeups=report.late_wakeups,
         missed_slot=report.missed_slot,
+        pacing=pacing_gaps(
+            [(t.starts, t.next_slot_at) for t in drainer.state.trace],
+            interval=1 / SENDER_LIMITS[sender],
+        ),
     )
 
 
@@ -389,7 +397,7 @@ def _throughput_lines(runs: list[Throughput], grace: float) -> list[str]:
         f"messages, Graph API peer answering in {PEER_LATENCY_SECONDS * 1000:.0f} ms; moto and "
         "the peer in processes of their own; starts timed at the peer",
         f"{'sender':<16}{'queued':>7}{'sent':>6}{'msg/s':>8}{'/limit':>8}{'best':>7}"
-        f"{'max in 1 s':>11}{'req/msg':>9}{'late':>7}{'missed':>8}",
+        f"{'max in 1 s':>11}{'req/msg':>9}{'late':>7}{'missed':>8}{'idle':>7}{'gap ms':>8}",
     ]
     for r in runs:
         name = f"{r.limit} msg/s" + (" (ref)" if r.sender == REFERENCE_SENDER else "")
@@ -397,13 +405,16 @@ def _throughput_lines(runs: list[Throughput], grace: float) -> list[str]:
             f"{name:<16}{r.queued:>7}{r.sent_at_peer:>6}{r.steady_rate:>8.1f}"
             f"{r.steady_rate / r.limit:>8.3f}{best:>7.3f}{r.most_in_one_second:>11}"
             f"{r.drain.aws_requests:>9.1f}{r.late_wakeups:>7}{r.missed_slot:>8}"
+            f"{r.pacing['idle_share']:>7.2f}{r.pacing['mean_late_ms']:>8.0f}"
         )
     reference = runs[0].drain
     lines += [
         "msg/s: (n-1)/(last start - first start) at the peer; best: the grace's ceiling "
         f"1/(1 s + {grace * 1000:.0f} ms); max in 1 s: most starts in any [t, t+1) at the peer "
         "(must not exceed the limit); req/msg: AWS requests of the drain per message sent; "
-        "late, missed: the drain report's late_wakeups and missed_slot.",
+        "late, missed: the drain report's late_wakeups and missed_slot; idle: the share of the "
+        "run between the drain's blocks of reserved starts beyond the pace; gap ms: how long "
+        "after the slot a block could not fit the next block began (the dispatch trace).",
         f"{'per message':<16}{'drain CPU ms':>13}{'moto CPU ms':>12}{'AWS req':>9}"
         f"{'ms each':>9}{'accept CPU ms':>15}{'moto CPU ms':>12}",
         *(

@@ -107,12 +107,28 @@ def _resolve_role_documents(resources: StackResources) -> dict[str, dict[str, An
         # The function's Role names its role: SAM's generated one, or one of the template's.
         role_name = rendered["Resources"][name]["Properties"]["Role"]["Fn::GetAtt"][0]
         role = resolve_all(rendered["Resources"][role_name]["Properties"], resources, truths)
+        inline = {p["PolicyName"]: p["PolicyDocument"] for p in role.get("Policies", [])}
         roles[name] = {
             "trust": role["AssumeRolePolicyDocument"],
             "managed": role.get("ManagedPolicyArns", []),
-            "inline": {p["PolicyName"]: p["PolicyDocument"] for p in role.get("Policies", [])},
+            "inline": inline | _role_policies(rendered, role_name, resources, truths),
         }
     return roles
+
+
+def _role_policies(
+    rendered: dict[str, Any], role_name: str, resources: StackResources, truths: dict[str, bool]
+) -> dict[str, Any]:
+    """Policies of their own (AWS::IAM::RolePolicy) that name the role: those that refer to
+    the role's function, which its role's own policies cannot without a circular reference."""
+    return {
+        resource["Properties"]["PolicyName"]: resolve_all(
+            resource["Properties"]["PolicyDocument"], resources, truths
+        )
+        for resource in rendered["Resources"].values()
+        if resource["Type"] == "AWS::IAM::RolePolicy"
+        and resource["Properties"]["RoleName"] == {"Ref": role_name}
+    }
 
 
 @cache

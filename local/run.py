@@ -172,7 +172,7 @@ class LocalNudger:
     def __init__(self) -> None:
         self.wake = threading.Event()
 
-    def nudge(self) -> None:
+    def nudge(self, function_name: str | None = None) -> None:
         self.wake.set()
 
 

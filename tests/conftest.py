@@ -73,9 +73,13 @@ VERIFY_TOKEN = "verify-me-please"
 class RecordingNudger:
     def __init__(self) -> None:
         self.nudges = 0
+        # The functions named by whoever nudged: the drain names itself when it hands over.
+        self.named: list[str] = []
 
-    def nudge(self) -> None:
+    def nudge(self, function_name: str | None = None) -> None:
         self.nudges += 1
+        if function_name:
+            self.named.append(function_name)
 
 
 @pytest.fixture

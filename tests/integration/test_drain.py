@@ -13,6 +13,7 @@ from moto.sqs.models import sqs_backends
 from local.graph_api_peer import Fault, GraphApiPeer
 from postino import aws
 from postino.clock import FakeClock, iso
+from postino.drain import intake
 from postino.drain.drainer import Drainer
 from postino.drain.record import CLAIM_EXPIRES_SECONDS
 from postino.messages.model import Phase, Status, event
@@ -52,13 +53,15 @@ def dlq_depth(services: Services) -> int:
 
 
 def test_a_queued_message_is_sent_in_metas_shape_and_recorded(
-    api: Api, drain: Drain, peer: GraphApiPeer
+    api: Api, drain: Drain, services: Services, peer: GraphApiPeer
 ) -> None:
     message_id = api("POST", "/v1/messages", text()).body["id"]
     # WHEN the schedule runs the drain
     report = drain()
     # THEN the peer received exactly Meta's request, with our id to match webhooks later
     assert report["sent"] == 1
+    # (the queue emptied before the deadline: no hand-over)
+    assert not report["out_of_time"] and services.nudger.named == []  # type: ignore[attr-defined]
     (request,) = peer.sent_messages()
     assert request.path == f"/v23.0/{PHONE_NUMBER_ID}/messages"
     assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
@@ -454,6 +457,37 @@ def test_a_drainer_out_of_time_passes_on_what_it_holds_without_spending_receives
     assert delivery.receive_count == 1 and delivery.ref is not None
     assert delivery.ref.id in ids
     assert api("GET", f"/v1/messages/{delivery.ref.id}").body["status"] == "queued"
+
+
+def test_a_drain_out_of_time_with_work_left_hands_over_to_a_new_invocation_at_once(
+    api: Api, drain: Drain, services: Services
+) -> None:
+    # GIVEN a sender allowed one message in 4 s, and two messages: the second must wait
+    limit_default_sender(api, max=1, per_seconds=4)
+    for n in range(2):
+        api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}"))
+    # WHEN the scheduled drain's time runs out during that wait
+    report = drain(1.5)
+    # THEN it says so, and invokes itself again now instead of leaving it to the next minute
+    assert report["out_of_time"] and report["sent"] == 1
+    assert services.nudger.named == ["postino-SchedulerFunction"]  # type: ignore[attr-defined]
+
+
+def test_a_copy_a_drain_took_is_hidden_only_until_its_invocation_has_surely_ended(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a message, and a drain invocation that ends in 1 s (no clock slack, for the test)
+    monkeypatch.setattr(intake, "HIDDEN_PAST_END_SECONDS", 0)
+    api("POST", "/v1/messages", text())
+    drainer = Drainer(services)
+    drainer.state.ends_at = services.clock.now() + 1
+    # WHEN it takes the copy and dies with it
+    (taken,) = drainer.intake.receive(wait_seconds=1)
+    assert services.outbox.receive(wait_seconds=0) == []
+    # THEN the copy is back as soon as that invocation is over, not after the queue's 120 s
+    time.sleep(1.5)
+    (back,) = services.outbox.receive(wait_seconds=0)
+    assert back.ref == taken.ref and back.receive_count == 2
 
 
 def test_force_sends_past_the_window(api: Api, services: Services, peer: GraphApiPeer) -> None:

@@ -10,12 +10,15 @@ class DrainNudger:
     def __init__(self, function_name: str) -> None:
         self.function_name = function_name
 
-    def nudge(self) -> None:
-        if not self.function_name:
+    def nudge(self, function_name: str | None = None) -> None:
+        """Invoke the drain function; the drain itself names its own (from Lambda's context):
+        it cannot be given its own name in its environment (a circular reference)."""
+        function_name = function_name or self.function_name
+        if not function_name:
             return
         try:
             aws.lambda_().invoke(
-                FunctionName=self.function_name,
+                FunctionName=function_name,
                 InvocationType="Event",
                 Payload=b'{"source": "postino.nudge"}',
             )

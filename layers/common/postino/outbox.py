@@ -57,13 +57,20 @@ class Outbox:
             DelaySeconds=max(0, min(MAX_DELAY_SECONDS, round(delay_seconds))),
         )
 
-    def receive(self, *, max_messages: int = 10, wait_seconds: int = 1) -> list[Delivery]:
-        response = aws.sqs().receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=max_messages,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
-        )
+    def receive(
+        self, *, max_messages: int = 10, wait_seconds: int = 1, hidden_for: int | None = None
+    ) -> list[Delivery]:
+        """Up to max_messages copies, each hidden from other receivers for `hidden_for` seconds
+        (the queue's visibility timeout if None)."""
+        request: dict[str, Any] = {
+            "QueueUrl": self.queue_url,
+            "MaxNumberOfMessages": max_messages,
+            "WaitTimeSeconds": wait_seconds,
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount"],
+        }
+        if hidden_for is not None:
+            request["VisibilityTimeout"] = hidden_for
+        response = aws.sqs().receive_message(**request)
         return [_delivery(m) for m in response.get("Messages", [])]
 
     def ack(self, receipts: list[str]) -> None:

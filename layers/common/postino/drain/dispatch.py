@@ -9,7 +9,7 @@ from postino.drain.intake import Intake
 from postino.drain.record import Recorder
 from postino.drain.send_one import SendOne
 from postino.drain.slots import Slots
-from postino.drain.state import Held, RunState, SenderCache
+from postino.drain.state import DispatchTrace, Held, RunState, SenderCache
 from postino.observability import logger
 from postino.senders.model import Sender
 from postino.services import Services
@@ -70,6 +70,10 @@ class Dispatch:
         # One write reserves the sender's slots for the whole batch; each job then takes its
         # recipient's pair slot in its own thread, so those writes overlap.
         plan = self.slots.reserve_sender(sender, len(windowed))
+        if self.state.trace is not None:
+            self.state.trace.append(
+                DispatchTrace(now, sender.name, len(windowed), plan.starts, plan.next_slot_at)
+            )
         for held, start in zip(windowed, plan.starts, strict=False):
             self._start(pool, sender, held, start)
         for held in windowed[len(plan.starts) :]:

@@ -40,9 +40,14 @@ class Drainer:
         )
 
     def run(self, deadline: float, *, use_lease: bool = True) -> DrainReport:
-        """Drain until the queue is empty or the deadline nears."""
+        """Drain until the queue is empty or the deadline nears.
+
+        The deadline is the invocation's end less the drain margin (a send started just
+        before it must finish inside the invocation).
+        """
         clock = self.s.clock
         state = self.state
+        state.ends_at = deadline + self.s.settings.drain_margin_seconds
         lease_seconds = max(deadline - clock.now(), 1.0)
         if use_lease and not self.s.lease.acquire(self.holder, clock.now(), lease_seconds):
             logger.info("another drainer holds the lease")
@@ -74,6 +79,9 @@ class Drainer:
                             break
                     elif not deliveries:
                         clock.sleep(self._idle_pause())
+                else:
+                    # Out of time with work perhaps left: whoever runs the drain hands over.
+                    state.report.out_of_time = True
                 pool.shutdown(wait=True)
         finally:
             return_held(self.s, state)

@@ -4,6 +4,8 @@ A copy whose sender is gone fails its message; one whose sender is paused parks 
 the due index; the others are held, ready at once, for the next dispatch.
 """
 
+import math
+
 from postino.drain.record import Recorder
 from postino.drain.state import Held, RunState, SenderCache
 from postino.messages.model import WAITING, MessageError, Phase, Status, event
@@ -12,6 +14,10 @@ from postino.outbox import Delivery, QueuedRef
 from postino.senders.model import Sender
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION, StaleState, parked_partition
+
+# A received copy stays hidden this long past the end of the invocation that took it: Lambda's
+# end and SQS's clock are not the same instant.
+HIDDEN_PAST_END_SECONDS = 10
 
 
 class Intake:
@@ -24,7 +30,11 @@ class Intake:
         self.recorder = recorder
 
     def receive(self, *, wait_seconds: int) -> list[Delivery]:
-        deliveries = self.s.outbox.receive(wait_seconds=wait_seconds)
+        # Hidden until this invocation has surely ended, no longer: if it dies (a crash, a
+        # timeout), what it held comes back then, not after the queue's whole visibility timeout.
+        left = max(math.ceil(self.state.ends_at - self.s.clock.now()), 0)
+        hidden_for = left + HIDDEN_PAST_END_SECONDS
+        deliveries = self.s.outbox.receive(wait_seconds=wait_seconds, hidden_for=hidden_for)
         self.state.report.received += len(deliveries)
         return deliveries
 

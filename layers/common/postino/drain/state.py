@@ -32,7 +32,21 @@ class DrainReport:
     # Claimed but too late for their slot every time: back on the queue, not attempts.
     missed_slot: int = 0
     due_enqueued: int = 0
+    # Stopped by its deadline, not by an empty queue: the next invocation should start at once.
+    out_of_time: bool = False
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class DispatchTrace:
+    """One reservation of a sender's starts: what the drain had ready, what it got, and when
+    the first start that did not fit would have been."""
+
+    at: float
+    sender: str
+    ready: int
+    starts: list[float]
+    next_slot_at: float | None
 
 
 @dataclass
@@ -44,6 +58,10 @@ class RunState:
     # When the copies this drainer put back to wait become visible again.
     returning: list[float] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
+    # When the invocation running this drain surely ends (its deadline and the drain margin).
+    ends_at: float = 0.0
+    # Each dispatch's reservation, when a benchmark asks for them (None: not kept).
+    trace: list[DispatchTrace] | None = None
 
     def hold(self, held: Held) -> None:
         with self.lock:
