@@ -73,9 +73,10 @@ FAULTS = [
 FINAL = {"read", "failed", "expired", "unknown", "cancelled"}
 NOT_FINAL = ("scheduled", "queued", "sending", "sent", "delivered")
 META_ORDER = {"sent": 1, "delivered": 2, "failed": 2, "read": 3}
-# A drain invocation's limit: 8 s of work before the drain's 20 s margin. The outbound queue's
-# visibility timeout is twice it, as the template's is twice the drain's timeout (120 s, 60 s):
-# a copy comes back only once its drainer is gone.
+# A drain invocation's limit: 8 s of work before the drain's 20 s margin. A drain hides what it
+# receives for its time left plus 10 s (postino/drain/intake.py), so a killed drainer's copies
+# come back once it would have ended; the queue's own visibility timeout, twice the limit as
+# the template's is twice the drain's timeout (120 s, 60 s), covers any other receive.
 DRAIN_LIMIT_SECONDS = 28.0
 VISIBILITY_SECONDS = 60
 # The whole stack, its drainers and the sandbox share this machine's few cores: a send thread
