@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench fuzz soak
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu fuzz soak
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -71,6 +71,10 @@ build: $(SAM)
 # Not part of `make test`: prints a table and writes bench/results.json.
 bench: $(VENV)/.installed $(SAM)
 	$(BIN)/python bench/run.py
+
+# The drain's own CPU per message against a canned AWS (bench/drain_cpu.py): into results.json.
+bench-drain-cpu: $(VENV)/.installed
+	$(BIN)/python bench/drain_cpu.py
 
 # The full run of the hostile-input tests (make test runs 40 a test): hypothesis at the webhooks
 # and the send API, schemathesis from the served OpenAPI document; 2,500 requests a test.

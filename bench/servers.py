@@ -46,10 +46,10 @@ class Child:
 
 
 @contextmanager
-def child(*arguments: str) -> Iterator[Child]:
-    """Start `python -m bench.servers ARGUMENTS`; stop it on the way out, whatever happened."""
-    process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
-        [sys.executable, "-m", "bench.servers", *arguments],
+def child(*arguments: str, module: str = "bench.servers") -> Iterator[Child]:
+    """Start `python -m MODULE ARGUMENTS`; stop it on the way out, whatever happened."""
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, a module of ours
+        [sys.executable, "-m", module, *arguments],
         cwd=ROOT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -60,7 +60,7 @@ def child(*arguments: str) -> Iterator[Child]:
         assert process.stdout is not None
         line = process.stdout.readline()  # the child's first line; it prints nothing before
         if not line.startswith("ready "):
-            raise RuntimeError(f"bench.servers {' '.join(arguments)} did not start: {line!r}")
+            raise RuntimeError(f"{module} {' '.join(arguments)} did not start: {line!r}")
         yield Child(process, line.split(" ", 1)[1].strip())
     finally:
         if process.stdin is not None:
