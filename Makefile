@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu fuzz soak
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu bench-drain-pacing fuzz soak
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -75,6 +75,10 @@ bench: $(VENV)/.installed $(SAM)
 # The drain's own CPU per message against a canned AWS (bench/drain_cpu.py): into results.json.
 bench-drain-cpu: $(VENV)/.installed
 	$(BIN)/python bench/drain_cpu.py
+
+# The drain's pace against moto at 20 msg/s, with its dispatch trace (bench/drain_pacing.py).
+bench-drain-pacing: $(VENV)/.installed $(SAM)
+	$(BIN)/python bench/drain_pacing.py
 
 # The full run of the hostile-input tests (make test runs 40 a test): hypothesis at the webhooks
 # and the send API, schemathesis from the served OpenAPI document; 2,500 requests a test.

@@ -90,10 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     host = machine()
     print(f"Machine: {host['cpu']}, {host['cores']} cores, Python {host['python']}")
-    results: dict[str, Any] = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": host,
-    }
+    # Merged into what is there: --only one part, or `make bench-drain-*`, keeps the others.
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results |= {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": host}
     parts: dict[str, Part] = {
         "aws_requests": quietly(lambda: aws_requests.report(aws_requests.measure(args.messages))),
         "cold_start": cold_start.measure,

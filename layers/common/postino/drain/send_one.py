@@ -37,6 +37,7 @@ class SendOne:
             # killed in between leaves the message unknown, so that window is kept short.
             clock.sleep(start - self.slots.claim_ahead() - clock.now())
             now = clock.now()
+        reached_late = self.slots.reached_claim_late(start, now)
         try:
             message = self._claim(delivery, ref, now)
         except StaleState as stale:
@@ -46,7 +47,9 @@ class SendOne:
             self.recorder.on_stale(delivery, ref, stale.current)
             return
         self.slots.claimed_in(clock.now() - now)
-        if not ref.forced and not self.slots.wait_for_slot(sender, ref, start):
+        if not ref.forced and not self.slots.wait_for_slot(
+            sender, ref, start, reached_late=reached_late
+        ):
             self.recorder.give_back(message, delivery)
             return
         result = self.s.provider.send(sender, message, self._progress(message, delivery))

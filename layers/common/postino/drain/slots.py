@@ -24,15 +24,18 @@ HORIZON_SECONDS = 0.5
 # ones go back to SQS with a delay.
 HOLD_SECONDS = 10.0
 # Slots are reserved this far ahead, so the pair reservation and the claim (two writes)
-# fit before the start; it adds as much to a message's latency. A drainer whose writes take
-# longer (a slow table, a starved CPU) doubles its lead at each late wakeup, up to the most,
-# and lets it shrink back while its sends are on time.
+# fit before the start; it adds as much to a message's latency. A drainer whose send threads
+# reach their claim too late (a slow pair write, a starved CPU) doubles its lead, up to the
+# most, and lets it shrink back while its sends are on time. Only then: a lead of seconds
+# leaves as many seconds of slots unused between a reservation and the one before it.
 CLAIM_LEAD_SECONDS = 0.2
 MAX_CLAIM_LEAD_SECONDS = 3.2
 LEAD_SHRINK = 0.98
-# A send is claimed this many times its recent claim writes' time before its start, no sooner:
-# a drainer that dies between the claim and the send leaves the message unknown.
-CLAIM_MARGIN = 2.0
+# A send is claimed this long before its start: the claim writes' smoothed time plus this many
+# of their smoothed deviations (as TCP times its retransmissions), so that nearly every claim
+# lands before its start, not just the average one. No sooner: a drainer that dies between
+# the claim and the send leaves the message unknown.
+CLAIM_DEVIATIONS = 4.0
 # A claimed send that still misses its slot reserves another this many times, then gives up.
 LATE_RETRIES = 3
 
@@ -43,8 +46,9 @@ class Slots:
         self.state = state
         self.grace = services.settings.rate_window_grace_seconds
         self.lead = CLAIM_LEAD_SECONDS
-        # How long a claim write takes, smoothed: when to claim before a start.
+        # How long a claim write takes, smoothed, and how much it varies: when to claim.
         self._claim_seconds = 0.02
+        self._claim_deviation = 0.01
 
     def reserve_sender(self, sender: Sender, count: int) -> Plan:
         gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
@@ -97,14 +101,24 @@ class Slots:
     def claim_ahead(self) -> float:
         """How long before its start a send is claimed."""
         with self.state.lock:
-            return self._claim_seconds * CLAIM_MARGIN
+            return self._claim_seconds + CLAIM_DEVIATIONS * self._claim_deviation
 
     def claimed_in(self, seconds: float) -> None:
         """A claim write took this long."""
         with self.state.lock:
-            self._claim_seconds = 0.8 * self._claim_seconds + 0.2 * seconds
+            error = seconds - self._claim_seconds
+            self._claim_seconds += 0.125 * error
+            self._claim_deviation += 0.25 * (abs(error) - self._claim_deviation)
 
-    def wait_for_slot(self, sender: Sender, ref: QueuedRef, start: float) -> bool:
+    def reached_claim_late(self, start: float, now: float) -> bool:
+        """Less time left before the start than a claim takes: the lead did not cover the
+        pair's write and the wait for a thread."""
+        with self.state.lock:
+            return start - now < self._claim_seconds
+
+    def wait_for_slot(
+        self, sender: Sender, ref: QueuedRef, start: float, *, reached_late: bool
+    ) -> bool:
         """Sleep until the slot starts; True if we are inside it, reserving again when late.
 
         On False, every entry reserved for this send has been given back.
@@ -119,7 +133,11 @@ class Slots:
                 return True
             with self.state.lock:
                 self.state.report.late_wakeups += 1
-                self.lead = min(self.lead * 2, MAX_CLAIM_LEAD_SECONDS)
+                # A longer lead cures a claim reached late; a claim write that took longer than
+                # most (already in its deviation) or a thread that overslept, it does not.
+                if reached_late:
+                    self.lead = min(self.lead * 2, MAX_CLAIM_LEAD_SECONDS)
+            reached_late = True  # the slot reserved again: its writes must fit in the lead
             self.release(sender, ref, start)
             retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
             if retried is None:
