@@ -16,6 +16,7 @@ from postino.clock import FakeClock, iso
 from postino.drain import intake
 from postino.drain.drainer import Drainer
 from postino.drain.record import CLAIM_EXPIRES_SECONDS
+from postino.drain.slots import CLAIM_LEAD_SECONDS
 from postino.messages.model import Phase, Status, event
 from postino.outbox import QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
@@ -592,6 +593,35 @@ def test_a_drainer_whose_writes_are_slow_reserves_further_ahead_instead_of_missi
     # far enough ahead, and no message misses its slot for good (all did, before)
     assert report.late_wakeups and report.missed_slot == 0, report
     assert all(api("GET", f"/v1/messages/{i}").body["status"] == "sent" for i in ids)
+
+
+def test_a_claim_write_slower_than_most_costs_its_slot_but_does_not_stretch_the_lead(
+    api: Api, make_services: Callable[..., Services], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a table whose first claim write takes half a second (most take milliseconds); one
+    # message, as the test's clock is every thread's: a slow write here delays them all
+    clock = FakeClock()
+    services = make_services(clock)
+    real_update = services.messages.update
+    slowed: list[str] = []
+
+    def update(message_id: str, **kwargs: Any) -> Any:
+        result = real_update(message_id, **kwargs)
+        if kwargs.get("changes", {}).get("status") is Status.SENDING and not slowed:
+            slowed.append(message_id)
+            clock.advance(0.5)
+        return result
+
+    monkeypatch.setattr(services.messages, "update", update)
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    # WHEN the drain sends it
+    drainer = Drainer(services)
+    report = drainer.run(clock.now() + 8, use_lease=False)
+    # THEN the claim landed after its start and the send took a later slot, and the lead
+    # (which a slow claim write does not cure) stayed as it was
+    assert slowed and report.late_wakeups == 1 and report.missed_slot == 0, report
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sent"
+    assert drainer.slots.lead == CLAIM_LEAD_SECONDS
 
 
 def test_a_message_is_claimed_just_before_its_start_however_far_ahead_it_was_reserved(
