@@ -126,6 +126,7 @@ class CannedAws:
         self._supplied: dict[str, _Supplied] = {}
         self._put_back_bodies: list[tuple[float, str]] = []  # (visible at, body)
         self._counts: Counter[str] = Counter()
+        self._writes: Counter[str] = Counter()  # DynamoDB item writes, by table and key
         self._server = LocalHttpServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
         self._ref = json.loads(recording.queue_message["Body"])
@@ -159,11 +160,17 @@ class CannedAws:
             self._remaining = count
             self._put_back_bodies.clear()
             self._counts.clear()
+            self._writes.clear()
         return f"{count} to hand out"
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def hottest(self, top: int = 3) -> list[tuple[str, int]]:
+        """The items written most since the last supply: "table key", writes."""
+        with self._lock:
+            return self._writes.most_common(top)
 
     # ---- answers ------------------------------------------------------------------------
 
@@ -173,6 +180,8 @@ class CannedAws:
         name = kind(service, operation, request, self.recording.tables)
         with self._lock:
             self._counts[f"{service}:{operation}"] += 1
+            if operation in ITEM_WRITES:
+                self._writes[_written_item(request)] += 1
         if name == "sqs:ReceiveMessage":
             return self._receive(request)
         if name == "sqs:DeleteMessageBatch":
@@ -411,6 +420,19 @@ def record(limit: int, messages: int = RECORDED_MESSAGES) -> Recording:
         return Recording(answers, tables, queue_message, settings.model_dump(mode="json"), token)
 
 
+# DynamoDB operations that write one item, and the tables' key attributes (template.yaml).
+ITEM_WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+KEY_ATTRIBUTES = ("id", "key", "name")
+
+
+def _written_item(request: dict[str, Any]) -> str:
+    """The table and key of the item a write request writes."""
+    item = request.get("Key") or request.get("Item") or {}
+    key: Any = next((item[a] for a in KEY_ATTRIBUTES if a in item), {})
+    value = next(iter(key.values()), "?") if isinstance(key, dict) else "?"
+    return f"{request.get('TableName', '?')} {value}"
+
+
 def _serve() -> None:
     # The handlers print (EMF metrics, logs) to stdout: the parent reads only our lines.
     protocol, sys.stdout = sys.stdout, open("/dev/null", "w")  # noqa: SIM115 - for the process
@@ -431,6 +453,7 @@ def _serve() -> None:
                                      "sender": SENDER, "recorded": sorted(recording.answers)}),
         "supply": lambda args: canned.supply(int(args[0])),
         "counts": lambda _: json.dumps(canned.counts()),
+        "hottest": lambda _: json.dumps(canned.hottest()),
     }  # fmt: skip
     for line in sys.stdin:
         command, *args = line.split()

@@ -59,6 +59,7 @@ class Run:
     late_wakeups: int
     missed_slot: int
     requests: dict[str, int]  # served by the canned AWS, by operation
+    hottest: list[tuple[str, int]]  # the DynamoDB items written most: "table key", writes
 
     @property
     def cpu_ms_per_message(self) -> float:
@@ -81,6 +82,7 @@ def drain(services: Any, canned: Child, messages: int) -> Run:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_SELF)
     requests = json.loads(canned.ask("counts"))
+    hottest = [(item, count) for item, count in json.loads(canned.ask("hottest"))]
     unrecorded = {k: v for k, v in requests.items() if k.startswith("unrecorded")}
     if unrecorded or report.sent != messages:
         raise RuntimeError(f"sent {report.sent} of {messages}; {report}; {requests}")
@@ -95,6 +97,7 @@ def drain(services: Any, canned: Child, messages: int) -> Run:
         late_wakeups=report.late_wakeups,
         missed_slot=report.missed_slot,
         requests=requests,
+        hottest=hottest,
     )
 
 
@@ -296,6 +299,12 @@ def report(
         f"one sender limited to {limit} msg/s, every message to its own recipient.",
         "AWS requests per message sent (median run), by operation: "
         + ", ".join(f"{op} {v:.3f}" for op, v in middle.per_message().items()),
+        "DynamoDB items written most (median run): "
+        + "; ".join(
+            f"{item}: {count} writes, {count / n:.3f} a message, "
+            f"{count / middle.wall_seconds:.1f}/s at this run's {n / middle.wall_seconds:.0f} msg/s"
+            for item, count in middle.hottest
+        ),
     ]
     lines += [
         f"{'(reference) CPU of one call, one thread, same endpoint':<62}{'ms each':>9}",
@@ -303,8 +312,11 @@ def report(
     ]
     if sampled:
         lines += ["", *sampled]
+    hottest_per_message = middle.hottest[0][1] / n if middle.hottest else 0.0
     figures = {
         "cpu_ms_per_message": cpu_ms,
+        # The drain's most written item (the sender's rate window) per message at this limit.
+        "hottest_item_writes_per_message": hottest_per_message,
         "messages_per_s_per_vcpu": per_vcpu,
         "cpu": {
             "runs_cpu_ms_per_message": [r.cpu_ms_per_message for r in runs],
@@ -318,6 +330,15 @@ def report(
             "drain_concurrency": concurrency,
             "sender_limit_per_second": limit,
             "late_wakeups_per_run": [r.late_wakeups for r in runs],
+            "hottest_items": [
+                {
+                    "item": item,
+                    "writes": count,
+                    "per_message": count / n,
+                    "per_second": count / middle.wall_seconds,
+                }
+                for item, count in middle.hottest
+            ],
             "reference_cpu_ms": dict(steps),
             "aws": "canned (bench/canned_aws.py)",
         },

@@ -23,13 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # Standard retry mode: throttling and 5xx are retried with backoff by botocore itself.
-# No client-side validation of parameters: mypy checks each call against the service's types,
-# the service validates again, and botocore's own pass is a large share of the drain's CPU.
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    max_pool_connections=96,
-    parameter_validation=False,
-)
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=96)
 
 # Whose credentials the clients use: "" is the process's own (Lambda: the function's role).
 _acting_as: ContextVar[str] = ContextVar("postino_aws_acting_as", default="")
