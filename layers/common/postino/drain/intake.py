@@ -5,10 +5,11 @@ the due index; the others are held, ready at once, for the next dispatch.
 """
 
 import math
+from typing import Any
 
 from postino.drain.record import Recorder
 from postino.drain.state import Held, RunState, SenderCache
-from postino.messages.model import WAITING, MessageError, Phase, Status, event
+from postino.messages.model import WAITING, Event, MessageError, Phase, Status, event
 from postino.observability import logger
 from postino.outbox import Delivery, QueuedRef
 from postino.senders.model import Sender
@@ -61,23 +62,10 @@ class Intake:
 
     def _fail_unknown_sender(self, delivery: Delivery, ref: QueuedRef) -> None:
         now = self.s.clock.now()
-        try:
-            self.s.messages.update(
-                ref.id,
-                statuses=WAITING,
-                now=now,
-                equals={"queue_seq": ref.seq},
-                changes={
-                    "status": Status.FAILED,
-                    "failed_at": now,
-                    "error": _no_sender(ref.sender),
-                },
-                events=[event(Phase.FAILED, now, code="sender_not_found")],
-            )
-        except StaleState as stale:
-            self.recorder.on_stale(delivery, ref, stale.current)
-            return
-        self.state.ack(delivery)
+        changes = {"status": Status.FAILED, "failed_at": now, "error": _no_sender(ref.sender)}
+        events = [event(Phase.FAILED, now, code="sender_not_found")]
+        if self._settle(delivery, ref, now, changes, events):
+            self.state.ack(delivery)
 
     def _park(self, delivery: Delivery, ref: QueuedRef, sender: Sender) -> None:
         """Hold the message in the due index until the pause ends (or the sender is resumed)."""
@@ -87,20 +75,35 @@ class Intake:
             if sender.paused_until is not None
             else (parked_partition(sender.name), now)
         )
+        changes = {"due_pk": partition, "due_at": int(until)}
+        events = [event(Phase.SENDER_PAUSED, now, reason=sender.paused_reason)]
+        if self._settle(delivery, ref, now, changes, events):
+            self.state.report.deferred += 1
+            self.state.ack(delivery)
+
+    def _settle(
+        self,
+        delivery: Delivery,
+        ref: QueuedRef,
+        now: float,
+        changes: dict[str, Any],
+        events: list[Event],
+    ) -> bool:
+        """Change a waiting message, conditional on this copy's seq. False if the message has
+        moved on: the copy is then handled as stale."""
         try:
             self.s.messages.update(
                 ref.id,
                 statuses=WAITING,
                 now=now,
                 equals={"queue_seq": ref.seq},
-                changes={"due_pk": partition, "due_at": int(until)},
-                events=[event(Phase.SENDER_PAUSED, now, reason=sender.paused_reason)],
+                changes=changes,
+                events=events,
             )
         except StaleState as stale:
             self.recorder.on_stale(delivery, ref, stale.current)
-            return
-        self.state.report.deferred += 1
-        self.state.ack(delivery)
+            return False
+        return True
 
 
 def _no_sender(name: str) -> MessageError:
