@@ -87,8 +87,10 @@ def test_draining_costs_three_dynamodb_writes_per_message_and_a_little_per_batch
     assert report["sent"] == BATCH
     per_message = {name: count / BATCH for name, count in sorted(counted.items())}
     print(f"\ndrain of {BATCH}:", dict(counted), "\nper message:", per_message)
-    # Per message: the pair window (PutItem), the claim and the result (two UpdateItems).
-    assert counted["dynamodb:UpdateItem"] == 2 * BATCH
+    # Per message: the pair window (PutItem), the claim and the result (two UpdateItems). A
+    # claimed send that missed its slot every time (a starved machine) is put back (one more
+    # UpdateItem) and claimed again (another).
+    assert counted["dynamodb:UpdateItem"] == 2 * BATCH + 2 * report["missed_slot"]
     # Per message one pair-window write; per batch of up to ten one sender-window write, one
     # receive and one batched delete; per run the lease. A send thread that wakes late for its
     # slot (a busy machine) costs more: giving its entries back and reserving again, with
