@@ -24,7 +24,8 @@ from local.template_stack import StackResources, create_stack_resources, functio
 from local.waha_contract import spec_path as waha_spec_path
 from local.waha_peer import WahaPeer
 from postino import aws
-from postino.clock import Clock, SystemClock
+from postino.clock import Clock, FakeClock, SystemClock
+from postino.outbox import Delivery
 from postino.services import Services, use_services
 from postino.settings import Settings, get_settings
 from tests.support.events import (
@@ -146,10 +147,27 @@ def make_services(stack: StackResources) -> Callable[..., Services]:
     def make(clock: Clock | None = None) -> Services:
         services = Services.build(Settings.from_environment(), clock or SystemClock())
         services.nudger = RecordingNudger()  # type: ignore[assignment]
+        if isinstance(clock, FakeClock):
+            long_poll_in_simulated_time(services, clock)
         use_services(services)
         return services
 
     return make
+
+
+def long_poll_in_simulated_time(services: Services, clock: FakeClock) -> None:
+    """On a FakeClock, the queue's long poll waits in simulated time: short polls, a quarter
+    second apart on the clock. A drain's work must not wait on moto's real second, while its
+    copies' visibility timeouts run out in real time."""
+    receive = services.outbox.receive
+
+    def long_poll(*, wait_seconds: int = 1, **kwargs: Any) -> list[Delivery]:
+        give_up_at = clock.now() + wait_seconds
+        while not (deliveries := receive(wait_seconds=0, **kwargs)) and clock.now() < give_up_at:
+            clock.sleep(min(0.25, give_up_at - clock.now()))
+        return deliveries
+
+    services.outbox.receive = long_poll  # type: ignore[method-assign]
 
 
 @pytest.fixture

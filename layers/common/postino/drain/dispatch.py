@@ -81,6 +81,7 @@ class Dispatch:
 
     def _start(self, pool: ThreadPoolExecutor, sender: Sender, held: Held, start: float) -> None:
         self.state.started()
+        self.s.clock.work_started()
         # The send runs in the drainer's context: its logger keys, and locally the function's
         # own AWS credentials (postino.aws.acting_as).
         future = pool.submit(copy_context().run, self.send_one.send, sender, held, start)
@@ -88,6 +89,7 @@ class Dispatch:
 
     def _job_done(self, future: Future[None]) -> None:
         self.state.finished()
+        self.s.clock.work_finished()
         error = future.exception()
         if error is not None:
             # The delivery stays unacknowledged: SQS gives it again, and the claim tells what to do.

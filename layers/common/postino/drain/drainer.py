@@ -53,42 +53,50 @@ class Drainer:
             logger.info("another drainer holds the lease")
             return state.report
         capacity = self.s.settings.drain_concurrency
-        last_due = float("-inf")
         try:
             with ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="send") as pool:
-                while clock.now() < deadline:
-                    if clock.now() - last_due >= DUE_EVERY_SECONDS:
-                        state.report.due_enqueued += enqueue_due(self.s)
-                        last_due = clock.now()
-                    deliveries = []
-                    if state.busy() + 10 <= capacity:
-                        # Long-poll unless held messages need dispatching soon.
-                        deliveries = self.intake.receive(
-                            wait_seconds=0 if state.held_count() else 1
-                        )
-                    for delivery in deliveries:
-                        self.intake.admit(delivery)
-                    self.dispatch.start_ready(pool)
-                    self._flush_acks()
-                    if not deliveries and not state.busy():
-                        if state.comes_back_before(deadline, clock.now()):
-                            continue  # a copy it put back to wait is due: long-poll for it
-                        if not use_lease or last_look(
-                            self.s, self.intake, self.holder, lease_seconds
-                        ):
-                            break
-                    elif not deliveries:
-                        clock.sleep(self._idle_pause())
-                else:
-                    # Out of time with work perhaps left: whoever runs the drain hands over.
-                    state.report.out_of_time = True
-                pool.shutdown(wait=True)
+                clock.work_started()
+                try:
+                    self._loop(pool, deadline, use_lease, lease_seconds)
+                finally:
+                    # Waiting for its send jobs is not the loop's work: a simulated clock
+                    # moves on for them while the pool shuts down.
+                    clock.work_finished()
         finally:
             return_held(self.s, state)
             self._flush_acks(force=True)
             if use_lease:
                 self.s.lease.release(self.holder)
         return state.report
+
+    def _loop(
+        self, pool: ThreadPoolExecutor, deadline: float, use_lease: bool, lease_seconds: float
+    ) -> None:
+        clock = self.s.clock
+        state = self.state
+        capacity = self.s.settings.drain_concurrency
+        last_due = float("-inf")
+        while clock.now() < deadline:
+            if clock.now() - last_due >= DUE_EVERY_SECONDS:
+                state.report.due_enqueued += enqueue_due(self.s)
+                last_due = clock.now()
+            deliveries = []
+            if state.busy() + 10 <= capacity:
+                # Long-poll unless held messages need dispatching soon.
+                deliveries = self.intake.receive(wait_seconds=0 if state.held_count() else 1)
+            for delivery in deliveries:
+                self.intake.admit(delivery)
+            self.dispatch.start_ready(pool)
+            self._flush_acks()
+            if not deliveries and not state.busy():
+                if state.comes_back_before(deadline, clock.now()):
+                    continue  # a copy it put back to wait is due: long-poll for it
+                if not use_lease or last_look(self.s, self.intake, self.holder, lease_seconds):
+                    return
+            elif not deliveries:
+                clock.sleep(self._idle_pause())
+        # Out of time with work perhaps left: whoever runs the drain hands over.
+        state.report.out_of_time = True
 
     def _idle_pause(self) -> float:
         now = self.s.clock.now()
