@@ -2,7 +2,7 @@
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -48,37 +48,36 @@ class FakeClock:
 
     def __init__(self, start: float = 1_767_225_600.0) -> None:
         self._now = start
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._working = 0
         self._sleepers: list[_Sleeper] = []
 
     def now(self) -> float:
-        with self._changed:
+        with self._lock:
             return self._now
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        with self._changed:
+        with self._lock:
             if self._working == 0:
                 self._now += seconds
                 return
             sleeper = _Sleeper(self._now + seconds)
             self._sleepers.append(sleeper)
             self._move_if_all_asleep()
-            while not sleeper.woken:
-                self._changed.wait()
+        sleeper.woken.wait()
 
     def advance(self, seconds: float) -> None:
         """Let `seconds` pass: for work under way, that is sleeping them."""
         self.sleep(seconds)
 
     def work_started(self) -> None:
-        with self._changed:
+        with self._lock:
             self._working += 1
 
     def work_finished(self) -> None:
-        with self._changed:
+        with self._lock:
             self._working -= 1
             self._move_if_all_asleep()
 
@@ -89,15 +88,14 @@ class FakeClock:
             return
         self._now = max(self._now, min(s.wake_at for s in self._sleepers))
         for sleeper in [s for s in self._sleepers if s.wake_at <= self._now]:
-            sleeper.woken = True
             self._sleepers.remove(sleeper)
-        self._changed.notify_all()
+            sleeper.woken.set()
 
 
 @dataclass
 class _Sleeper:
     wake_at: float
-    woken: bool = False
+    woken: threading.Event = field(default_factory=threading.Event)
 
 
 def iso(epoch: float) -> str:
