@@ -55,11 +55,22 @@ def test_a_per_second_limit_is_spent_evenly_not_in_one_burst() -> None:
     # GIVEN an empty window of 10 a second, and a batch of 10 that may all start at once
     limits = [Limit(max=10, per_seconds=1)]
     first = plan_starts({}, limits, count=10, now=100, not_before=100, latest=102)
-    # THEN they are spaced a tenth of a second apart
-    assert first.starts == pytest.approx([100 + n / 10 for n in range(10)])
-    # AND the next batch keeps the pace, after the window's grace (the 11th needs the 1st gone)
+    # THEN they are spaced a tenth of a second and a tenth of the grace apart
+    spacing = (1 + GRACE_SECONDS) / 10
+    assert first.starts == pytest.approx([100 + n * spacing for n in range(10)])
+    # AND the next batch keeps the pace: the 11th starts a second and the grace after the 1st
     second = plan_starts(first.logs, limits, count=2, now=100.5, not_before=100.5, latest=102)
-    assert second.starts == pytest.approx([101 + GRACE_SECONDS, 101.1 + GRACE_SECONDS])
+    assert second.starts == pytest.approx([101 + GRACE_SECONDS, 101 + GRACE_SECONDS + spacing])
+
+
+def test_a_paced_window_keeps_one_entry_whatever_the_rate() -> None:
+    # GIVEN a sender at 1,000 a second that reserves 500 starts at once
+    limits = [Limit(max=1000, per_seconds=1), Limit(max=1000, per_seconds=3600)]
+    plan = plan_starts({}, limits, count=500, now=100, not_before=100, latest=101)
+    # THEN its per-second log holds the newest start alone (the hourly one holds them all)
+    assert len(plan.starts) == 500
+    assert plan.logs["1000/1"] == [plan.starts[-1] + GRACE_SECONDS]
+    assert len(plan.logs["1000/3600"]) == 500
 
 
 def test_longer_windows_may_be_used_in_a_burst() -> None:

@@ -14,11 +14,17 @@ than max started sends, whatever the number of drainers. "Started" is as the pee
 when the grace also covers the trip to the peer. The price of the grace is a throughput of
 max / (per + grace): 95 % of 80 msg/s at the default 50 ms.
 
-Pacing: a per-second limit is spent evenly, one start every per/max (12.5 ms at 80/s), not in
-bursts of `max` at one instant. The peer counts by when requests reach it; `max` requests
-started at once reach it spread by their own contention, and the tail of one burst would then
-share a second with the next. Paced, each request has the road to itself. Longer windows (an
-hour, a day) are still free to be used at the per-second pace.
+Pacing: a per-second limit is spent evenly, one start every (per + grace)/max (13.1 ms at
+80/s), not in bursts of `max` at one instant. The peer counts by when requests reach it; `max`
+requests started at once reach it spread by their own contention, and the tail of one burst
+would then share a second with the next. Paced, each request has the road to itself. Longer
+windows (an hour, a day) are still free to be used at the per-second pace.
+
+The pace is strict on its own: any max + 1 paced starts span at least per + grace, so the
+argument above holds with only the newest entry in the log. A paced limit's log therefore
+keeps that one entry: the window item stays a few bytes whatever the rate (at 1,000 msg/s a
+full log would be a thousand entries, rewritten on every reservation). Its entries are never
+given back (a slot of 1/max is all a missed send would return).
 """
 
 from bisect import insort
@@ -50,14 +56,17 @@ class Plan:
     logs: dict[str, list[float]]
 
 
+def is_paced(limit: Limit) -> bool:
+    return limit.per_seconds <= PACED_WINDOW_SECONDS
+
+
 def prune(logs: dict[str, list[float]], limits: list[Limit], now: float) -> dict[str, list[float]]:
-    """Keep, for each current limit, only the entries that still block a start at `now`."""
-    kept = {
-        limit_key(limit): sorted(
-            e for e in logs.get(limit_key(limit), []) if e > now - limit.per_seconds
-        )
-        for limit in limits
-    }
+    """Keep, for each current limit, only the entries that still block a start at `now`: of a
+    paced limit, the newest (see above)."""
+    kept = {}
+    for limit in limits:
+        live = sorted(e for e in logs.get(limit_key(limit), []) if e > now - limit.per_seconds)
+        kept[limit_key(limit)] = live[-1:] if is_paced(limit) else live
     gap = [e for e in logs.get(GAP_KEY, []) if e > now]
     return kept | ({GAP_KEY: gap} if gap else {})
 
@@ -86,8 +95,8 @@ def plan_starts(
             log = logs[limit_key(limit)]
             if len(log) >= limit.max:
                 start = max(start, log[-limit.max] + limit.per_seconds)
-            if log and limit.per_seconds <= PACED_WINDOW_SECONDS:
-                start = max(start, log[-1] - grace + limit.per_seconds / limit.max)
+            if log and is_paced(limit):
+                start = max(start, log[-1] - grace + (limit.per_seconds + grace) / limit.max)
         if start > latest:
             next_slot_at = start
             break
@@ -96,6 +105,9 @@ def plan_starts(
             insort(logs[limit_key(limit)], start + grace)
         if gap is not None:
             logs[GAP_KEY] = [start + grace + gap()]
+    for limit in limits:
+        if is_paced(limit):
+            logs[limit_key(limit)] = logs[limit_key(limit)][-1:]
     return Plan(starts=starts, next_slot_at=next_slot_at, logs=logs)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from postino import aws
-from postino.drain.rate_window import Plan, prune
+from postino.drain.rate_window import Plan, is_paced, limit_key, prune
 from postino.senders.model import Limit
 from postino.store.codec import failed_condition_item, from_item, is_condition_failure, serialise
 
@@ -79,10 +79,13 @@ class RateWindowStore:
 
     def release(self, key: str, limits: list[Limit], entry: float, now: float) -> None:
         """Remove one entry, reserved for a send that never started (always safe: it only frees)."""
+        if all(is_paced(limit) for limit in limits):
+            return  # nothing to give back (see postino.drain.rate_window), so no write
 
         def without(logs: dict[str, list[float]]) -> Plan:
             remaining = prune(logs, limits, now)
-            for log in remaining.values():
+            # A paced log keeps only its newest entry: removing it would forget the pace.
+            for log in (remaining[limit_key(limit)] for limit in limits if not is_paced(limit)):
                 # Entries travel as milliseconds: match within half of one.
                 match = next((e for e in log if abs(e - entry) < 0.0005), None)
                 if match is not None:
