@@ -368,6 +368,7 @@ def record(limit: int, messages: int = RECORDED_MESSAGES) -> Recording:
     from bench.aws_requests import Tally, stack
     from postino import aws
     from postino.drain.drainer import Drainer
+    from postino.drain.targets import DrainTarget
     from postino.senders.model import CloudApiSender, Limit
     from tests.support.events import FakeLambdaContext, as_http, rest_event
     from tests.support.functions import load_function
@@ -398,7 +399,7 @@ def record(limit: int, messages: int = RECORDED_MESSAGES) -> Recording:
         token = aws.secret(settings.default_access_token_secret, max_age=0)
         aws.reset_clients()  # the drain fetches the token itself, as a fresh process would
         with _capturing(exchanges):
-            report = Drainer(services).run(time.time() + 30)
+            report = Drainer(services, DrainTarget(SENDER)).run(time.time() + 30)
         if report.sent != messages:
             raise RuntimeError(f"the recording drain sent {report.sent} of {messages}")
         tables = {

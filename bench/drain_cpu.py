@@ -38,6 +38,7 @@ for entry in (str(ROOT), str(ROOT / "layers" / "common")):
         sys.path.insert(0, entry)
 
 from bench.aws_requests import prepare  # noqa: E402 - after the path is set
+from bench.canned_aws import SENDER  # noqa: E402
 from bench.servers import Child, child  # noqa: E402
 
 GOAL_MS = 3.0
@@ -72,13 +73,14 @@ class Run:
 def drain(services: Any, canned: Child, messages: int) -> Run:
     """One real drain run (with its lease, as deployed) over `messages` canned messages."""
     from postino.drain.drainer import Drainer
+    from postino.drain.targets import DrainTarget
 
     canned.ask(f"supply {messages}")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu, wall = time.process_time(), time.perf_counter()
     # Powertools prints its metrics (EMF) to stdout every 100 values, as in Lambda: kept out.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        report = Drainer(services).run(time.time() + RUN_SECONDS)
+        report = Drainer(services, DrainTarget(SENDER)).run(time.time() + RUN_SECONDS)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_SELF)
     requests = json.loads(canned.ask("counts"))

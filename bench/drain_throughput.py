@@ -257,6 +257,7 @@ def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
     """Queue `messages`, then one drain run (at most DRAIN_SECONDS) sends them; starts at the peer."""
     from postino import aws
     from postino.drain.drainer import Drainer
+    from postino.drain.targets import DrainTarget
 
     costs: list[Cost] = []
     queued: list[Accepted] = []
@@ -265,7 +266,7 @@ def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
     sent: list[float] = []
     with costed(remote, costs, lambda: len(sent)):
         started = time.time()
-        drainer = Drainer(remote.services)
+        drainer = Drainer(remote.services, DrainTarget(sender))
         drainer.state.trace = []
         report = drainer.run(started + DRAIN_SECONDS)
         drain_seconds = time.time() - started
@@ -273,7 +274,7 @@ def throughput(remote: Remote, sender: str, messages: int) -> Throughput:
         sent += sorted(at_peer[q.to] for q in queued if q.to in at_peer)
     # What one run left behind would be sent by the next sender's run: gone. (SQS allows one
     # purge a minute: only when something is left.)
-    queue = remote.services.settings.outbound_queue_url
+    queue = remote.services.queues.for_sender(sender).queue_url
     counts: Any = aws.sqs().get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])
     counts = counts["Attributes"]
     if any(int(counts.get(f"ApproximateNumberOfMessages{c}", "0")) for c in LEFT):
@@ -316,12 +317,14 @@ class Latency:
 def drain_running(remote: Remote) -> Iterator[None]:
     """Drain runs back to back, as the nudges and the schedule keep one going under traffic."""
     from postino.drain.drainer import Drainer
+    from postino.drain.targets import DrainTarget
 
     stop = threading.Event()
 
     def loop() -> None:
+        # The latency runs queue for one sender only.
         while not stop.is_set():
-            Drainer(remote.services).run(time.time() + 30)
+            Drainer(remote.services, DrainTarget("limit80")).run(time.time() + 30)
 
     thread = threading.Thread(target=loop, name="drain-loop", daemon=True)
     thread.start()

@@ -24,6 +24,8 @@ REFERENCE_UPDATES = 1000
 def _accept_and_send(services: Any, messages: int) -> list[tuple[str, str]]:
     """`messages` messages accepted and drained: their (id, wamid)."""
     from postino.drain.drainer import Drainer
+    from postino.drain.targets import DrainTarget
+    from postino.store.senders import DEFAULT_SENDER
     from tests.support.events import FakeLambdaContext, as_http, rest_event
     from tests.support.functions import load_function
 
@@ -40,7 +42,7 @@ def _accept_and_send(services: Any, messages: int) -> list[tuple[str, str]]:
             raise RuntimeError(f"accept answered {answer.status}: {answer.body}")
         ids.append(answer.body["id"])
     for _ in range(10):
-        Drainer(services).run(time.time() + 60)
+        Drainer(services, DrainTarget(DEFAULT_SENDER)).run(time.time() + 60)
         wamids = [call("GET", f"/v1/messages/{i}").body.get("provider_message_id") for i in ids]
         if all(wamids):
             return list(zip(ids, wamids, strict=True))

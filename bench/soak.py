@@ -75,10 +75,8 @@ NOT_FINAL = ("scheduled", "queued", "sending", "sent", "delivered")
 META_ORDER = {"sent": 1, "delivered": 2, "failed": 2, "read": 3}
 # A drain invocation's limit: 8 s of work before the drain's 20 s margin. A drain hides what it
 # receives for its time left plus 10 s (postino/drain/intake.py), so a killed drainer's copies
-# come back once it would have ended; the queue's own visibility timeout, twice the limit as
-# the template's is twice the drain's timeout (120 s, 60 s), covers any other receive.
+# come back once it would have ended.
 DRAIN_LIMIT_SECONDS = 28.0
-VISIBILITY_SECONDS = 60
 # The whole stack, its drainers and the sandbox share this machine's few cores: a send thread
 # often wakes more than the default 50 ms after its slot, gives the slot up and queues the
 # message again. A wider grace keeps the drain moving here (and costs throughput, not safety).
@@ -229,11 +227,6 @@ def sqs_client(env_file: Path) -> Any:
 
 
 def prepare(soak: Soak) -> None:
-    env = json.loads(soak.env_file.read_text())
-    sqs_client(soak.env_file).set_queue_attributes(
-        QueueUrl=env["OUTBOUND_QUEUE_URL"],
-        Attributes={"VisibilityTimeout": str(VISIBILITY_SECONDS)},
-    )
     default = call(soak.api, "GET", "/v1/senders/default")
     for sender in soak.senders:
         profile = {

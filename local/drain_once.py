@@ -1,17 +1,22 @@
-"""One drain invocation against a running local stack, in its own process (as Lambda runs it).
+"""One round of the drain against a running local stack, in its own process: the schedule's
+tick, then the drainer of every sender it wakes, each in a thread of its own (on AWS, each an
+invocation of its own).
 
     python -m local.drain_once ENV_FILE [SECONDS]
 
-ENV_FILE is what the stack wrote when started with POSTINO_ENV_FILE; SECONDS the invocation's
-time limit (60, the template's timeout, by default). Prints the drain's report as JSON. The
-end-to-end tests kill it mid-batch to prove that nothing is lost and nothing doubled.
+ENV_FILE is what the stack wrote when started with POSTINO_ENV_FILE; SECONDS each drainer's time
+limit (60, the template's timeout, by default). Prints the drainers' reports as JSON. The
+end-to-end tests and the soak kill it mid-batch to prove that nothing is lost and nothing
+doubled.
 """
 
 import json
 import os
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from local.apigw import LambdaContext
 from local.functions import load_function
@@ -31,11 +36,36 @@ def main() -> int:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
+    from postino.services import get_services
+
     scheduler = load_function("scheduler")
-    context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=seconds)
-    report = scheduler.lambda_handler({"source": "postino.schedule", "action": "drain"}, context)
-    print(json.dumps(report), flush=True)
+    woken = CollectingNudger()
+    get_services().nudger = woken  # type: ignore[assignment]
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        context = LambdaContext(
+            "postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=seconds
+        )
+        report: dict[str, Any] = scheduler.lambda_handler(event, context)
+        return report
+
+    invoke({"source": "postino.schedule", "action": "drain"})
+    # Only the drainers the tick woke: a hand-over's nudge is left to the next round.
+    targets = list(woken.targets)
+    with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
+        reports = list(pool.map(invoke, [target.payload() for target in targets]))
+    print(json.dumps(reports), flush=True)
     return 0
+
+
+class CollectingNudger:
+    """The tick's nudges, kept to be run here instead of invoking a Lambda."""
+
+    def __init__(self) -> None:
+        self.targets: list[Any] = []
+
+    def nudge(self, target: Any, function_name: str | None = None) -> None:
+        self.targets.append(target)
 
 
 if __name__ == "__main__":

@@ -265,8 +265,10 @@ def _queue_resource(handler: Any) -> str:
     # about "*" for a missing one); a missing queue is then SQS's own error.
     try:
         name = handler._get_queue_name()
-    except Exception:  # CreateQueue, ListQueues: no queue URL
-        return "*"
+    except Exception:  # CreateQueue, GetQueueUrl, ListQueues: no queue URL
+        name = None
+    # CreateQueue and GetQueueUrl name their queue instead.
+    name = name or _json_body(handler).get("QueueName")
     return f"arn:aws:sqs:{handler.region}:{handler.current_account}:{name}" if name else "*"
 
 

@@ -167,13 +167,50 @@ def say(line: str) -> None:
 
 
 class LocalNudger:
-    """The send API's nudge: wake the local drain now instead of invoking a Lambda."""
+    """Lambda's asynchronous invoke of the drain, locally: each drainer (a sender's shard) runs
+    in a thread of its own. A nudge while it runs makes it run once more when it ends (on AWS a
+    second invocation would find the lease held, and the first one finds the message itself;
+    but a drainer that hands over nudges itself just before it ends)."""
 
     def __init__(self) -> None:
-        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._again: dict[str, bool] = {}  # the running drainers, and whether to run again
 
-    def nudge(self, function_name: str | None = None) -> None:
-        self.wake.set()
+    def nudge(self, target: Any, function_name: str | None = None) -> None:
+        with self._lock:
+            if target.scope in self._again:
+                self._again[target.scope] = True
+                return
+            self._again[target.scope] = False
+        threading.Thread(target=self._drain, args=(target,), daemon=True).start()
+
+    def _drain(self, target: Any) -> None:
+        while not self.stopping.is_set():
+            report = invoke_drain(target.payload())
+            if report and (report.get("sent") or report.get("deferred") or report.get("outcomes")):
+                outcomes = ", ".join(f"{k} {v}" for k, v in report.get("outcomes", {}).items())
+                say(
+                    f"drain     {target.sender}: sent {report['sent']}, "
+                    f"waiting {report['deferred']} ({outcomes})"
+                )
+            with self._lock:
+                if not self._again[target.scope]:
+                    del self._again[target.scope]
+                    return
+                self._again[target.scope] = False
+
+
+def invoke_drain(event: dict[str, Any]) -> dict[str, Any] | None:
+    """One invocation of the drain function, with its own role; None if it failed."""
+    scheduler = under_role("SchedulerFunction", load_function("scheduler").lambda_handler)
+    context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=60)
+    try:
+        report: dict[str, Any] = scheduler(event, context)
+    except Exception as error:  # keep the schedule going, as EventBridge would
+        say(f"drain     failed: {error!r}")
+        return None
+    return report
 
 
 def start_aws(config: LocalConfig) -> ThreadedMotoServer:
@@ -257,22 +294,10 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
 
 
 def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
-    scheduler = under_role("SchedulerFunction", load_function("scheduler").lambda_handler)
+    """EventBridge Scheduler's tick: it wakes a drainer for every sender with a backlog."""
     every = drain_every_seconds()
-    while not stop.is_set():
-        nudger.wake.wait(every)
-        nudger.wake.clear()
-        if stop.is_set():
-            return
-        context = LambdaContext("postino-SchedulerFunction", str(uuid.uuid4()), timeout_seconds=60)
-        try:
-            report = scheduler({"source": "postino.schedule", "action": "drain"}, context)
-        except Exception as error:  # keep the schedule going, as EventBridge would
-            say(f"drain     failed: {error!r}")
-            continue
-        if report.get("sent") or report.get("deferred") or report.get("outcomes"):
-            outcomes = ", ".join(f"{k} {v}" for k, v in report.get("outcomes", {}).items())
-            say(f"drain     sent {report['sent']}, waiting {report['deferred']} ({outcomes})")
+    while not stop.wait(every):
+        invoke_drain({"source": "postino.schedule", "action": "drain"})
 
 
 def ingest_loop(stop: threading.Event) -> None:
@@ -440,7 +465,7 @@ def main() -> int:
 
     def shut_down(*_: Any) -> None:
         stop.set()
-        nudger.nudge()
+        nudger.stopping.set()
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)

@@ -6,6 +6,7 @@ own definitions, so what runs locally cannot drift from what `sam deploy` create
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -174,6 +175,9 @@ def _pseudo(resources: StackResources) -> dict[str, str]:
         "AWS::Region": resources.region,
         "AWS::AccountId": resources.account_id,
         "AWS::StackName": resources.stack_name,
+        # As CloudFormation's: the stack's name and a UUID, here one derived from the name.
+        "AWS::StackId": f"arn:aws:cloudformation:{resources.region}:{resources.account_id}:"
+        f"stack/{resources.stack_name}/{uuid.uuid5(uuid.NAMESPACE_URL, resources.stack_name)}",
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
     }
@@ -220,6 +224,12 @@ def _resolve(value: Any, resources: StackResources) -> Any:
                 text = text.replace("${" + name + "}", _ref(name, resources))
         # ${Resource.Attribute} is GetAtt's short form inside a Sub.
         return re.sub(r"\$\{(\w+)\.(\w+)\}", lambda m: _get_att(m[1], m[2], resources), text)
+    if "Fn::Select" in value:
+        index, items = value["Fn::Select"]
+        return _resolve(items, resources)[int(index)]
+    if "Fn::Split" in value:
+        separator, text = value["Fn::Split"]
+        return str(_resolve(text, resources)).split(separator)
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
         return separator.join(str(_resolve(p, resources)) for p in parts)

@@ -2,6 +2,7 @@
 
 import functools
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,9 +26,11 @@ from local.waha_contract import spec_path as waha_spec_path
 from local.waha_peer import WahaPeer
 from postino import aws
 from postino.clock import Clock, FakeClock, SystemClock
-from postino.outbox import Delivery
+from postino.drain.targets import DrainTarget
+from postino.outbox import Delivery, Outbox
 from postino.services import Services, use_services
 from postino.settings import Settings, get_settings
+from postino.store.senders import DEFAULT_SENDER
 from tests.support.events import (
     FakeLambdaContext,
     HttpResult,
@@ -73,12 +76,16 @@ VERIFY_TOKEN = "verify-me-please"
 
 class RecordingNudger:
     def __init__(self) -> None:
-        self.nudges = 0
+        self.targets: list[DrainTarget] = []
         # The functions named by whoever nudged: the drain names itself when it hands over.
         self.named: list[str] = []
 
-    def nudge(self, function_name: str | None = None) -> None:
-        self.nudges += 1
+    @property
+    def nudges(self) -> int:
+        return len(self.targets)
+
+    def nudge(self, target: DrainTarget, function_name: str | None = None) -> None:
+        self.targets.append(target)
         if function_name:
             self.named.append(function_name)
 
@@ -143,31 +150,35 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
 
 
 @pytest.fixture
-def make_services(stack: StackResources) -> Callable[..., Services]:
+def make_services(
+    stack: StackResources, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Services]:
     def make(clock: Clock | None = None) -> Services:
         services = Services.build(Settings.from_environment(), clock or SystemClock())
         services.nudger = RecordingNudger()  # type: ignore[assignment]
         if isinstance(clock, FakeClock):
-            long_poll_in_simulated_time(services, clock)
+            long_poll_in_simulated_time(monkeypatch, clock)
         use_services(services)
         return services
 
     return make
 
 
-def long_poll_in_simulated_time(services: Services, clock: FakeClock) -> None:
-    """On a FakeClock, the queue's long poll waits in simulated time: short polls, a quarter
+def long_poll_in_simulated_time(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> None:
+    """On a FakeClock, the queues' long poll waits in simulated time: short polls, a quarter
     second apart on the clock. A drain's work must not wait on moto's real second, while its
     copies' visibility timeouts run out in real time."""
-    receive = services.outbox.receive
+    receive = Outbox.receive
 
-    def long_poll(*, wait_seconds: int = 1, **kwargs: Any) -> list[Delivery]:
+    def long_poll(self: Outbox, *, wait_seconds: int = 1, **kwargs: Any) -> list[Delivery]:
         give_up_at = clock.now() + wait_seconds
-        while not (deliveries := receive(wait_seconds=0, **kwargs)) and clock.now() < give_up_at:
+        while (
+            not (deliveries := receive(self, wait_seconds=0, **kwargs)) and clock.now() < give_up_at
+        ):
             clock.sleep(min(0.25, give_up_at - clock.now()))
         return deliveries
 
-    services.outbox.receive = long_poll  # type: ignore[method-assign]
+    monkeypatch.setattr(Outbox, "receive", long_poll)
 
 
 @pytest.fixture
@@ -196,13 +207,34 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
     scheduler = under_role("SchedulerFunction", load_function("scheduler").lambda_handler)
 
     def run(seconds: float = 30.0) -> dict[str, Any]:
+        """The tick, then each drainer it woke, in turn (on AWS, invocations of their own).
+        Their reports are summed into one."""
         margin = services.settings.drain_margin_seconds
-        context = FakeLambdaContext(
-            function_name="postino-SchedulerFunction",
-            remaining_millis=int((seconds + margin) * 1000),
-        )
-        result: dict[str, Any] = scheduler(schedule_event(), context)
-        return result
+
+        def context() -> FakeLambdaContext:
+            return FakeLambdaContext(
+                function_name="postino-SchedulerFunction",
+                remaining_millis=int((seconds + margin) * 1000),
+            )
+
+        nudger: RecordingNudger = services.nudger  # type: ignore[assignment]
+        already = len(nudger.targets)
+        total: dict[str, Any] = scheduler(schedule_event(), context())
+        total["outcomes"] = Counter()
+        woken = nudger.targets[already:]
+        for target in woken:
+            report = scheduler(target.payload(), context())
+            for name, value in report.items():
+                if name == "outcomes":
+                    total["outcomes"].update(value)
+                elif isinstance(value, bool):
+                    total[name] = total.get(name, False) or value
+                elif isinstance(value, int | float):
+                    total[name] = total.get(name, 0) + value
+        total["outcomes"] = dict(total["outcomes"])
+        # The drainers that nudged a new invocation (out of time with work left).
+        total["handed_over"] = nudger.targets[already + len(woken) :]
+        return total
 
     return run
 
@@ -214,9 +246,23 @@ def sqs_depth(url: str, *counts: str) -> int:
     return sum(int(v) for v in attributes["Attributes"].values())
 
 
-def queue_depth(services: Services) -> int:
-    """Outbound copies waiting: visible or delayed (not those a drainer holds)."""
-    return sqs_depth(services.settings.outbound_queue_url, "", "Delayed")
+def queue_depth(services: Services, sender: str = DEFAULT_SENDER) -> int:
+    """A sender's outbound copies waiting: visible or delayed (not those a drainer holds)."""
+    return services.queues.backlog(sender)
+
+
+# The default sender's one drainer, as most tests drain.
+DRAIN = DrainTarget(DEFAULT_SENDER)
+
+
+def outbox(services: Services, sender: str = DEFAULT_SENDER) -> Outbox:
+    """A sender's outbound queue (created if need be)."""
+    return services.queues.for_sender(sender)
+
+
+def queue_url(services: Services, sender: str = DEFAULT_SENDER) -> str:
+    """A sender's outbound queue (created if need be)."""
+    return services.queues.for_sender(sender).queue_url
 
 
 @pytest.fixture

@@ -1,10 +1,13 @@
-"""The drain, run by the EventBridge Scheduler schedule every minute and by the send API's nudge."""
+"""The drain. EventBridge Scheduler's tick every minute wakes the drainers of every sender with
+a backlog; each of those invocations (and the send API's nudges) drains one sender's shard."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from postino.drain.drainer import Drainer
+from postino.drain.due import enqueue_due
+from postino.drain.targets import DrainTarget, wake_all_with_backlog
 from postino.observability import logger, metrics, tracer
 from postino.services import get_services
 
@@ -16,17 +19,30 @@ from postino.services import get_services
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     services = get_services()
+    target = DrainTarget.from_event(event)
+    if target is None:
+        # The tick: messages whose time came (a pause over, a send_at near) back on their
+        # queues, then a drainer for every queue with copies. Each is an invocation of its own.
+        senders = services.senders.all()
+        due = enqueue_due(services, senders)
+        woken = wake_all_with_backlog(services, senders, context.function_name)
+        logger.info("drainers woken", extra={"woken": woken, "due_enqueued": due})
+        return {"woken": woken, "due_enqueued": due}
     # Stop taking new work this long before the function's own timeout.
     deadline = (
         services.clock.now()
         + context.get_remaining_time_in_millis() / 1000
         - services.settings.drain_margin_seconds
     )
-    report = Drainer(services).run(deadline)
+    report = Drainer(services, target).run(deadline)
+    if report.received:
+        metrics.add_metric(
+            name="QueueWaitSeconds", unit="Seconds", value=report.longest_wait_seconds
+        )
     if report.out_of_time:
         # Hand over: the backlog goes on in a new invocation now, not at the next minute's
         # schedule (the lease is free again). An empty queue ends a run before its deadline.
-        services.nudger.nudge(context.function_name)
-    summary = {**report.__dict__, "outcomes": dict(report.outcomes)}
+        services.nudger.nudge(target, context.function_name)
+    summary = {**report.__dict__, "outcomes": dict(report.outcomes), "drain": target.scope}
     logger.info("drain finished", extra={"report": summary})
     return summary

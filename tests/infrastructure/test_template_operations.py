@@ -69,8 +69,14 @@ def test_the_api_the_webhook_signatures_and_the_outbound_queue_are_watched() -> 
     assert signatures["Dimensions"] == [
         {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
     ]
-    (age,) = alarms_on(resources, "ApproximateAgeOfOldestMessage")
-    assert age["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["OutboundQueue", "QueueName"]}
+    # The senders' queues are made at run time: each drainer reports how long a copy waited.
+    (age,) = alarms_on(resources, "QueueWaitSeconds")
+    assert age["Namespace"] == environment["POWERTOOLS_METRICS_NAMESPACE"]
+    assert age["Dimensions"] == [
+        {"Name": "service", "Value": environment["POWERTOOLS_SERVICE_NAME"]}
+    ]
+    scheduler = (REPO_ROOT / "functions/scheduler/app.py").read_text()
+    assert 'name="QueueWaitSeconds"' in scheduler
     # longer than SQS's longest delay (the drain's backoff) and a drain after it
     assert age["Threshold"] > 900 + 60
     assert of_type(resources, "AWS::CloudWatch::Dashboard")

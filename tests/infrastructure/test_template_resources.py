@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from local.template_stack import api_routes, load_template
+from postino.outbox import MAX_RECEIVES, QUEUE_ATTRIBUTES
 from postino.webhooks.ingest import MAX_BODY_BYTES
 
 TEMPLATE = load_template()
@@ -54,16 +55,19 @@ def test_every_queue_has_a_dead_letter_queue_watched_by_an_alarm() -> None:
         if "RedrivePolicy" in q["Properties"]
     }
     assert dead_letter and dead_letter <= set(queues)
-    assert set(queues) - dead_letter == {"OutboundQueue", "IngestQueue"}
+    # The senders' outbound queues are made at run time (postino/outbox.py), with the same
+    # redrive to the outbound dead-letter queue.
+    assert set(queues) - dead_letter == {"IngestQueue", "OutboundDeadLetterQueue"}
+    assert RESOURCES["IngestQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert MAX_RECEIVES == 5
     for queue in ("OutboundQueue", "IngestQueue"):
-        assert RESOURCES[queue]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
         alarm = RESOURCES[queue.replace("Queue", "DeadLetterAlarm")]["Properties"]
         assert alarm["Dimensions"][0]["Value"] == {
             "Fn::GetAtt": [queue.replace("Queue", "DeadLetterQueue"), "QueueName"]
         }
     # A copy must not come back while its drainer may still run.
     timeout = RESOURCES["SchedulerFunction"]["Properties"]["Timeout"]
-    assert RESOURCES["OutboundQueue"]["Properties"]["VisibilityTimeout"] > timeout
+    assert int(QUEUE_ATTRIBUTES["VisibilityTimeout"]) > timeout
     # AWS's advice for SQS event sources: visibility at least six times the function's timeout.
     processor = RESOURCES["WebhookProcessorFunction"]["Properties"]
     assert RESOURCES["IngestQueue"]["Properties"]["VisibilityTimeout"] >= 6 * processor["Timeout"]
@@ -152,7 +156,7 @@ def test_the_outputs_a_user_needs_exist() -> None:
     assert {
         "ApiUrl",
         "ApiKeyId",
-        "OutboundQueueUrl",
+        "SenderQueuePrefix",
         "MessagesTableName",
         "SendFunctionName",
     } <= set(TEMPLATE["Outputs"])

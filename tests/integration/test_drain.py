@@ -15,14 +15,15 @@ from postino import aws
 from postino.clock import FakeClock, iso
 from postino.drain import intake
 from postino.drain.drainer import Drainer
+from postino.drain.due import enqueue_due
 from postino.drain.record import CLAIM_EXPIRES_SECONDS
 from postino.drain.slots import CLAIM_LEAD_SECONDS
 from postino.messages.model import Phase, Status, event
-from postino.outbox import QueuedRef, recipient_hash
+from postino.outbox import Outbox, QueuedRef, recipient_hash
 from postino.senders.model import CLOUD_API_PAIR_LIMIT
 from postino.services import Services
 from postino.store.rate_window import pair_window_key
-from tests.conftest import ACCESS_TOKEN, queue_depth, sqs_depth
+from tests.conftest import ACCESS_TOKEN, DRAIN, outbox, queue_depth, queue_url, sqs_depth
 from tests.support.events import HttpResult
 from tests.support.webhooks import PHONE_NUMBER_ID
 
@@ -62,7 +63,7 @@ def test_a_queued_message_is_sent_in_metas_shape_and_recorded(
     # THEN the peer received exactly Meta's request, with our id to match webhooks later
     assert report["sent"] == 1
     # (the queue emptied before the deadline: no hand-over)
-    assert not report["out_of_time"] and services.nudger.named == []  # type: ignore[attr-defined]
+    assert not report["out_of_time"] and report["handed_over"] == []
     (request,) = peer.sent_messages()
     assert request.path == f"/v23.0/{PHONE_NUMBER_ID}/messages"
     assert request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
@@ -246,7 +247,7 @@ def test_a_redelivered_message_found_sending_is_an_unknown_outcome(
 ) -> None:
     # GIVEN a drainer that claimed the message and died before recording anything
     message_id = api("POST", "/v1/messages", text()).body["id"]
-    (delivery,) = services.outbox.receive()
+    (delivery,) = outbox(services).receive()
     assert delivery.ref is not None
     services.messages.update(
         message_id,
@@ -255,9 +256,9 @@ def test_a_redelivered_message_found_sending_is_an_unknown_outcome(
         equals={"queue_seq": delivery.ref.seq},
         changes={"status": "sending", "claimed_by": delivery.sqs_message_id, "attempts": 1},
     )
-    services.outbox.retry_later(delivery.receipt, 0)
+    outbox(services).retry_later(delivery.receipt, 0)
     # WHEN SQS gives the copy to another drainer
-    Drainer(services).run(services.clock.now() + 5, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 5, use_lease=False)
     # THEN it is not sent again
     assert api("GET", f"/v1/messages/{message_id}").body["status"] == "unknown"
     assert peer.requests == []
@@ -271,7 +272,7 @@ def test_connection_refused_is_retried_and_gives_up_after_five_attempts(
     monkeypatch.setattr(services.provider.cloud_api, "base_url", "http://127.0.0.1:9")
     message_id = api("POST", "/v1/messages", text()).body["id"]
     for _ in range(6):
-        Drainer(services).run(clock.now() + 2, use_lease=False)
+        Drainer(services, DRAIN).run(clock.now() + 2, use_lease=False)
         clock.advance(1000)
         _undelay()
     message = api("GET", f"/v1/messages/{message_id}").body
@@ -295,11 +296,12 @@ def test_scheduled_messages_wait_in_the_due_index_and_go_when_due(
     send_at = iso(clock.now() + 3600)
     message = api("POST", "/v1/messages", text(send_at=send_at)).body
     assert message["status"] == "scheduled" and queue_depth(services) == 0
-    Drainer(services).run(clock.now() + 2, use_lease=False)
+    Drainer(services, DRAIN).run(clock.now() + 2, use_lease=False)
     assert peer.requests == []
-    # WHEN the time comes
+    # WHEN the time comes, and the schedule's tick puts it on its sender's queue
     clock.advance(3600)
-    Drainer(services).run(clock.now() + 3, use_lease=False)
+    assert enqueue_due(services) == 1
+    Drainer(services, DRAIN).run(clock.now() + 3, use_lease=False)
     assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "sent"
     assert phases(api, message["id"]) == [
         "accepted",
@@ -321,7 +323,7 @@ def test_a_cancelled_scheduled_message_is_never_sent(
     assert api("POST", f"/v1/messages/{later['id']}/cancel").status == 200
     clock.advance(7200)
     _undelay()
-    Drainer(services).run(clock.now() + 3, use_lease=False)
+    Drainer(services, DRAIN).run(clock.now() + 3, use_lease=False)
     assert peer.requests == []
     assert queue_depth(services) == 0
 
@@ -333,7 +335,7 @@ def test_an_expired_message_is_not_sent(
     services = make_services(clock)
     message_id = api("POST", "/v1/messages", text(validity_seconds=60)).body["id"]
     clock.advance(61)
-    Drainer(services).run(clock.now() + 2, use_lease=False)
+    Drainer(services, DRAIN).run(clock.now() + 2, use_lease=False)
     assert api("GET", f"/v1/messages/{message_id}").body["status"] == "expired"
     assert peer.requests == []
     assert api("POST", f"/v1/messages/{message_id}/retry").status == 202
@@ -351,7 +353,7 @@ def test_two_concurrent_drainers_never_exceed_the_rate_window(
     # WHEN two drainers run at once, each as the drain function
     def drain_as_the_function() -> None:
         with aws.acting_as("SchedulerFunction"):
-            Drainer(services).run(services.clock.now() + 15, use_lease=False)
+            Drainer(services, DRAIN).run(services.clock.now() + 15, use_lease=False)
 
     drainers = [threading.Thread(target=drain_as_the_function) for _ in range(2)]
     for thread in drainers:
@@ -376,7 +378,7 @@ def test_the_pair_limit_spaces_messages_to_one_person(
 ) -> None:
     for _ in range(2):
         api("POST", "/v1/messages", text())
-    Drainer(services).run(services.clock.now() + 10, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 10, use_lease=False)
     arrivals = sorted(r.received_at for r in peer.sent_messages())
     assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 6
 
@@ -422,13 +424,13 @@ def test_waiting_for_the_window_never_spends_the_redrive_budget(
     limit_default_sender(api, max=1, per_seconds=3600)
     ids = [api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(3)]
     # WHEN the waiting copies come back after a second instead of an hour, again and again
-    put = services.outbox.put
+    put = Outbox.put
     monkeypatch.setattr(
-        services.outbox, "put", lambda ref, delay_seconds=0: put(ref, min(delay_seconds, 1))
+        Outbox, "put", lambda self, ref, delay_seconds=0: put(self, ref, min(delay_seconds, 1))
     )
     deferred = 0
     for _ in range(4):
-        deferred += Drainer(services).run(services.clock.now() + 3, use_lease=False).deferred
+        deferred += Drainer(services, DRAIN).run(services.clock.now() + 3, use_lease=False).deferred
         time.sleep(1.1)
     assert deferred >= 6
     # THEN one was sent, the others wait, each with one rate_limited event, and nothing is in the DLQ
@@ -453,11 +455,11 @@ def test_a_drainer_out_of_time_passes_on_what_it_holds_without_spending_receives
     limit_default_sender(api, max=1, per_seconds=4)
     ids = [api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(2)]
     # WHEN the drainer's time runs out before that wait ends
-    Drainer(services).run(services.clock.now() + 1.5, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 1.5, use_lease=False)
     assert len(peer.sent_messages()) == 1
     # THEN the waiting one is on the queue again as a fresh copy (no receive spent), still queued
     time.sleep(4)
-    (delivery,) = services.outbox.receive()
+    (delivery,) = outbox(services).receive()
     assert delivery.receive_count == 1 and delivery.ref is not None
     assert delivery.ref.id in ids
     assert api("GET", f"/v1/messages/{delivery.ref.id}").body["status"] == "queued"
@@ -474,7 +476,8 @@ def test_a_drain_out_of_time_with_work_left_hands_over_to_a_new_invocation_at_on
     report = drain(1.5)
     # THEN it says so, and invokes itself again now instead of leaving it to the next minute
     assert report["out_of_time"] and report["sent"] == 1
-    assert services.nudger.named == ["postino-SchedulerFunction"]  # type: ignore[attr-defined]
+    assert report["handed_over"] == [DRAIN]
+    assert services.nudger.named[-1] == "postino-SchedulerFunction"  # type: ignore[attr-defined]
 
 
 def test_a_copy_a_drain_took_is_hidden_only_until_its_invocation_has_surely_ended(
@@ -483,14 +486,15 @@ def test_a_copy_a_drain_took_is_hidden_only_until_its_invocation_has_surely_ende
     # GIVEN a message, and a drain invocation that ends in 1 s (no clock slack, for the test)
     monkeypatch.setattr(intake, "HIDDEN_PAST_END_SECONDS", 0)
     api("POST", "/v1/messages", text())
-    drainer = Drainer(services)
+    drainer = Drainer(services, DRAIN)
+    drainer.state.outbox = outbox(services)
     drainer.state.ends_at = services.clock.now() + 1
     # WHEN it takes the copy and dies with it
     (taken,) = drainer.intake.receive(wait_seconds=1)
-    assert services.outbox.receive(wait_seconds=0) == []
+    assert outbox(services).receive(wait_seconds=0) == []
     # THEN the copy is back as soon as that invocation is over, not after the queue's 120 s
     time.sleep(1.5)
-    (back,) = services.outbox.receive(wait_seconds=0)
+    (back,) = outbox(services).receive(wait_seconds=0)
     assert back.ref == taken.ref and back.receive_count == 2
 
 
@@ -499,11 +503,11 @@ def test_force_sends_past_the_window(api: Api, services: Services, peer: GraphAp
     first, second = (
         api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).body["id"] for n in range(2)
     )
-    Drainer(services).run(services.clock.now() + 3, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 3, use_lease=False)
     assert api("GET", f"/v1/messages/{second}").body["status"] == "queued"
     forced = api("POST", f"/v1/messages/{second}/force")
     assert forced.status == 202 and forced.body["events"][-1]["phase"] == "forced"
-    Drainer(services).run(services.clock.now() + 3, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 3, use_lease=False)
     assert api("GET", f"/v1/messages/{second}").body["status"] == "sent"
     assert len(peer.sent_messages()) == 2 and first
 
@@ -511,7 +515,7 @@ def test_force_sends_past_the_window(api: Api, services: Services, peer: GraphAp
 def test_an_orphan_copy_is_dropped_and_a_stale_copy_skipped(
     api: Api, services: Services, peer: GraphApiPeer
 ) -> None:
-    services.outbox.put(
+    outbox(services).put(
         QueuedRef(
             id="f" * 32,
             seq=1,
@@ -522,7 +526,7 @@ def test_an_orphan_copy_is_dropped_and_a_stale_copy_skipped(
         )
     )
     message_id = api("POST", "/v1/messages", text()).body["id"]
-    services.outbox.put(
+    outbox(services).put(
         QueuedRef(
             id=message_id,
             seq=0,
@@ -534,13 +538,13 @@ def test_an_orphan_copy_is_dropped_and_a_stale_copy_skipped(
     )
     # A generous deadline (the run ends once the queue is empty): at the deadline a copy still
     # waiting for its slot goes back to the queue, as on a loaded machine it once did.
-    Drainer(services).run(services.clock.now() + 15, use_lease=False)
+    Drainer(services, DRAIN).run(services.clock.now() + 15, use_lease=False)
     assert len(peer.sent_messages()) == 1 and queue_depth(services) == 0
 
 
 def test_a_drainer_exits_at_once_while_another_holds_the_lease(services: Services) -> None:
-    assert services.lease.acquire("other", services.clock.now(), 60)
-    report = Drainer(services).run(services.clock.now() + 30)
+    assert services.lease.acquire(DRAIN.scope, "other", services.clock.now(), 60)
+    report = Drainer(services, DRAIN).run(services.clock.now() + 30)
     assert report.received == 0
 
 
@@ -574,7 +578,7 @@ def test_a_reservation_that_waited_for_the_windows_lock_plans_its_starts_after_t
     slow_window_locks(monkeypatch, services, clock, "sender#", 1.0)
     ids = [api("POST", "/v1/messages", text(f"+39 333 100 000{n}")).body["id"] for n in range(3)]
     # WHEN the drain runs
-    report = Drainer(services).run(clock.now() + 5, use_lease=False)
+    report = Drainer(services, DRAIN).run(clock.now() + 5, use_lease=False)
     # THEN every start was planned from the time the lock was held: no send thread woke past
     # its slot, and each message went on its first reservation
     assert report.late_wakeups == 0 and report.missed_slot == 0, report
@@ -591,7 +595,7 @@ def test_a_drainer_whose_writes_are_slow_reserves_further_ahead_instead_of_missi
     slow_window_locks(monkeypatch, services, clock, "pair#", 0.5)
     ids = [api("POST", "/v1/messages", text(f"+39 333 200 000{n}")).body["id"] for n in range(6)]
     # WHEN the drain runs
-    report = Drainer(services).run(clock.now() + 8, use_lease=False)
+    report = Drainer(services, DRAIN).run(clock.now() + 8, use_lease=False)
     # THEN the late wakeups of the first batch lengthen the lead: the next reservations are
     # far enough ahead, and no message misses its slot for good (all did, before)
     assert report.late_wakeups and report.missed_slot == 0, report
@@ -618,7 +622,7 @@ def test_a_claim_write_slower_than_most_costs_its_slot_but_does_not_stretch_the_
     monkeypatch.setattr(services.messages, "update", update)
     message_id = api("POST", "/v1/messages", text()).body["id"]
     # WHEN the drain sends it
-    drainer = Drainer(services)
+    drainer = Drainer(services, DRAIN)
     report = drainer.run(clock.now() + 8, use_lease=False)
     # THEN the claim landed after its start and the send took a later slot, and the lead
     # (which a slow claim write does not cure) stayed as it was
@@ -633,7 +637,7 @@ def test_a_message_is_claimed_just_before_its_start_however_far_ahead_it_was_res
     # GIVEN a drainer that reserves two seconds ahead (its lead once writes were slow)
     clock = FakeClock()
     services = make_services(clock)
-    drainer = Drainer(services)
+    drainer = Drainer(services, DRAIN)
     drainer.slots.lead = 2.0
     ids = [api("POST", "/v1/messages", text(f"+39 333 300 000{n}")).body["id"] for n in range(3)]
     # WHEN it sends the messages
@@ -673,7 +677,7 @@ def test_a_claim_whose_drainer_died_is_settled_by_any_copy_once_no_drain_could_h
     message_id = _claimed_by_a_dead_drainer(api, services, clock)
     clock.advance(CLAIM_EXPIRES_SECONDS + 1)
     # WHEN a drainer receives that copy
-    Drainer(services).run(clock.now() + 5, use_lease=False)
+    Drainer(services, DRAIN).run(clock.now() + 5, use_lease=False)
     # THEN the message is unknown (it may have gone: never resent), not `sending` for good
     message = api("GET", f"/v1/messages/{message_id}").body
     assert message["status"] == "unknown" and not peer.sent_messages()
@@ -688,8 +692,8 @@ def test_a_fresh_claim_of_another_copy_is_looked_at_again_when_it_would_have_exp
     services = make_services(clock)
     message_id = _claimed_by_a_dead_drainer(api, services, clock)
     # WHEN a drainer receives this copy
-    Drainer(services).run(clock.now() + 5, use_lease=False)
+    Drainer(services, DRAIN).run(clock.now() + 5, use_lease=False)
     # THEN it neither sends nor settles it, and keeps the copy (in flight, to come back later)
     assert api("GET", f"/v1/messages/{message_id}").body["status"] == "sending"
     assert not peer.sent_messages()
-    assert sqs_depth(services.settings.outbound_queue_url, "NotVisible") == 1
+    assert sqs_depth(queue_url(services), "NotVisible") == 1

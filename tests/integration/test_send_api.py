@@ -12,7 +12,7 @@ import pytest
 from postino import aws
 from postino.messages.model import Status
 from postino.services import Services
-from tests.conftest import queue_depth
+from tests.conftest import DRAIN, queue_depth, queue_url
 from tests.support.events import HttpResult
 
 Api = Callable[..., HttpResult]
@@ -45,7 +45,7 @@ def test_a_valid_message_is_stored_queued_and_the_drain_nudged(
     assert message["sender"] == "default" and message["attempts"] == 0
     # AND it is stored, one copy is on the queue carrying only references, and the drain was woken
     assert stored_messages(services) == 1
-    sqs = aws.sqs().receive_message(QueueUrl=services.settings.outbound_queue_url)["Messages"]
+    sqs = aws.sqs().receive_message(QueueUrl=queue_url(services))["Messages"]
     body = json.loads(sqs[0]["Body"])
     assert body["id"] == message["id"] and "393331234567" not in sqs[0]["Body"]
     assert services.nudger.nudges == 1  # type: ignore[attr-defined]
@@ -55,7 +55,7 @@ def test_a_valid_message_is_stored_queued_and_the_drain_nudged(
 
 
 def test_no_nudge_while_a_drainer_holds_the_lease(api: Api, services: Services) -> None:
-    assert services.lease.acquire("someone", services.clock.now(), 30)
+    assert services.lease.acquire(DRAIN.scope, "someone", services.clock.now(), 30)
     assert api("POST", "/v1/messages", TEXT).status == 202
     assert services.nudger.nudges == 0  # type: ignore[attr-defined]
 

@@ -1,4 +1,9 @@
-"""The outbound SQS queue. It carries references to messages, never their content.
+"""The outbound SQS queues, one per sender. They carry references to messages, never their
+content.
+
+A queue per sender keeps senders apart: one sender's backlog, pause or slow peer never stands
+between another sender and its drainer (issue 14). SQS charges by request, not by queue, so an
+idle sender's queue costs nothing; the schedule asks each one for its backlog once a minute.
 
 Ordering rule for every (re)queue: put on SQS first, then write the message's new state.
 If the write fails, the SQS copy finds a message that never reached its `seq` and is
@@ -8,8 +13,11 @@ So a message is never marked queued without an SQS message to carry it.
 
 import hashlib
 import json
+import threading
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from postino import aws
 
@@ -87,6 +95,82 @@ class Outbox:
         aws.sqs().change_message_visibility(
             QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=seconds
         )
+
+
+# As the template's outbound queue was: longer than the drain's timeout (a copy comes back only
+# after its drainer is gone), two weeks' retention, five receives before the dead-letter queue.
+QUEUE_ATTRIBUTES = {
+    "VisibilityTimeout": "120",
+    "MessageRetentionPeriod": "1209600",
+    "SqsManagedSseEnabled": "true",
+}
+MAX_RECEIVES = 5
+
+
+class SenderQueues:
+    """Each sender's outbound queue, named `prefix + sender`, created with the first message
+    queued for it (CreateQueue with the same attributes is idempotent). URLs are kept for the
+    life of the process: a queue is never renamed."""
+
+    def __init__(self, prefix: str, dead_letter_arn: str) -> None:
+        self.prefix = prefix
+        self.dead_letter_arn = dead_letter_arn
+        self._urls: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def name(self, sender: str) -> str:
+        return self.prefix + sender
+
+    def for_sender(self, sender: str) -> Outbox:
+        """The sender's queue, created if it does not exist yet (to put a message on). Looked up
+        first: CreateQueue answers an error for a queue whose attributes an operator changed."""
+        outbox = self.existing(sender)
+        return outbox if outbox is not None else Outbox(self._create(sender))
+
+    def existing(self, sender: str) -> Outbox | None:
+        """The sender's queue if it exists (to drain): a sender never queued to has none."""
+        url = self._known(sender)
+        if url is None:
+            try:
+                url = aws.sqs().get_queue_url(QueueName=self.name(sender))["QueueUrl"]
+            except ClientError as error:
+                if _code(error) in {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}:
+                    return None
+                raise
+            self._remember(sender, url)
+        return Outbox(url)
+
+    def backlog(self, sender: str) -> int:
+        """Copies waiting in the sender's queue, visible or delayed (0 if it has no queue)."""
+        outbox = self.existing(sender)
+        if outbox is None:
+            return 0
+        attributes = aws.sqs().get_queue_attributes(
+            QueueUrl=outbox.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+    def _create(self, sender: str) -> str:
+        redrive = {"deadLetterTargetArn": self.dead_letter_arn, "maxReceiveCount": MAX_RECEIVES}
+        attributes: dict[Any, str] = {**QUEUE_ATTRIBUTES, "RedrivePolicy": json.dumps(redrive)}
+        url: str = aws.sqs().create_queue(QueueName=self.name(sender), Attributes=attributes)[
+            "QueueUrl"
+        ]
+        self._remember(sender, url)
+        return url
+
+    def _known(self, sender: str) -> str | None:
+        with self._lock:
+            return self._urls.get(sender)
+
+    def _remember(self, sender: str, url: str) -> None:
+        with self._lock:
+            self._urls[sender] = url
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def _delivery(message: Any) -> Delivery:

@@ -44,7 +44,8 @@ def requeue(
     now = services.clock.now()
     seq = message.queue_seq + 1
     updated = message.model_copy(update=changes or {})
-    services.outbox.put(queued_ref(updated, seq, now + delay_seconds), delay_seconds)
+    outbox = services.queues.for_sender(message.sender)
+    outbox.put(queued_ref(updated, seq, now + delay_seconds), delay_seconds)
     return services.messages.update(
         message.id,
         statuses=statuses,

@@ -6,7 +6,7 @@ from typing import Any
 
 from postino.clock import Clock, SystemClock
 from postino.nudge import DrainNudger
-from postino.outbox import Outbox
+from postino.outbox import SenderQueues
 from postino.providers.cloud_api import CloudApiProvider
 from postino.providers.router import ProviderRouter
 from postino.providers.waha import WahaProvider
@@ -27,7 +27,7 @@ class Services:
     inbox: InboxStore
     rate_windows: RateWindowStore
     lease: DrainLease
-    outbox: Outbox
+    queues: SenderQueues
     provider: ProviderRouter
     nudger: DrainNudger
     rng: random.Random = field(default_factory=random.Random)
@@ -46,7 +46,7 @@ class Services:
             inbox=InboxStore(settings.inbox_table, settings.retention_days),
             rate_windows=RateWindowStore(settings.rate_window_table),
             lease=DrainLease(settings.rate_window_table),
-            outbox=Outbox(settings.outbound_queue_url),
+            queues=SenderQueues(settings.sender_queue_prefix, settings.outbound_dead_letter_arn),
             provider=ProviderRouter(
                 CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
                 WahaProvider(clock, rng, settings.waha_allowed_base_urls),

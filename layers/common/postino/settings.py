@@ -16,7 +16,9 @@ class Settings(BaseModel):
     rate_window_table: str = "postino-RateWindowTable"
     idempotency_table: str = "postino-IdempotencyTable"
     inbox_table: str = "postino-InboxTable"
-    outbound_queue_url: str = ""
+    # Each sender's outbound queue is this prefix and its name (postino/outbox.py).
+    sender_queue_prefix: str = "postino-"
+    outbound_dead_letter_arn: str = ""
     ingest_queue_url: str = ""
     drain_function_name: str = ""
 

@@ -4,30 +4,32 @@ Threads, not asyncio: every step is a blocking boto3 or httpx call, and a send s
 almost all its time waiting on the network, so a pool of threads overlaps them simply.
 
 The steps are modules of their own: intake (take work), dispatch and slots (reserve slots and
-start sends), send_one (claim and send), record (the outcome), due and handover. The loop
-below strings them together; state holds what they share.
+start sends), send_one (claim and send), record (the outcome) and handover. The loop below
+strings them together; state holds what they share. Due messages (a pause over, a send_at
+near) are put back on their queues by the schedule's tick, not here.
 """
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from postino.drain.dispatch import Dispatch
-from postino.drain.due import enqueue_due
 from postino.drain.handover import last_look, return_held
 from postino.drain.intake import Intake
 from postino.drain.record import Recorder
 from postino.drain.send_one import SendOne
 from postino.drain.slots import Slots
 from postino.drain.state import DrainReport, RunState, SenderCache
+from postino.drain.targets import DrainTarget
 from postino.observability import logger
 from postino.services import Services
 
-DUE_EVERY_SECONDS = 20.0
-
 
 class Drainer:
-    def __init__(self, services: Services) -> None:
+    """Drains one sender's queue (one shard of it: see postino/drain/targets.py)."""
+
+    def __init__(self, services: Services, target: DrainTarget) -> None:
         self.s = services
+        self.target = target
         self.holder = uuid.uuid4().hex
         self.state = RunState()
         senders = SenderCache(services)
@@ -47,10 +49,14 @@ class Drainer:
         """
         clock = self.s.clock
         state = self.state
+        state.outbox = self.s.queues.existing(self.target.sender)
+        if state.outbox is None:
+            return state.report  # nothing was ever queued for this sender
         state.ends_at = deadline + self.s.settings.drain_margin_seconds
         lease_seconds = max(deadline - clock.now(), 1.0)
-        if use_lease and not self.s.lease.acquire(self.holder, clock.now(), lease_seconds):
-            logger.info("another drainer holds the lease")
+        scope = self.target.scope
+        if use_lease and not self.s.lease.acquire(scope, self.holder, clock.now(), lease_seconds):
+            logger.info("another drainer holds the lease", extra={"drain": scope})
             return state.report
         capacity = self.s.settings.drain_concurrency
         try:
@@ -66,7 +72,7 @@ class Drainer:
             return_held(self.s, state)
             self._flush_acks(force=True)
             if use_lease:
-                self.s.lease.release(self.holder)
+                self.s.lease.release(scope, self.holder)
         return state.report
 
     def _loop(
@@ -75,11 +81,7 @@ class Drainer:
         clock = self.s.clock
         state = self.state
         capacity = self.s.settings.drain_concurrency
-        last_due = float("-inf")
         while clock.now() < deadline:
-            if clock.now() - last_due >= DUE_EVERY_SECONDS:
-                state.report.due_enqueued += enqueue_due(self.s)
-                last_due = clock.now()
             deliveries = []
             if state.busy() + 10 <= capacity:
                 # Long-poll unless held messages need dispatching soon.
@@ -91,7 +93,9 @@ class Drainer:
             if not deliveries and not state.busy():
                 if state.comes_back_before(deadline, clock.now()):
                     continue  # a copy it put back to wait is due: long-poll for it
-                if not use_lease or last_look(self.s, self.intake, self.holder, lease_seconds):
+                if not use_lease or last_look(
+                    self.s, self.intake, self.target.scope, self.holder, lease_seconds
+                ):
                     return
             elif not deliveries:
                 clock.sleep(self._idle_pause())
@@ -106,4 +110,4 @@ class Drainer:
     def _flush_acks(self, *, force: bool = False) -> None:
         receipts = self.state.take_acks(force=force)
         if receipts:
-            self.s.outbox.ack(receipts)
+            self.state.queue.ack(receipts)

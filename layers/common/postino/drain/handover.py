@@ -16,20 +16,20 @@ def return_held(s: Services, state: RunState) -> None:
     now = s.clock.now()
     for h in state.take_all():
         delay = max(h.ready_at - now, 0.0)
-        s.outbox.put(QueuedRef(**{**h.ref.__dict__, "visible_at": now + delay}), delay)
+        state.queue.put(QueuedRef(**{**h.ref.__dict__, "visible_at": now + delay}), delay)
         state.ack(h.delivery)
 
 
-def last_look(s: Services, intake: Intake, holder: str, lease_seconds: float) -> bool:
+def last_look(s: Services, intake: Intake, scope: str, holder: str, lease_seconds: float) -> bool:
     """Release the lease, then look once more: the API nudges only while nobody holds it.
 
     True if the queue is empty; if not, the lease is taken again and what came is admitted.
     """
-    s.lease.release(holder)
+    s.lease.release(scope, holder)
     deliveries = intake.receive(wait_seconds=1)
     if not deliveries:
         return True
-    s.lease.acquire(holder, s.clock.now(), lease_seconds)
+    s.lease.acquire(scope, holder, s.clock.now(), lease_seconds)
     for delivery in deliveries:
         intake.admit(delivery)
     return False

@@ -35,8 +35,15 @@ class Intake:
         # timeout), what it held comes back then, not after the queue's whole visibility timeout.
         left = max(math.ceil(self.state.ends_at - self.s.clock.now()), 0)
         hidden_for = left + HIDDEN_PAST_END_SECONDS
-        deliveries = self.s.outbox.receive(wait_seconds=wait_seconds, hidden_for=hidden_for)
-        self.state.report.received += len(deliveries)
+        deliveries = self.state.queue.receive(wait_seconds=wait_seconds, hidden_for=hidden_for)
+        report = self.state.report
+        report.received += len(deliveries)
+        now = self.s.clock.now()
+        for delivery in deliveries:
+            if delivery.ref is not None:
+                # How long past its time the copy waited: the queue-age alarm's figure.
+                waited = now - delivery.ref.visible_at
+                report.longest_wait_seconds = max(report.longest_wait_seconds, waited)
         return deliveries
 
     def admit(self, delivery: Delivery) -> None:

@@ -208,7 +208,7 @@ class Recorder:
         if current is None or current.queue_seq < ref.seq:
             # Its state write has not landed (yet): wait a little, then drop it as an orphan.
             if now - ref.visible_at < ORPHAN_AFTER_SECONDS:
-                self.s.outbox.retry_later(delivery.receipt, 5)
+                self.state.queue.retry_later(delivery.receipt, 5)
                 return
             logger.warning("dropping an orphan queue copy", extra={"message_id": ref.id})
         elif current.queue_seq == ref.seq and current.status in WAITING:
@@ -220,7 +220,7 @@ class Recorder:
             # drain lives; until then, look again when it would be.
             expires = _claimed_at(current) + CLAIM_EXPIRES_SECONDS
             if current.claimed_by != delivery.sqs_message_id and now < expires:
-                self.s.outbox.retry_later(delivery.receipt, int(expires - now) + 1)
+                self.state.queue.retry_later(delivery.receipt, int(expires - now) + 1)
                 return
             result = OutcomeUnknown("the drainer stopped during the send")
             self.outcome(current, delivery, decide(result, current, now, self.s.rng))

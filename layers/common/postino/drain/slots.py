@@ -171,7 +171,7 @@ class Slots:
         # A fresh copy, not a visibility change: waiting must not spend the redrive budget.
         delay = until - now
         self.state.comes_back_at(until)
-        self.s.outbox.put(
+        self.state.queue.put(
             QueuedRef(**{**ref.__dict__, "visible_at": now + delay, "waiting": True}), delay
         )
         if not ref.waiting:

@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from postino.outbox import Delivery, QueuedRef
+from postino.outbox import Delivery, Outbox, QueuedRef
 from postino.senders.model import Sender
 from postino.services import Services
 
@@ -31,7 +31,8 @@ class DrainReport:
     late_wakeups: int = 0
     # Claimed but too late for their slot every time: back on the queue, not attempts.
     missed_slot: int = 0
-    due_enqueued: int = 0
+    # The longest a copy it received had waited past its time (QueueWaitSeconds).
+    longest_wait_seconds: float = 0.0
     # Stopped by its deadline, not by an empty queue: the next invocation should start at once.
     out_of_time: bool = False
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -51,6 +52,8 @@ class DispatchTrace:
 
 @dataclass
 class RunState:
+    # The queue of the sender this drainer drains (None: it has none yet, nothing to drain).
+    outbox: Outbox | None = None
     report: DrainReport = field(default_factory=DrainReport)
     lock: threading.Lock = field(default_factory=threading.Lock)
     held: dict[str, list[Held]] = field(default_factory=lambda: defaultdict(list))
@@ -62,6 +65,11 @@ class RunState:
     ends_at: float = 0.0
     # Each dispatch's reservation, when a benchmark asks for them (None: not kept).
     trace: list[DispatchTrace] | None = None
+
+    @property
+    def queue(self) -> Outbox:
+        assert self.outbox is not None, "a drainer runs only on its sender's existing queue"
+        return self.outbox
 
     def hold(self, held: Held) -> None:
         with self.lock:

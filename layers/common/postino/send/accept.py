@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from postino import aws
+from postino.drain import targets
 from postino.errors import ErrorDetail, PostinoError, error_body, from_validation_errors, invalid
 from postino.ids import new_message_id
 from postino.links import sign_link, signing_key
@@ -103,10 +104,10 @@ def accept_message(
         else event(Phase.QUEUED, now, api_key_id=api_key_id)
     )
     # SQS first: a copy whose message never got stored is dropped by the drain as an orphan.
-    services.outbox.put(queued_ref(message, 1, now + delay), delay)
+    services.queues.for_sender(message.sender).put(queued_ref(message, 1, now + delay), delay)
     services.messages.create(message)
     if send_at is None and wake:
-        wake_drain(services)
+        targets.wake(services, message.sender, sender)
     return message
 
 
@@ -153,6 +154,7 @@ def accept_batch(
 ) -> list[BatchResult]:
     """Each item on its own: one bad item does not sink the others."""
     results = []
+    queued_senders = []
     for index, raw in enumerate(items):
         try:
             item = BatchItem.model_validate(raw)
@@ -177,15 +179,16 @@ def accept_batch(
             results.append(BatchResult(index=index, error=error_body(KEY_REUSED).error))
         else:
             results.append(BatchResult(index=index, id=message.id, status=message.status))
-    if any(r.status is Status.QUEUED for r in results):
-        wake_drain(services)
+            if message.status is Status.QUEUED:
+                queued_senders.append(message.sender)
+    for sender in dict.fromkeys(queued_senders):
+        wake_drain(services, sender)
     return results
 
 
-def wake_drain(services: Services) -> None:
-    """Nudge the drain unless one is at work already (it would find the message itself)."""
-    if not services.lease.is_held(services.clock.now()):
-        services.nudger.nudge()
+def wake_drain(services: Services, sender: str) -> None:
+    """Nudge the sender's drainers now instead of at the next minute's schedule."""
+    targets.wake(services, sender)
 
 
 def _idempotent_accept(services: Services) -> Any:

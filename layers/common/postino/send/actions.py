@@ -38,7 +38,7 @@ def retry_message(services: Services, message_id: str, *, api_key_id: str | None
         reason="retry requested",
         api_key_id=api_key_id,
     )
-    wake_drain(services)
+    wake_drain(services, updated.sender)
     return updated
 
 
@@ -56,7 +56,7 @@ def force_message(services: Services, message_id: str, *, api_key_id: str | None
         phase=Phase.FORCED,
         api_key_id=api_key_id,
     )
-    wake_drain(services)
+    wake_drain(services, updated.sender)
     return updated
 
 

@@ -99,7 +99,7 @@ def resume_sender(
     )
     moved = release_parked(services, name, until=now + RESUME_BUDGET_SECONDS)
     if moved:
-        wake_drain(services)
+        wake_drain(services, name)
     return sender, moved
 
 

@@ -1,0 +1,81 @@
+"""Who drains what: each sender has drainers of its own, one per shard, each with its own lease.
+
+A sender's messages wait in its own queue (postino/outbox.py), so no sender's backlog, pause or
+slow peer holds back another's. A sender faster than one drainer sustains gets several shards:
+drainers that take turns on the same queue and reserve their starts in the same rate window
+(its conditional write serialises them), so together they never exceed the sender's limit.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from postino.senders.model import Sender
+from postino.services import Services
+
+# Messages a second one drainer sustains at Meta's pace: its send threads over the time a send
+# takes (the peer's 200 ms and our writes). bench/virtual_drain.py measures it.
+DRAINER_RATE = 200
+MAX_SHARDS = 8
+
+
+@dataclass(frozen=True)
+class DrainTarget:
+    sender: str
+    shard: int = 0
+
+    @property
+    def scope(self) -> str:
+        """The drainer's lease names this."""
+        return f"{self.sender}#{self.shard}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"source": "postino.nudge", "sender": self.sender, "shard": self.shard}
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> "DrainTarget | None":
+        """The target a nudge names; None for the schedule's tick (which wakes the others)."""
+        sender = event.get("sender")
+        if not isinstance(sender, str) or not sender:
+            return None
+        shard = event.get("shard", 0)
+        return cls(sender, shard if isinstance(shard, int) and 0 <= shard < MAX_SHARDS else 0)
+
+
+def shards_for(sender: Sender | None) -> int:
+    """As many drainers as the sender's fastest per-second limit needs."""
+    if sender is None:
+        return 1
+    rates = [limit.max / limit.per_seconds for limit in sender.limits if limit.per_seconds <= 1]
+    return min(MAX_SHARDS, max(1, math.ceil(max(rates, default=1) / DRAINER_RATE)))
+
+
+def wake(
+    services: Services,
+    sender_name: str,
+    sender: Sender | None = None,
+    function_name: str | None = None,
+) -> int:
+    """Nudge each of the sender's drainers not at work already (one at work finds the messages
+    itself). Returns how many were nudged. `function_name`: the drain's own, when it wakes
+    drainers itself (the schedule's tick)."""
+    sender = sender or services.senders.get(sender_name)
+    now = services.clock.now()
+    woken = 0
+    for shard in range(shards_for(sender)):
+        target = DrainTarget(sender_name, shard)
+        if not services.lease.is_held(target.scope, now):
+            services.nudger.nudge(target, function_name)
+            woken += 1
+    return woken
+
+
+def wake_all_with_backlog(
+    services: Services, senders: list[Sender], function_name: str | None = None
+) -> int:
+    """The schedule's tick: wake the drainers of every sender whose queue holds copies."""
+    woken = 0
+    for sender in senders:
+        if services.queues.backlog(sender.name):
+            woken += wake(services, sender.name, sender, function_name)
+    return woken
