@@ -62,6 +62,7 @@ SECRETS = {
 # What the stack keeps as the Cloud API token (local/run.py): a secret too.
 ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the local stack's made-up token
 SECOND_PHONE_NUMBER_ID = "100000000000009"
+SHARDED_PHONE_NUMBER_ID = "100000000000010"
 HELLO = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
 FAULTS = [
     {"http_status": 503, "rate": 0.05, "times": None},
@@ -568,13 +569,29 @@ GOALS = {
 }
 
 
+def sent_by_drainer(soak: Soak) -> Counter[str]:
+    """From the drainer processes' reports (a JSON list each): messages sent per sender#shard."""
+    sent: Counter[str] = Counter()
+    for line in soak.drainer_output:
+        if line.startswith("[{"):
+            with suppress(ValueError):
+                for drained in json.loads(line):
+                    if "drain" in drained:
+                        sent[drained["drain"]] += drained.get("sent", 0)
+    return sent
+
+
 def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> list[str]:
     senders = ", ".join(f"{s.name} {s.per_second}/s" for s in soak.senders)
     lines = [
-        f"Soak: {len(soak.accepted)} messages over 2 senders ({senders}), in {seconds:.0f} s; "
+        f"Soak: {len(soak.accepted)} messages over {len(soak.senders)} senders ({senders}), "
+        f"in {seconds:.0f} s; "
         f"faults 5 % 503, 2 % timeouts, 1 % 130429, 1 % 131056; every status webhook 3 times, shuffled",
-        f"drainers started {soak.chaos.started} (each {DRAIN_LIMIT_SECONDS - 20:.0f} s of work, "
-        f"rate-window grace {GRACE_SECONDS} s), {soak.chaos.together} time(s) two at once",
+        f"drainer processes started {soak.chaos.started} (each a tick and the drainers it "
+        f"woke, {DRAIN_LIMIT_SECONDS - 20:.0f} s of work each, rate-window grace "
+        f"{GRACE_SECONDS} s), {soak.chaos.together} time(s) two at once",
+        "sent by drainer (sender#shard): "
+        + ", ".join(f"{scope} {sent}" for scope, sent in sorted(sent_by_drainer(soak).items())),
         *soak.chaos.kills,
         *soak.chaos.frozen,
         f"{'check':<62}{'found':>7}{'goal':>6}",
@@ -600,6 +617,9 @@ def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
             senders = [
                 Sender("default", default_phone, 80),
                 Sender("second", SECOND_PHONE_NUMBER_ID, 10),
+                # Faster than one drainer sustains (DRAINER_RATE, postino/drain/targets.py):
+                # two shards share its queue and its rate window.
+                Sender("sharded", SHARDED_PHONE_NUMBER_ID, 250),
             ]
             soak = Soak(plan, client, sandbox, env_file, senders, random.Random(plan.seed))
             prepare(soak)

@@ -172,12 +172,16 @@ class LocalNudger:
     second invocation would find the lease held, and the first one finds the message itself;
     but a drainer that hands over nudges itself just before it ends)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
+        # Off: drainers run from outside (POSTINO_LOCAL_DRAIN=off), as the end-to-end tests'.
+        self.enabled = enabled
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._again: dict[str, bool] = {}  # the running drainers, and whether to run again
 
     def nudge(self, target: Any, function_name: str | None = None) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             if target.scope in self._again:
                 self._again[target.scope] = True
@@ -389,7 +393,8 @@ def main() -> int:
     from postino import aws
     from postino.services import get_services
 
-    nudger = LocalNudger()
+    drain_here = os.environ.get("POSTINO_LOCAL_DRAIN", "on") != "off"  # off: run from outside
+    nudger = LocalNudger(enabled=drain_here)
     get_services().nudger = nudger  # type: ignore[assignment]
     handlers = {
         function: under_role(function, load_function(folder).lambda_handler)
@@ -433,7 +438,7 @@ def main() -> int:
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
     ]
-    if os.environ.get("POSTINO_LOCAL_DRAIN", "on") != "off":  # off: drainers run from outside
+    if drain_here:
         threads.append(threading.Thread(target=drain_loop, args=(nudger, stop), daemon=True))
     for thread in threads:
         thread.start()
