@@ -451,7 +451,7 @@ class VirtualRateWindows(RateWindowStore):
         self.items = table
         self._turns: dict[str, ClockLock] = {}
 
-    def _key_lock(self, key: str) -> ClockLock:  # type: ignore[override]  # reserve only enters it
+    def _key_lock(self, key: str) -> ClockLock:  # reserve only enters it
         with self._lock:
             turn = self._turns.get(key)
             if turn is None:

@@ -3,6 +3,7 @@
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -559,7 +560,7 @@ def slow_window_locks(
     store = services.rate_windows
     real_lock = store._key_lock
 
-    def slow_lock(key: str) -> threading.Lock:
+    def slow_lock(key: str) -> AbstractContextManager[Any]:
         if key.startswith(prefix):
             clock.advance(seconds)
         return real_lock(key)

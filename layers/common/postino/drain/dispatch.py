@@ -67,6 +67,12 @@ class Dispatch:
             self._start(pool, sender, held, now)
         if not windowed or sender.is_paused(now):
             return
+        if self.slots.retired(sender):
+            # Held until the run ends, then handed back for the sender's other drainers.
+            for held in windowed:
+                self.state.hold(held)
+            self.state.retired = True
+            return
         # One write reserves the sender's slots for the whole batch; each job then takes its
         # recipient's pair slot in its own thread, so those writes overlap.
         plan = self.slots.reserve_sender(sender, len(windowed))
@@ -76,8 +82,11 @@ class Dispatch:
             )
         for held, start in zip(windowed, plan.starts, strict=False):
             self._start(pool, sender, held, start)
+        # What did not fit comes back a lead before the next slot: its reservation, made a lead
+        # ahead, then lands on that slot, not a lead after it.
+        ready_at = plan.next_slot_at - self.slots.lead if plan.next_slot_at else now + 1
         for held in windowed[len(plan.starts) :]:
-            self.slots.wait(held, plan.next_slot_at or now + 1, now)
+            self.slots.wait(held, ready_at, now)
 
     def _start(self, pool: ThreadPoolExecutor, sender: Sender, held: Held, start: float) -> None:
         self.state.started()

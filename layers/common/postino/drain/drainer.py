@@ -31,7 +31,7 @@ class Drainer:
         self.s = services
         self.target = target
         self.holder = uuid.uuid4().hex
-        self.state = RunState()
+        self.state = RunState(shard=target.shard)
         senders = SenderCache(services)
         recorder = Recorder(services, self.state, senders)
         self.intake = Intake(services, self.state, senders, recorder)
@@ -69,10 +69,14 @@ class Drainer:
                     # moves on for them while the pool shuts down.
                     clock.work_finished()
         finally:
-            return_held(self.s, state)
-            self._flush_acks(force=True)
-            if use_lease:
-                self.s.lease.release(scope, self.holder)
+            clock.work_started()  # handing over is the loop's work again
+            try:
+                return_held(self.s, state)
+                self._flush_acks(force=True)
+                if use_lease:
+                    self.s.lease.release(scope, self.holder)
+            finally:
+                clock.work_finished()
         return state.report
 
     def _loop(
@@ -90,6 +94,8 @@ class Drainer:
                 self.intake.admit(delivery)
             self.dispatch.start_ready(pool)
             self._flush_acks()
+            if state.retired:
+                return
             if not deliveries and not state.busy():
                 if state.comes_back_before(deadline, clock.now()):
                     continue  # a copy it put back to wait is due: long-poll for it

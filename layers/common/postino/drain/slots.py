@@ -8,15 +8,22 @@ write times: a slow table or a starved CPU makes its send threads wake late.
 from contextlib import suppress
 
 from postino.clock import iso
-from postino.drain.rate_window import Plan, plan_starts
+from postino.drain.rate_window import Plan, is_paced, plan_starts
 from postino.drain.state import Held, RunState
+from postino.drain.targets import shards_for
 from postino.messages.model import WAITING, Phase, event
-from postino.observability import metrics
+from postino.observability import logger, metrics
 from postino.outbox import QueuedRef
-from postino.senders.model import Sender, WahaSender
+from postino.senders.model import Limit, Sender, WahaSender
 from postino.services import Services
 from postino.store.messages import StaleState
-from postino.store.rate_window import pair_window_key, sender_window_key
+from postino.store.rate_window import (
+    Planner,
+    RateWindowConflict,
+    pair_window_key,
+    sender_window_key,
+    shard_window_key,
+)
 
 # Reserve starts at most this far ahead; a later slot means the message waits.
 HORIZON_SECONDS = 0.5
@@ -38,6 +45,9 @@ LEAD_SHRINK = 0.98
 CLAIM_DEVIATIONS = 4.0
 # A claimed send that still misses its slot reserves another this many times, then gives up.
 LATE_RETRIES = 3
+# A window too busy to write (its conditional write lost eight times in a row) is tried again
+# this much later.
+CONFLICT_BACKOFF_SECONDS = 0.05
 
 
 class Slots:
@@ -52,6 +62,7 @@ class Slots:
 
     def reserve_sender(self, sender: Sender, count: int) -> Plan:
         gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
+        key, limits = self.sender_window(sender)
 
         def plan(logs: dict[str, list[float]]) -> Plan:
             # The clock is read here, with the key's lock held: a start planned on a reading
@@ -60,7 +71,7 @@ class Slots:
             now = self.s.clock.now()
             return plan_starts(
                 logs,
-                sender.limits,
+                limits,
                 count=count,
                 now=now,
                 not_before=now + self.lead,
@@ -69,20 +80,52 @@ class Slots:
                 gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
             )
 
-        return self.s.rate_windows.reserve(
-            sender_window_key(sender.name), sender.limits, plan, self.s.clock.now()
-        )
+        return self._reserve(key, limits, plan)
+
+    def sender_window(self, sender: Sender) -> tuple[str, list[Limit]]:
+        """The window this drainer reserves the sender's starts in, and its limits.
+
+        The shards of a sender whose every limit is paced each take a share of each limit, in
+        a window of their own: no two write the same item, and the shares add up to the limit.
+        A sender with an hour or day limit (a count, not a pace) keeps one window that its
+        shards share, their writes serialised by its condition.
+        """
+        shards = shards_for(sender)
+        if shards == 1 or not all(is_paced(limit) for limit in sender.limits):
+            return sender_window_key(sender.name), sender.limits
+        shard = self.state.shard
+        shares = [
+            Limit(max=max(limit.max // shards + (shard < limit.max % shards), 1),
+                  per_seconds=limit.per_seconds)
+            for limit in sender.limits
+        ]  # fmt: skip
+        return shard_window_key(sender.name, shard, shards), shares
+
+    def retired(self, sender: Sender) -> bool:
+        """A shard the sender no longer has (its limits lowered since this drainer was woken):
+        a share of its own would add to the others'."""
+        return self.state.shard >= shards_for(sender)
+
+    def _reserve(self, key: str, limits: list[Limit], planner: Planner) -> Plan:
+        """Reserve, or on a window too busy to write (drainers racing on it) no start now: the
+        messages wait a moment in hand and try again."""
+        now = self.s.clock.now()
+        try:
+            return self.s.rate_windows.reserve(key, limits, planner, now)
+        except RateWindowConflict:
+            logger.warning("rate window busy; trying again shortly", extra={"key": key})
+            metrics.add_metric(name="RateWindowConflicts", unit="Count", value=1)
+            return Plan(starts=[], next_slot_at=now + CONFLICT_BACKOFF_SECONDS, logs={})
 
     def reserve_pair(self, sender: Sender, ref: QueuedRef, start: float, now: float) -> Plan:
         """The pair slot must be free at the very start the sender's window gave us."""
         limits = [sender.pair_limit]
-        return self.s.rate_windows.reserve(
+        return self._reserve(
             pair_window_key(sender.name, ref.pair),
             limits,
             lambda logs: plan_starts(
                 logs, limits, count=1, now=now, not_before=start, latest=start, grace=self.grace
             ),
-            now,
         )
 
     def release(self, sender: Sender, ref: QueuedRef, start: float, *, pair: bool = True) -> None:
@@ -92,11 +135,14 @@ class Slots:
         """
         now = self.s.clock.now()
         entry = start + self.grace
-        self.s.rate_windows.release(sender_window_key(sender.name), sender.limits, entry, now)
-        if pair:
-            self.s.rate_windows.release(
-                pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
-            )
+        key, limits = self.sender_window(sender)
+        # Best effort: an entry not given back only runs out with its window.
+        with suppress(RateWindowConflict):
+            self.s.rate_windows.release(key, limits, entry, now)
+            if pair:
+                self.s.rate_windows.release(
+                    pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
+                )
 
     def claim_ahead(self) -> float:
         """How long before its start a send is claimed."""

@@ -54,6 +54,10 @@ class DispatchTrace:
 class RunState:
     # The queue of the sender this drainer drains (None: it has none yet, nothing to drain).
     outbox: Outbox | None = None
+    # Which of the sender's drainers this is (postino/drain/targets.py), and whether the sender
+    # no longer has that many: the run then ends and hands back what it took.
+    shard: int = 0
+    retired: bool = False
     report: DrainReport = field(default_factory=DrainReport)
     lock: threading.Lock = field(default_factory=threading.Lock)
     held: dict[str, list[Held]] = field(default_factory=lambda: defaultdict(list))

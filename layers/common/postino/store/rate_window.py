@@ -8,9 +8,11 @@ still no separate read. Costs per message: one write for its pair, plus one writ
 batch of up to ten for its sender.
 """
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -34,6 +36,11 @@ def sender_window_key(sender: str) -> str:
     return f"sender#{sender}"
 
 
+def shard_window_key(sender: str, shard: int, shards: int) -> str:
+    """One shard's share of a sender's window (postino/drain/slots.py)."""
+    return f"sender#{sender}#{shard}/{shards}"
+
+
 def pair_window_key(sender: str, recipient_hash: str) -> str:
     return f"pair#{sender}#{recipient_hash}"
 
@@ -51,7 +58,7 @@ class RateWindowStore:
         with self._key_lock(key):
             return self._reserve(key, limits, planner, now)
 
-    def _key_lock(self, key: str) -> threading.Lock:
+    def _key_lock(self, key: str) -> AbstractContextManager[Any]:
         with self._lock:
             lock = self._key_locks.get(key)
             if lock is None:
@@ -86,8 +93,8 @@ class RateWindowStore:
             remaining = prune(logs, limits, now)
             # A paced log keeps only its newest entry: removing it would forget the pace.
             for log in (remaining[limit_key(limit)] for limit in limits if not is_paced(limit)):
-                # Entries travel as milliseconds: match within half of one.
-                match = next((e for e in log if abs(e - entry) < 0.0005), None)
+                # Entries travel as milliseconds, rounded up: match within one.
+                match = next((e for e in log if 0 <= e - entry < 0.001), None)
                 if match is not None:
                     log.remove(match)
             return Plan(starts=[entry], next_slot_at=None, logs=remaining)
@@ -121,8 +128,11 @@ class RateWindowStore:
             Item={
                 "key": serialise(key),
                 "v": serialise(version + 1),
-                # Milliseconds as integers: exact, and shorter than a float's text.
-                "logs": serialise({k: [round(e * 1000) for e in log] for k, log in logs.items()}),
+                # Milliseconds as integers: exact, and shorter than a float's text. Rounded up:
+                # an entry read back a little later only keeps a start further away.
+                "logs": serialise(
+                    {k: [math.ceil(e * 1000) for e in log] for k, log in logs.items()}
+                ),
                 "expires_at": serialise(int(newest + longest + 60)),
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
