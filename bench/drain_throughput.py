@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bench.aws_requests import RecordingNudger, prepare
+from bench.aws_requests import prepare
 from bench.figures import most_in_window, pacing_gaps, percentile
 from bench.servers import Child, child
+from local.nudger import RecordingNudger
 
 # The two senders, after a reference limit low enough for moto here to carry: it shows
 # what the drain does when its AWS keeps up (moto serves ~30 ms of CPU a message on one GIL).

@@ -14,12 +14,14 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from local.apigw import LambdaContext
 from local.functions import load_function
+from local.nudger import RecordingNudger, drain_round
 from local.template_stack import REPO_ROOT
 
 
@@ -39,8 +41,8 @@ def main() -> int:
     from postino.services import get_services
 
     scheduler = load_function("scheduler")
-    woken = CollectingNudger()
-    get_services().nudger = woken  # type: ignore[assignment]
+    nudger = RecordingNudger()
+    get_services().nudger = nudger  # type: ignore[assignment]
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         context = LambdaContext(
@@ -49,23 +51,17 @@ def main() -> int:
         report: dict[str, Any] = scheduler.lambda_handler(event, context)
         return report
 
-    invoke({"source": "postino.schedule", "action": "drain"})
-    # Only the drainers the tick woke: a hand-over's nudge is left to the next round.
-    targets = list(woken.targets)
-    with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
-        reports = list(pool.map(invoke, [target.payload() for target in targets]))
+    # Only the drainers the tick woke, all at once: a hand-over's nudge is left to the next round.
+    _, reports = drain_round(nudger, invoke, all_at_once)
     print(json.dumps(reports), flush=True)
     return 0
 
 
-class CollectingNudger:
-    """The tick's nudges, kept to be run here instead of invoking a Lambda."""
-
-    def __init__(self) -> None:
-        self.targets: list[Any] = []
-
-    def nudge(self, target: Any, function_name: str | None = None) -> None:
-        self.targets.append(target)
+def all_at_once(invoke: Any, events: Any) -> Iterator[dict[str, Any]]:
+    """Each drainer in a thread of its own, as Lambda runs each invocation."""
+    events = list(events)
+    with ThreadPoolExecutor(max_workers=max(len(events), 1)) as pool:
+        return iter(list(pool.map(invoke, events)))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from local import iam
 from local.functions import load_function, under_role
 from local.graph_api_peer import GraphApiPeer
 from local.meta_contract import spec_path
+from local.nudger import RecordingNudger, drain_round
 from local.sqs_events import QueuePoller
 from local.template_stack import StackResources, create_stack_resources, function_environment
 from local.waha_contract import spec_path as waha_spec_path
@@ -36,7 +37,6 @@ from tests.support.events import (
     HttpResult,
     as_http,
     rest_event,
-    schedule_event,
 )
 from tests.support.links import LINK_KEY, LINK_KEY_SECRET
 from tests.support.waha import (
@@ -72,22 +72,6 @@ moto.kms.models.generate_private_key = functools.cache(  # type: ignore[attr-def
 ACCESS_TOKEN = "EAAG-test-token"
 TOKEN_SECRET = "postino/meta/access-token"
 VERIFY_TOKEN = "verify-me-please"
-
-
-class RecordingNudger:
-    def __init__(self) -> None:
-        self.targets: list[DrainTarget] = []
-        # The functions named by whoever nudged: the drain names itself when it hands over.
-        self.named: list[str] = []
-
-    @property
-    def nudges(self) -> int:
-        return len(self.targets)
-
-    def nudge(self, target: DrainTarget, function_name: str | None = None) -> None:
-        self.targets.append(target)
-        if function_name:
-            self.named.append(function_name)
 
 
 @pytest.fixture
@@ -218,12 +202,10 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
             )
 
         nudger: RecordingNudger = services.nudger  # type: ignore[assignment]
-        already = len(nudger.targets)
-        total: dict[str, Any] = scheduler(schedule_event(), context())
-        total["outcomes"] = Counter()
-        woken = nudger.targets[already:]
-        for target in woken:
-            report = scheduler(target.payload(), context())
+        before = len(nudger.targets)
+        tick, reports = drain_round(nudger, lambda event: scheduler(event, context()))
+        total: dict[str, Any] = {**tick, "outcomes": Counter()}
+        for report in reports:
             for name, value in report.items():
                 if name == "outcomes":
                     total["outcomes"].update(value)
@@ -233,7 +215,7 @@ def drain(services: Services) -> Callable[..., dict[str, Any]]:
                     total[name] = total.get(name, 0) + value
         total["outcomes"] = dict(total["outcomes"])
         # The drainers that nudged a new invocation (out of time with work left).
-        total["handed_over"] = nudger.targets[already + len(woken) :]
+        total["handed_over"] = nudger.targets[before + tick["woken"] :]
         return total
 
     return run
