@@ -56,7 +56,7 @@ from postino.settings import Settings
 from postino.store.codec import to_item
 from postino.store.inbox import InboxStore
 from postino.store.lease import DrainLease, lease_key
-from postino.store.messages import LIST_PARTITION, MessageStore, StaleState
+from postino.store.messages import MessageStore, StaleState, key_changes, list_keys
 from postino.store.rate_window import RateWindowStore
 from postino.store.senders import SenderStore
 
@@ -324,14 +324,15 @@ class VirtualQueues(SenderQueues):
 @dataclass
 class _Row:
     message: Message
-    # What the table holds beside the model: list_pk, created_key, due_pk, due_at, expires_at.
+    # What the table holds beside the model: list_pk, status_key, sender_key, created_key,
+    # due_pk, due_at, expires_at.
     attributes: dict[str, Any]
 
 
 # The messages table's indexes, by their partition key (created_key, their sort key, never changes).
 _INDEXES = {
-    "by_status": "status",
-    "by_sender": "sender",
+    "by_status": "status_key",
+    "by_sender": "sender_key",
     "by_reference": "reference",
     "by_created": "list_pk",
     "by_provider_message_id": "provider_message_id",
@@ -354,7 +355,7 @@ class VirtualMessages(MessageStore):
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         attributes: dict[str, Any] = {
-            "list_pk": LIST_PARTITION,
+            **list_keys(message.id, status=message.status, sender=message.sender),
             "created_key": message.id,
             "expires_at": int(message.created_at + self.retention_seconds),
         }
@@ -382,6 +383,7 @@ class VirtualMessages(MessageStore):
         not_after_validity: float | None = None,
     ) -> Message:
         changes = changes or {}
+        changes = changes | key_changes(message_id, changes)  # as MessageStore.update sets them
         with self.aws.request("dynamodb:UpdateItem", WRITE), self._lock:
             row = self._rows.get(message_id)
             if (
