@@ -135,7 +135,7 @@ class CannedAws:
         self._templates = {
             name: (answer, _item_values(answer.body))
             for name, answer in recording.answers.items()
-            if name.startswith(MESSAGES_UPDATE) and answer.status == 200
+            if name.startswith(MESSAGES_UPDATE) and answer.status == 200 and _holds_item(answer)
         }
 
     @property
@@ -269,6 +269,9 @@ class CannedAws:
         }
 
     def _message_item(self, name: str, request: dict[str, Any]) -> Answer:
+        recorded = self.recording.answers.get(name)
+        if recorded is not None and not _holds_item(recorded):
+            return recorded  # asked for no values back (ReturnValues NONE): nothing to rewrite
         if name not in self._templates:
             # A status no recorded drain set (a requeue: `queued`): the claim's item, so set.
             answer, values = self._templates[f"{MESSAGES_UPDATE}sending"]
@@ -288,6 +291,10 @@ class CannedAws:
         return Answer(answer.status, body, answer.content_type)
 
 
+def _holds_item(answer: Answer) -> bool:
+    return "Attributes" in json.loads(answer.body)
+
+
 def _item_values(body: str) -> tuple[str, str, str]:
     item = json.loads(body)["Attributes"]
     return item["id"]["S"], item["to"]["S"], item.get("claimed_by", {}).get("S", "")
@@ -295,7 +302,7 @@ def _item_values(body: str) -> tuple[str, str, str]:
 
 def _message_to(recording: Recording) -> str:
     for name, answer in recording.answers.items():
-        if name.startswith(MESSAGES_UPDATE) and answer.status == 200:
+        if name.startswith(MESSAGES_UPDATE) and answer.status == 200 and _holds_item(answer):
             return _item_values(answer.body)[1]
     raise ValueError("the recording holds no message item")
 
@@ -369,6 +376,7 @@ def record(limit: int, messages: int = RECORDED_MESSAGES) -> Recording:
     from postino import aws
     from postino.drain.drainer import Drainer
     from postino.drain.targets import DrainTarget
+    from postino.outbox import SenderQueues
     from postino.senders.model import CloudApiSender, Limit
     from tests.support.events import FakeLambdaContext, as_http, rest_event
     from tests.support.functions import load_function
@@ -397,7 +405,11 @@ def record(limit: int, messages: int = RECORDED_MESSAGES) -> Recording:
             if answer.status != 202:
                 raise RuntimeError(f"accept answered {answer.status}: {answer.body}")
         token = aws.secret(settings.default_access_token_secret, max_age=0)
-        aws.reset_clients()  # the drain fetches the token itself, as a fresh process would
+        # The drain fetches the token and looks its queue up itself, as a fresh process would.
+        aws.reset_clients()
+        services.queues = SenderQueues(
+            settings.sender_queue_prefix, settings.outbound_dead_letter_arn
+        )
         with _capturing(exchanges):
             report = Drainer(services, DrainTarget(SENDER)).run(time.time() + 30)
         if report.sent != messages:

@@ -163,7 +163,10 @@ def _where(frame: Any) -> str:
 def profile_lines(sampler: CpuSampler, sent: int, top: int = 20) -> list[str]:
     # A thread's CPU is charged where the sample finds it: often in the wait that followed the
     # work (a socket read, a sleep), so functions are shown with what they call, not alone.
-    skip = ("threading.py", "concurrent/futures", "contextvars", "postino/drain/drainer.py")
+    # Library internals (botocore, urllib3, http.client) are left out: each step's own line
+    # already holds them.
+    skip = ("threading.py", "concurrent/futures", "contextvars", "postino/drain/drainer.py",
+            "botocore", "urllib3", "http/", "socket", "ssl", "email")  # fmt: skip
     ranked = sorted(sampler.within.items(), key=lambda item: -item[1])
     inclusive = [(n, s) for n, s in ranked if not n.startswith(skip)]
     return [
