@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 # Standard retry mode: throttling and 5xx are retried with backoff by botocore itself.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=96)
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    max_pool_connections=96,
+    parameter_validation=False,
+)
 
 # Whose credentials the clients use: "" is the process's own (Lambda: the function's role).
 _acting_as: ContextVar[str] = ContextVar("postino_aws_acting_as", default="")

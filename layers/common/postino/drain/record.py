@@ -38,7 +38,7 @@ class Recorder:
         now = self.s.clock.now()
         wamid = accepted.provider_message_id
         try:
-            self.s.messages.update(
+            self.s.messages.update_without_reading(
                 message.id,
                 statuses=(Status.SENDING,),
                 now=now,

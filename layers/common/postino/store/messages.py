@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Literal, TypedDict, Unpack
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -113,6 +113,15 @@ def _message(values: dict[str, Any]) -> Message:
     return Message.model_validate(values)
 
 
+class Change(TypedDict, total=False):
+    """What a conditional update sets and what else it requires (see MessageStore.update)."""
+
+    changes: dict[str, Any] | None
+    events: list[Event] | None
+    equals: dict[str, Any] | None
+    not_after_validity: float | None
+
+
 class MessageStore:
     def __init__(self, table: str, retention_days: int) -> None:
         self.table = table
@@ -142,34 +151,47 @@ class MessageStore:
         return _message(from_item(item)) if item else None
 
     def update(
-        self,
-        message_id: str,
-        *,
-        statuses: tuple[Status, ...],
-        now: float,
-        changes: dict[str, Any] | None = None,
-        events: list[Event] | None = None,
-        equals: dict[str, Any] | None = None,
-        not_after_validity: float | None = None,
+        self, message_id: str, *, statuses: tuple[Status, ...], now: float, **change: Unpack[Change]
     ) -> Message:
-        """Change a message only if it is in one of `statuses` (and `equals` holds).
+        """Change a message only if it is in one of `statuses` (and `equals` holds), and read
+        it back as it is now.
 
         `not_after_validity`: also require that the message is still valid at that time.
         Raises StaleState with the message as it is when the condition fails.
         """
-        changes = changes or {}
+        item = self._update(message_id, statuses, now, change, returning="ALL_NEW")
+        return _message(from_item(item))
+
+    def update_without_reading(
+        self, message_id: str, *, statuses: tuple[Status, ...], now: float, **change: Unpack[Change]
+    ) -> None:
+        """As update, for a caller with no use for the new item: DynamoDB does not send it
+        and nothing parses it (the drain's record of a send, its hottest write)."""
+        self._update(message_id, statuses, now, change, returning="NONE")
+
+    def _update(
+        self,
+        message_id: str,
+        statuses: tuple[Status, ...],
+        now: float,
+        change: Change,
+        *,
+        returning: Literal["ALL_NEW", "NONE"],
+    ) -> dict[str, Any]:
+        changes = change.get("changes") or {}
         update = UpdateBuilder()
         for attribute, value in (changes | key_changes(message_id, changes)).items():
             update.set(attribute, _plain(value))
         update.set("updated_at", now)
-        if events:
+        if events := change.get("events"):
             update.append("events", _plain(events))
         conditions = [
             "attribute_exists(id)",
             update.condition_in("status", [str(s) for s in statuses]),
         ]
-        conditions += [update.condition_equals(k, v) for k, v in (equals or {}).items()]
-        if not_after_validity is not None:
+        equals = change.get("equals") or {}
+        conditions += [update.condition_equals(k, v) for k, v in equals.items()]
+        if (not_after_validity := change.get("not_after_validity")) is not None:
             conditions.append(f"valid_until >= {update.value(not_after_validity)}")
         try:
             response = aws.dynamodb().update_item(
@@ -179,7 +201,7 @@ class MessageStore:
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
-                ReturnValues="ALL_NEW",
+                ReturnValues=returning,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -187,7 +209,7 @@ class MessageStore:
                 old = failed_condition_item(error)
                 raise StaleState(_message(old) if old else None) from error
             raise
-        return _message(from_item(response["Attributes"]))
+        return response.get("Attributes", {})
 
     def page(
         self,
