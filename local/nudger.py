@@ -12,13 +12,17 @@ class RecordingNudger:
         self.targets: list[Any] = []  # postino.drain.targets.DrainTarget, in the order nudged
         # The functions named by whoever nudged: the drain names itself (the tick, a hand-over).
         self.named: list[str] = []
+        self.takeovers: list[bool] = []  # whether each nudge came from the drainer it follows
 
     @property
     def nudges(self) -> int:
         return len(self.targets)
 
-    def nudge(self, target: Any, function_name: str | None = None) -> None:
+    def nudge(
+        self, target: Any, function_name: str | None = None, *, takeover: bool = False
+    ) -> None:
         self.targets.append(target)
+        self.takeovers.append(takeover)
         if function_name:
             self.named.append(function_name)
 

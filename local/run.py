@@ -170,7 +170,7 @@ class LocalNudger:
     """Lambda's asynchronous invoke of the drain, locally: each drainer (a sender's shard) runs
     in a thread of its own. A nudge while it runs makes it run once more when it ends (on AWS a
     second invocation would find the lease held, and the first one finds the message itself;
-    but a drainer that hands over nudges itself just before it ends)."""
+    but a drainer that hands over nudges itself before it ends)."""
 
     def __init__(self, *, enabled: bool = True) -> None:
         # Off: drainers run from outside (POSTINO_LOCAL_DRAIN=off), as the end-to-end tests'.
@@ -179,7 +179,10 @@ class LocalNudger:
         self._lock = threading.Lock()
         self._again: dict[str, bool] = {}  # the running drainers, and whether to run again
 
-    def nudge(self, target: Any, function_name: str | None = None) -> None:
+    def nudge(
+        self, target: Any, function_name: str | None = None, *, takeover: bool = False
+    ) -> None:
+        # A takeover (a drainer starting its successor) runs, as any nudge, once it has ended.
         if not self.enabled:
             return
         with self._lock:

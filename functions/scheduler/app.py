@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from postino.drain.drainer import Drainer
 from postino.drain.due import enqueue_due
-from postino.drain.targets import DrainTarget, wake_all_with_backlog
+from postino.drain.targets import DrainTarget, takeover, wake_all_with_backlog
 from postino.observability import logger, metrics, tracer
 from postino.services import get_services
 
@@ -34,15 +34,20 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         + context.get_remaining_time_in_millis() / 1000
         - services.settings.drain_margin_seconds
     )
-    report = Drainer(services, target).run(deadline)
+    # Hand over: with work left near its deadline, the run starts its successor (a new
+    # invocation, not the next minute's tick), which waits for the lease as long as this run
+    # waited for its predecessor's at most. An empty queue ends a run before its deadline.
+    report = Drainer(services, target).run(
+        deadline,
+        successor=lambda: services.nudger.nudge(target, context.function_name, takeover=True),
+        lease_wait=2 * services.settings.drain_handover_seconds if takeover(event) else 0.0,
+    )
     if report.received:
         metrics.add_metric(
             name="QueueWaitSeconds", unit="Seconds", value=report.longest_wait_seconds
         )
-    if report.out_of_time:
-        # Hand over: the backlog goes on in a new invocation now, not at the next minute's
-        # schedule (the lease is free again). An empty queue ends a run before its deadline.
-        services.nudger.nudge(target, context.function_name)
+    if report.out_of_time and not report.handed_over:
+        services.nudger.nudge(target, context.function_name)  # a run shorter than the lead
     summary = {**report.__dict__, "outcomes": dict(report.outcomes), "drain": target.scope}
     logger.info("drain finished", extra={"report": summary})
     return summary

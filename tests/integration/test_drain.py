@@ -479,6 +479,8 @@ def test_a_drain_out_of_time_with_work_left_hands_over_to_a_new_invocation_at_on
     assert report["out_of_time"] and report["sent"] == 1
     assert report["handed_over"] == [DRAIN]
     assert services.nudger.named[-1] == "postino-SchedulerFunction"  # type: ignore[attr-defined]
+    # as a takeover: the new invocation waits for the lease this one lets go at its deadline
+    assert services.nudger.takeovers[-1] is True  # type: ignore[attr-defined]
 
 
 def test_a_copy_a_drain_took_is_hidden_only_until_its_invocation_has_surely_ended(

@@ -16,10 +16,12 @@ class DrainNudger:
     def __init__(self, function_name: str) -> None:
         self.function_name = function_name
 
-    def nudge(self, target: "DrainTarget", function_name: str | None = None) -> None:
+    def nudge(
+        self, target: "DrainTarget", function_name: str | None = None, *, takeover: bool = False
+    ) -> None:
         """Invoke the drain function for one sender's shard; the drain itself names its own
         (from Lambda's context): it cannot be given its own name in its environment (a
-        circular reference)."""
+        circular reference). `takeover`: a drainer starts its successor (DrainTarget.payload)."""
         function_name = function_name or self.function_name
         if not function_name:
             return
@@ -27,7 +29,7 @@ class DrainNudger:
             aws.lambda_().invoke(
                 FunctionName=function_name,
                 InvocationType="Event",
-                Payload=json.dumps(target.payload()).encode(),
+                Payload=json.dumps(target.payload(takeover=takeover)).encode(),
             )
         except (BotoCoreError, ClientError) as error:
             # The schedule drains within a minute anyway: a failed nudge only costs latency.

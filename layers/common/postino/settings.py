@@ -61,6 +61,9 @@ class Settings(BaseModel):
     # Seconds the drainer keeps in hand before its function's timeout: the longest WAHA
     # human-like flow (senders/model.py) and its requests fit in it.
     drain_margin_seconds: float = Field(default=20.0, ge=0)
+    # How long before its deadline a drainer with work left starts its successor: more than a
+    # cold start (make bench: about 0.5 s), so the successor is ready when the lease is free.
+    drain_handover_seconds: float = Field(default=1.5, ge=0)
 
     @classmethod
     def from_environment(cls) -> "Settings":

@@ -10,10 +10,11 @@ near) are put back on their queues by the schedule's tick, not here.
 """
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from postino.drain.dispatch import Dispatch
-from postino.drain.handover import last_look, return_held
+from postino.drain.handover import last_look, return_held, take_lease
 from postino.drain.intake import Intake
 from postino.drain.record import Recorder
 from postino.drain.send_one import SendOne
@@ -41,11 +42,21 @@ class Drainer:
             services, self.state, senders, self.intake, self.slots, send_one, recorder
         )
 
-    def run(self, deadline: float, *, use_lease: bool = True) -> DrainReport:
+    def run(
+        self,
+        deadline: float,
+        *,
+        use_lease: bool = True,
+        successor: Callable[[], None] | None = None,
+        lease_wait: float = 0.0,
+    ) -> DrainReport:
         """Drain until the queue is empty or the deadline nears.
 
         The deadline is the invocation's end less the drain margin (a send started just
-        before it must finish inside the invocation).
+        before it must finish inside the invocation). `successor` starts the next invocation:
+        called `drain_handover_seconds` before the deadline while work is left, so that it has
+        started (a cold one, too) and waits for the lease (`lease_wait`, its own run's) when
+        this run lets go of it at the deadline.
         """
         clock = self.s.clock
         state = self.state
@@ -55,7 +66,7 @@ class Drainer:
         state.ends_at = deadline + self.s.settings.drain_margin_seconds
         lease_seconds = max(deadline - clock.now(), 1.0)
         scope = self.target.scope
-        if use_lease and not self.s.lease.acquire(scope, self.holder, clock.now(), lease_seconds):
+        if use_lease and not take_lease(self.s, scope, self.holder, lease_seconds, lease_wait):
             logger.info("another drainer holds the lease", extra={"drain": scope})
             return state.report
         capacity = self.s.settings.drain_concurrency
@@ -63,7 +74,10 @@ class Drainer:
             with ThreadPoolExecutor(max_workers=capacity, thread_name_prefix="send") as pool:
                 clock.work_started()
                 try:
-                    self._loop(pool, deadline, use_lease, lease_seconds)
+                    self._loop(pool, deadline, use_lease, lease_seconds, successor)
+                    if state.report.out_of_time:
+                        # Let the successor take over now, not after the sends in flight.
+                        self._let_go(use_lease)
                 finally:
                     # Waiting for its send jobs is not the loop's work: a simulated clock
                     # moves on for them while the pool shuts down.
@@ -71,20 +85,30 @@ class Drainer:
         finally:
             clock.work_started()  # handing over is the loop's work again
             try:
-                return_held(self.s, state)
-                self._flush_acks(force=True)
-                if use_lease:
-                    self.s.lease.release(scope, self.holder)
+                self._let_go(use_lease)
             finally:
                 clock.work_finished()
         return state.report
 
+    def _let_go(self, use_lease: bool) -> None:
+        """What it holds back on the queue, its acks sent, its lease released (each idempotent)."""
+        return_held(self.s, self.state)
+        self._flush_acks(force=True)
+        if use_lease:
+            self.s.lease.release(self.target.scope, self.holder)
+
     def _loop(
-        self, pool: ThreadPoolExecutor, deadline: float, use_lease: bool, lease_seconds: float
+        self,
+        pool: ThreadPoolExecutor,
+        deadline: float,
+        use_lease: bool,
+        lease_seconds: float,
+        successor: Callable[[], None] | None,
     ) -> None:
         clock = self.s.clock
         state = self.state
         capacity = self.s.settings.drain_concurrency
+        successor_at = deadline - self.s.settings.drain_handover_seconds
         while clock.now() < deadline:
             deliveries = []
             if state.busy() + 10 <= capacity:
@@ -92,6 +116,8 @@ class Drainer:
                 deliveries = self.intake.receive(wait_seconds=0 if state.held_count() else 1)
             for delivery in deliveries:
                 self.intake.admit(delivery)
+            if successor and clock.now() >= successor_at and not state.report.handed_over:
+                self._start_successor(successor, work_left=bool(deliveries or state.held_count()))
             self.dispatch.start_ready(pool)
             self._flush_acks()
             if state.retired:
@@ -107,6 +133,13 @@ class Drainer:
                 clock.sleep(self._idle_pause())
         # Out of time with work perhaps left: whoever runs the drain hands over.
         state.report.out_of_time = True
+
+    def _start_successor(self, successor: Callable[[], None], *, work_left: bool) -> None:
+        """Near the deadline with work left: the next invocation starts now (a cold start
+        included) and takes the lease when this run lets go of it at the deadline."""
+        if work_left:
+            successor()
+            self.state.report.handed_over = True
 
     def _idle_pause(self) -> float:
         now = self.s.clock.now()

@@ -35,6 +35,8 @@ class DrainReport:
     longest_wait_seconds: float = 0.0
     # Stopped by its deadline, not by an empty queue: the next invocation should start at once.
     out_of_time: bool = False
+    # Started its successor before its deadline (postino/drain/handover.py).
+    handed_over: bool = False
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 

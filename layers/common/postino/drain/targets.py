@@ -30,8 +30,14 @@ class DrainTarget:
         """The drainer's lease names this."""
         return f"{self.sender}#{self.shard}"
 
-    def payload(self) -> dict[str, Any]:
-        return {"source": "postino.nudge", "sender": self.sender, "shard": self.shard}
+    def payload(self, *, takeover: bool = False) -> dict[str, Any]:
+        """The nudge's event; `takeover`: from the drainer it follows, which still holds the
+        lease for a moment (postino/drain/handover.py)."""
+        event: dict[str, Any] = {"source": "postino.nudge", "sender": self.sender}
+        event["shard"] = self.shard
+        if takeover:
+            event["takeover"] = True
+        return event
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> "DrainTarget | None":
@@ -41,6 +47,11 @@ class DrainTarget:
             return None
         shard = event.get("shard", 0)
         return cls(sender, shard if isinstance(shard, int) and 0 <= shard < MAX_SHARDS else 0)
+
+
+def takeover(event: dict[str, Any]) -> bool:
+    """Whether the nudge comes from the drainer this one takes over from."""
+    return event.get("takeover") is True
 
 
 def shards_for(sender: Sender | None) -> int:
