@@ -619,7 +619,7 @@ def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
                 Sender("second", SECOND_PHONE_NUMBER_ID, 10),
                 # Faster than one drainer sustains (DRAINER_RATE, postino/drain/targets.py):
                 # two shards share its queue and its rate window.
-                Sender("sharded", SHARDED_PHONE_NUMBER_ID, 250),
+                Sender("sharded", SHARDED_PHONE_NUMBER_ID, 200),
             ]
             soak = Soak(plan, client, sandbox, env_file, senders, random.Random(plan.seed))
             prepare(soak)

@@ -24,7 +24,7 @@ def sender(*limits: Limit) -> CloudApiSender:
 
 @pytest.mark.parametrize(
     ("per_second", "shards"),
-    [(80, 1), (DRAINER_RATE, 1), (DRAINER_RATE + 1, 2), (1000, 8)],
+    [(80, 1), (DRAINER_RATE, 1), (DRAINER_RATE + 1, 2), (1000, 10)],
 )
 def test_a_sender_gets_as_many_drainers_as_its_pace_needs(per_second: int, shards: int) -> None:
     assert shards_for(sender(Limit(max=per_second, per_seconds=1))) == shards
@@ -61,11 +61,11 @@ class NoAws:
 
 
 def test_the_shards_of_a_paced_sender_each_take_a_share_of_its_window() -> None:
-    # GIVEN a sender at 1,000 a second: eight drainers
+    # GIVEN a sender at 1,000 a second: ten drainers
     fast = sender(Limit(max=1000, per_seconds=1))
-    windows = [Slots(NoAws(), RunState(shard=k)).sender_window(fast) for k in range(8)]  # type: ignore[arg-type]
+    windows = [Slots(NoAws(), RunState(shard=k)).sender_window(fast) for k in range(10)]  # type: ignore[arg-type]
     # THEN each reserves in a window of its own, and the shares add up to the limit
-    assert len({key for key, _ in windows}) == 8
+    assert len({key for key, _ in windows}) == 10
     assert sum(limits[0].max for _, limits in windows) == 1000
     assert {limits[0].per_seconds for _, limits in windows} == {1}
 

@@ -13,11 +13,12 @@ from typing import Any
 from postino.senders.model import Sender
 from postino.services import Services
 
-# Messages a second one drainer carries at Meta's pace, measured by bench/virtual_drain.py (131
-# with 64 send threads: each send holds its thread through the claim lead, the peer's 200 ms
-# and our writes), with some room: a shard's share must stay within what it carries.
-DRAINER_RATE = 125
-MAX_SHARDS = 8
+# Messages a second one drainer carries: the lower of what its send threads carry at Meta's pace
+# (bench/virtual_drain.py: 131 with 64 threads, each held through the claim lead, the peer's
+# 200 ms and our writes) and what its CPU does at three quarters busy (bench/drain_cpu.py: about
+# 7.5 ms a message, so 100 a second take 0.75 of the one vCPU the drain's 1,769 MB give it).
+DRAINER_RATE = 100
+MAX_SHARDS = 10
 
 
 @dataclass(frozen=True)
