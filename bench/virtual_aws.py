@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError
 
@@ -56,7 +56,13 @@ from postino.settings import Settings
 from postino.store.codec import to_item
 from postino.store.inbox import InboxStore
 from postino.store.lease import DrainLease, lease_key
-from postino.store.messages import MessageStore, StaleState, key_changes, list_keys
+from postino.store.messages import (
+    Change,
+    MessageStore,
+    StaleState,
+    key_changes,
+    list_keys,
+)
 from postino.store.rate_window import RateWindowStore
 from postino.store.senders import SenderStore
 
@@ -405,6 +411,11 @@ class VirtualMessages(MessageStore):
             attributes = {**row.attributes, **{k: v for k, v in changes.items() if k not in fields}}
             self._write(row, _Row(message, {k: v for k, v in attributes.items() if v is not None}))
         return message
+
+    def update_without_reading(
+        self, message_id: str, *, statuses: tuple[Status, ...], now: float, **change: Unpack[Change]
+    ) -> None:
+        self.update(message_id, statuses=statuses, now=now, **change)
 
     def _write(self, old: _Row | None, new: _Row) -> None:
         """Store a row; count its item's write and each index partition it leaves or joins."""

@@ -175,13 +175,6 @@ class RunClock:
             self._clock.work_started()  # before the last unit goes: time cannot move between
         self._clock.work_finished()
 
-    def hand_over(self) -> "RunClock":
-        """The next run's clock, counting its thread before this run's lets go: no instant
-        passes between the two runs."""
-        following = RunClock(self._clock)
-        self.done()
-        return following
-
     def done(self) -> None:
         """The run has returned: its thread is no longer work."""
         with self._lock:
@@ -190,55 +183,115 @@ class RunClock:
             self._clock.work_finished()
 
 
+# A nudge's invocation starts after the asynchronous invoke's queue; one in a new execution
+# environment also after Lambda's runtime start and our import and init (make bench's cold
+# start: about 0.45 s for the scheduler). Charged in simulated time to every invocation.
+INVOKE_SECONDS = 0.05
+COLD_START_SECONDS = 0.6
+
+
 @dataclass
 class Runs:
     """What the drain runs of a scenario reported, from every drainer thread."""
 
     stop_at: float  # simulated: no run starts after this
+    settings: Settings
     reports: list[DrainReport] = field(default_factory=list)
     crashed: list[str] = field(default_factory=list)  # runs ended by an exception, its type
     # Every reservation of a sender's starts, by every run (RunState.trace).
     planned: list[DispatchTrace] = field(default_factory=list)
-    # Each drainer's process (its Services), kept warm across its runs and the ticks.
-    processes: dict[DrainTarget, Services] = field(default_factory=dict)
+    # Each shard's Lambda environments (a Services each), warm across runs and ticks; one
+    # running an invocation is busy, and a hand-over's successor then needs another.
+    environments: dict[DrainTarget, list[Services]] = field(default_factory=dict)
+    busy: set[int] = field(default_factory=set)
+    cold_starts: int = 0
+    threads: list[threading.Thread] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def environment(self, stack: VirtualStack, target: DrainTarget) -> tuple[Services, bool]:
+        """An idle environment of the shard's, or a new one (True: its start is cold)."""
+        with self.lock:
+            known = self.environments.setdefault(target, [])
+            for services in known:
+                if id(services) not in self.busy:
+                    self.busy.add(id(services))
+                    return services, False
+            self.cold_starts += 1
+            services = stack.services(self.settings, SEED + self.cold_starts)
+            known.append(services)
+            self.busy.add(id(services))
+            return services, True
+
+    def release(self, services: Services) -> None:
+        with self.lock:
+            self.busy.discard(id(services))
+
+    def running(self) -> list[threading.Thread]:
+        with self.lock:
+            return [thread for thread in self.threads if thread.is_alive()]
+
+
+def start_invocation(
+    stack: VirtualStack, target: DrainTarget, runs: Runs, *, takeover: bool = False
+) -> None:
+    """A nudge (functions/scheduler/app.py's handler, on the shard): a thread standing for the
+    invocation, in an idle environment of the shard's or a cold new one. Its clock counts it as
+    work from now, so no simulated time passes before it starts."""
+    services, cold = runs.environment(stack, target)
+    thread = threading.Thread(
+        target=invoke,
+        args=(stack, target, services, cold, takeover, RunClock(stack.aws.clock), runs),
+        name=f"drain-{target.scope}",
+    )
+    with runs.lock:
+        runs.threads.append(thread)
+    thread.start()
 
 
 def invoke(
-    target: DrainTarget, services: Services, run_seconds: float, clock: RunClock, runs: Runs
+    stack: VirtualStack,
+    target: DrainTarget,
+    services: Services,
+    cold: bool,
+    takeover: bool,
+    clock: RunClock,
+    runs: Runs,
 ) -> None:
-    """The drain function on one shard (functions/scheduler/app.py): a run, and when it ends out
-    of time the nudge that hands over to a new invocation at once, in the same warm process.
+    """The drain function on one shard: a run that, with work left near its deadline, starts
+    its successor (a takeover, which waits for the lease). A run that raises ends as a failed
+    invocation: its copies come back in their time."""
+    settings = services.settings
+    try:
+        clock.sleep(INVOKE_SECONDS + (COLD_START_SECONDS if cold else 0.0))
+        drainer = Drainer(replace(services, clock=clock), target)
+        drainer.state.trace = runs.planned
 
-    A run that raises ends as a failed invocation: its copies come back in their time."""
-    while True:
-        try:
-            drainer = Drainer(replace(services, clock=clock), target)
-            drainer.state.trace = runs.planned
-            report = drainer.run(clock.now() + run_seconds)
-            with runs.lock:
-                runs.reports.append(report)
-            handed_over = report.out_of_time
-        except Exception as error:  # counted and shown, as a failed invocation
-            with runs.lock:
-                runs.crashed.append(type(error).__name__)
-            handed_over = False
-        if not handed_over or clock.now() >= runs.stop_at:
-            clock.done()
-            return
-        clock = clock.hand_over()
+        def successor() -> None:
+            if clock.now() < runs.stop_at:
+                start_invocation(stack, target, runs, takeover=True)
+
+        report = drainer.run(
+            clock.now() + function_timeout() - settings.drain_margin_seconds,
+            successor=successor,
+            lease_wait=2 * settings.drain_handover_seconds if takeover else 0.0,
+        )
+        with runs.lock:
+            runs.reports.append(report)
+        if report.out_of_time and not report.handed_over:
+            successor()
+    except Exception as error:  # counted and shown, as a failed invocation
+        with runs.lock:
+            runs.crashed.append(type(error).__name__)
+    finally:
+        runs.release(services)
+        clock.done()
 
 
-def start_drainers(
-    stack: VirtualStack, tick: Services, shards: int | None, runs: Runs
-) -> list[threading.Thread]:
+def start_drainers(stack: VirtualStack, tick: Services, shards: int | None, runs: Runs) -> None:
     """The schedule's tick (postino/drain/targets.py wake_all_with_backlog): a drainer for each
-    shard of every sender whose queue holds copies, unless one holds that shard's lease. Each
-    shard's drainer is a Lambda process of its own. `shards`: per sender, instead of as many as
-    targets.shards_for gives."""
+    shard of every sender whose queue holds copies, unless one holds that shard's lease.
+    `shards`: per sender, instead of as many as targets.shards_for gives."""
     clock = stack.aws.clock
-    run_seconds = function_timeout() - tick.settings.drain_margin_seconds
-    threads = []
     clock.work_started()  # the tick's own requests, while the drainers it started are at work
     try:
         for sender in tick.senders.all():
@@ -246,23 +299,10 @@ def start_drainers(
                 continue
             for shard in range(shards or shards_for(sender)):
                 target = DrainTarget(sender.name, shard)
-                if tick.lease.is_held(target.scope, clock.now()):
-                    continue
-                services = runs.processes.get(target)
-                if services is None:
-                    services = runs.processes[target] = stack.services(
-                        tick.settings, SEED + len(runs.processes) + 1
-                    )
-                thread = threading.Thread(
-                    target=invoke,
-                    args=(target, services, run_seconds, RunClock(clock), runs),
-                    name=f"drain-{target.scope}",
-                )
-                thread.start()
-                threads.append(thread)
+                if not tick.lease.is_held(target.scope, clock.now()):
+                    start_invocation(stack, target, runs)
     finally:
         clock.work_finished()
-    return threads
 
 
 def drain_backlog(stack: VirtualStack, settings: Settings, shards: int | None, runs: Runs) -> None:
@@ -273,8 +313,10 @@ def drain_backlog(stack: VirtualStack, settings: Settings, shards: int | None, r
     tick = stack.services(settings, SEED)
     first = clock.now()
     while stack.sqs.holds_copies() and clock.now() < runs.stop_at:
-        for thread in start_drainers(stack, tick, shards, runs):
-            thread.join()
+        start_drainers(stack, tick, shards, runs)
+        while running := runs.running():  # the drainers, and the successors they start
+            for thread in running:
+                thread.join()
         # No work under way: the clock moves to the next tick at once.
         clock.sleep(TICK_SECONDS - (clock.now() - first) % TICK_SECONDS)
 
@@ -316,13 +358,13 @@ def run_scenario(scenario: Scenario, shards: int | None, settings: Settings) -> 
     stack.aws.forget()
     started, real = clock.now(), time.perf_counter()
     # Ten times the backlog at the limit, and ten minutes more: a drain that needs longer is broken.
-    runs = Runs(stop_at=started + 10 * scenario.messages / scenario.limit + 600)
+    runs = Runs(started + 10 * scenario.messages / scenario.limit + 600, settings)
     # The drain's metrics (EMF on stdout, every 100 values) and its error lines, kept apart.
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         drain_backlog(stack, settings, shards, runs)
     return Outcome(
         scenario=scenario,
-        drainers=len(runs.processes),
+        drainers=sum(len(e) for e in runs.environments.values()),
         concurrency=settings.drain_concurrency,
         messages=messages,
         sends=sorted(stack.peer.sends, key=lambda s: s.at),
@@ -399,7 +441,8 @@ def summary(outcome: Outcome, grace: float) -> dict[str, Any]:
         "late_wakeups": sum(r.late_wakeups for r in reports),
         "missed_slot": sum(r.missed_slot for r in reports),
         "runs": len(reports) + len(outcome.runs.crashed),
-        "handed_over": sum(r.out_of_time for r in reports),
+        "handed_over": sum(r.handed_over for r in reports),
+        "cold_starts": outcome.runs.cold_starts,
         "crashed_runs": outcome.runs.crashed,
         "errors_logged": len(outcome.errors),
         "first_error": outcome.errors[0][:2000] if outcome.errors else None,
@@ -437,7 +480,8 @@ def lines(name: str, s: dict[str, Any], grace: float) -> list[str]:
         f"{s['most_planned_in_1s']} as planned (the pace allows {math.ceil(limit / (1 + grace))}"
         f"; {s['planned_closer_than_the_pace']} planned closer than it)",
         f"  late wakeups {s['late_wakeups']}, missed slots {s['missed_slot']}; runs {s['runs']} "
-        f"({s['handed_over']} handed over, {len(s['crashed_runs'])} crashed"
+        f"({s['handed_over']} handed over, {s['cold_starts']} cold starts, "
+        f"{len(s['crashed_runs'])} crashed"
         + (f": {', '.join(sorted(set(s['crashed_runs'])))}" if s["crashed_runs"] else "")
         + f"); errors logged {s['errors_logged']}",
         "  AWS requests a message: "
