@@ -12,7 +12,7 @@ from postino.drain.drainer import Drainer
 from postino.drain.state import DrainReport
 from postino.drain.targets import DrainTarget, shards_for
 from postino.services import Services
-from tests.conftest import DEFAULT_SENDER
+from postino.store.senders import DEFAULT_SENDER
 from tests.integration.test_drain import limit_default_sender, text
 from tests.support.events import HttpResult
 
