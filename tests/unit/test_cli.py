@@ -12,7 +12,7 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from local.waha_peer import qr_png
+from local.waha_peer.replies import qr_png
 from postino_cli import bulk, qr
 from postino_cli.client import (
     KEY_REFUSED,
