@@ -14,7 +14,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from local.run import spawn  # noqa: E402 - after the project root is on the path
+from local.spawn import spawn  # noqa: E402 - after the project root is on the path
 
 API = "http://127.0.0.1:3000"
 HELLO = {

@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.figures import most_in_window  # noqa: E402 - after the project root is on the path
-from local.run import free_port, spawn  # noqa: E402
+from local.spawn import free_port, spawn  # noqa: E402
 
 API_KEY = "soak-api-key"
 SECRETS = {
@@ -59,7 +59,7 @@ SECRETS = {
     "WAHA_HMAC_KEY": "soak-waha-hmac-91c2",
     "POSTINO_LINK_KEY": "soak-link-key-4b8e",
 }
-# What the stack keeps as the Cloud API token (local/run.py): a secret too.
+# What the stack keeps as the Cloud API token (local/embedded_aws.py): a secret too.
 ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the local stack's made-up token
 SECOND_PHONE_NUMBER_ID = "100000000000009"
 SHARDED_PHONE_NUMBER_ID = "100000000000010"

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from local.run import spawn
+from local.spawn import spawn
 
 API = f"http://127.0.0.1:{os.environ.get('POSTINO_LOCAL_PORT', '3000')}"
 SANDBOX = f"http://127.0.0.1:{os.environ.get('POSTINO_SANDBOX_PORT', '3001')}"

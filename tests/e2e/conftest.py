@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from local.meta_contract import spec_path
-from local.run import StartedStack, free_port, spawn
+from local.spawn import StartedStack, free_port, spawn
 
 API_KEY = "e2e-key"
 APP_SECRET = "e2e-app-secret"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local.run import free_port
+from local.spawn import free_port
 from local.template_stack import REPO_ROOT
 from postino_cli.client import KEY_REFUSED, REFUSED, UNREACHABLE, USAGE
 from postino_cli.main import main

@@ -1,0 +1,53 @@
+"""The local stack seen from outside: started as a process of its own, for the demo, the bench
+and the tests."""
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from local.template_stack import REPO_ROOT
+
+
+@dataclass
+class StartedStack:
+    process: "subprocess.Popen[str]"
+    ready_line: str
+    # Everything it printed after its ready line, read as it comes (a full pipe would block it).
+    later: list[str]
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a stack started beside others (tests, the soak)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def spawn(env: dict[str, str] | None = None, timeout: float = 90) -> StartedStack:
+    """Start `python -m local.run` and wait for its ready line (for the demo, bench and tests)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    stream = process.stdout
+    before: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in stream:
+        before.append(line)
+        if line.startswith("ready: "):
+            later: list[str] = []
+            threading.Thread(target=later.extend, args=(stream,), daemon=True).start()
+            return StartedStack(process, line.strip(), later)
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise RuntimeError("the local stack did not start:\n" + "".join(before))
