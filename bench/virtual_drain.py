@@ -1,5 +1,5 @@
 """The real drain in virtual time (issue 14): the drain loop, the planner and the rate window as
-deployed, on a simulated clock, against AWS and Meta's Cloud API in process (bench/virtual_aws.py:
+deployed, on a simulated clock, against AWS and Meta's Cloud API in process (bench/virtual_aws/:
 writes 6 ms p50 / 15 ms p99, receives 15 ms, the peer 200 ms).
 
     .venv/bin/python bench/virtual_drain.py [--scenario 1x80] [--messages N] [--drainers N]
@@ -57,7 +57,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Postino")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from bench.figures import most_in_window  # noqa: E402 - after the path is set
-from bench.virtual_aws import PeerSend, VirtualStack  # noqa: E402
+from bench.virtual_aws.cloud_api import PeerSend  # noqa: E402
+from bench.virtual_aws.stack import VirtualStack  # noqa: E402
 from postino.clock import FakeClock  # noqa: E402
 from postino.drain.drainer import Drainer  # noqa: E402
 from postino.drain.state import DispatchTrace, DrainReport  # noqa: E402

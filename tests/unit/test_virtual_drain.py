@@ -2,7 +2,8 @@
 
 import pytest
 
-from bench.virtual_aws import POLL_SECONDS, ClockLock, VirtualAws, VirtualQueue
+from bench.virtual_aws.clock import ClockLock, VirtualAws
+from bench.virtual_aws.sqs import POLL_SECONDS, VirtualQueue
 from bench.virtual_drain import Scenario, run_scenario, summary
 from postino.clock import FakeClock
 from postino.outbox import QueuedRef
