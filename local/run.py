@@ -86,7 +86,7 @@ def main() -> int:
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
     ]
     if drain_here:
-        threads.append(threading.Thread(target=drain_loop, args=(nudger, stop), daemon=True))
+        threads.append(threading.Thread(target=drain_loop, args=(stop,), daemon=True))
     for thread in threads:
         thread.start()
 

@@ -86,7 +86,7 @@ def invoke_drain(event: dict[str, Any]) -> dict[str, Any] | None:
     return report
 
 
-def drain_loop(nudger: LocalNudger, stop: threading.Event) -> None:
+def drain_loop(stop: threading.Event) -> None:
     """EventBridge Scheduler's tick: it wakes a drainer for every sender with a backlog."""
     every = drain_every_seconds()
     while not stop.wait(every):
