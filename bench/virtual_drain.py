@@ -261,25 +261,21 @@ def invoke(
     """The drain function on one shard: a run that, with work left near its deadline, starts
     its successor (a takeover, which waits for the lease). A run that raises ends as a failed
     invocation: its copies come back in their time."""
-    settings = services.settings
     try:
         clock.sleep(INVOKE_SECONDS + (COLD_START_SECONDS if cold else 0.0))
         drainer = Drainer(replace(services, clock=clock), target)
         drainer.state.trace = runs.planned
 
-        def successor() -> None:
+        def nudge(successor: bool) -> None:
             if clock.now() < runs.stop_at:
-                start_invocation(stack, target, runs, takeover=True)
+                start_invocation(stack, target, runs, takeover=successor)
 
-        report = drainer.run(
-            clock.now() + function_timeout() - settings.drain_margin_seconds,
-            successor=successor,
-            lease_wait=2 * settings.drain_handover_seconds if takeover else 0.0,
+        margin = services.settings.drain_margin_seconds
+        report = drainer.invoke(
+            clock.now() + function_timeout() - margin, takeover=takeover, nudge=nudge
         )
         with runs.lock:
             runs.reports.append(report)
-        if report.out_of_time and not report.handed_over:
-            successor()
     except Exception as error:  # counted and shown, as a failed invocation
         with runs.lock:
             runs.crashed.append(type(error).__name__)

@@ -34,20 +34,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         + context.get_remaining_time_in_millis() / 1000
         - services.settings.drain_margin_seconds
     )
-    # Hand over: with work left near its deadline, the run starts its successor (a new
-    # invocation, not the next minute's tick), which waits for the lease as long as this run
-    # waited for its predecessor's at most. An empty queue ends a run before its deadline.
-    report = Drainer(services, target).run(
+    report = Drainer(services, target).invoke(
         deadline,
-        successor=lambda: services.nudger.nudge(target, context.function_name, takeover=True),
-        lease_wait=2 * services.settings.drain_handover_seconds if takeover(event) else 0.0,
+        takeover=takeover(event),
+        nudge=lambda successor: services.nudger.nudge(
+            target, context.function_name, takeover=successor
+        ),
     )
     if report.received:
         metrics.add_metric(
             name="QueueWaitSeconds", unit="Seconds", value=report.longest_wait_seconds
         )
-    if report.out_of_time and not report.handed_over:
-        services.nudger.nudge(target, context.function_name)  # a run shorter than the lead
     summary = {**report.__dict__, "outcomes": dict(report.outcomes), "drain": target.scope}
     logger.info("drain finished", extra={"report": summary})
     return summary

@@ -70,7 +70,8 @@ def test_the_successor_starts_before_the_deadline_and_drains_while_the_last_send
     assert report.out_of_time and report.handed_over and report.sent == 2
     assert len(started) == 1 and started[0] - began < 2.8
     # and the successor took the lease before this run's last send had finished
-    taken = [at for at, holder, got in leases if holder == successor_holder(leases, first) and got]
+    (follower_holder,) = {holder for _, holder, _ in leases} - {first.holder}
+    taken = [at for at, holder, got in leases if holder == follower_holder and got]
     assert taken and taken[0] < returned - 0.3
     # and sent the third message, the sender's pace kept across the two drainers
     (follower,) = successor_reports
@@ -78,10 +79,6 @@ def test_the_successor_starts_before_the_deadline_and_drains_while_the_last_send
     arrivals = sorted(r.received_at for r in peer.sent_messages())
     assert len(arrivals) == 3
     assert all(b - a >= 2.0 - grace for a, b in pairwise(arrivals))
-
-
-def successor_holder(leases: list[tuple[float, str, bool]], first: Drainer) -> str:
-    return next(holder for _, holder, _ in leases if holder != first.holder)
 
 
 def test_a_takeover_invocation_waits_for_the_lease_and_an_ordinary_one_does_not(

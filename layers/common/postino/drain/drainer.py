@@ -90,6 +90,23 @@ class Drainer:
                 clock.work_finished()
         return state.report
 
+    def invoke(
+        self, deadline: float, *, takeover: bool, nudge: Callable[[bool], None]
+    ) -> DrainReport:
+        """One invocation of the drain function on this shard, handing over as deployed.
+
+        With work left near its deadline the run starts its successor (`nudge(True)`: a
+        takeover, a new invocation rather than the next minute's tick), which waits for the
+        lease as long as this run would have waited for its predecessor's. A run out of time
+        without one (shorter than the hand-over's lead) nudges as it ends. An empty queue ends
+        a run before its deadline.
+        """
+        lease_wait = 2 * self.s.settings.drain_handover_seconds if takeover else 0.0
+        report = self.run(deadline, successor=lambda: nudge(True), lease_wait=lease_wait)
+        if report.out_of_time and not report.handed_over:
+            nudge(False)
+        return report
+
     def _let_go(self, use_lease: bool) -> None:
         """What it holds back on the queue, its acks sent, its lease released (each idempotent)."""
         return_held(self.s, self.state)
@@ -116,8 +133,14 @@ class Drainer:
                 deliveries = self.intake.receive(wait_seconds=0 if state.held_count() else 1)
             for delivery in deliveries:
                 self.intake.admit(delivery)
-            if successor and clock.now() >= successor_at and not state.report.handed_over:
-                self._start_successor(successor, work_left=bool(deliveries or state.held_count()))
+            if (
+                successor
+                and not state.report.handed_over
+                and clock.now() >= successor_at
+                and (deliveries or state.held_count())  # work left
+            ):
+                successor()  # the next invocation starts now, and takes the lease at the deadline
+                state.report.handed_over = True
             self.dispatch.start_ready(pool)
             self._flush_acks()
             if state.retired:
@@ -133,13 +156,6 @@ class Drainer:
                 clock.sleep(self._idle_pause())
         # Out of time with work perhaps left: whoever runs the drain hands over.
         state.report.out_of_time = True
-
-    def _start_successor(self, successor: Callable[[], None], *, work_left: bool) -> None:
-        """Near the deadline with work left: the next invocation starts now (a cold start
-        included) and takes the lease when this run lets go of it at the deadline."""
-        if work_left:
-            successor()
-            self.state.report.handed_over = True
 
     def _idle_pause(self) -> float:
         now = self.s.clock.now()

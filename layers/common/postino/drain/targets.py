@@ -34,8 +34,11 @@ class DrainTarget:
     def payload(self, *, takeover: bool = False) -> dict[str, Any]:
         """The nudge's event; `takeover`: from the drainer it follows, which still holds the
         lease for a moment (postino/drain/handover.py)."""
-        event: dict[str, Any] = {"source": "postino.nudge", "sender": self.sender}
-        event["shard"] = self.shard
+        event: dict[str, Any] = {
+            "source": "postino.nudge",
+            "sender": self.sender,
+            "shard": self.shard,
+        }
         if takeover:
             event["takeover"] = True
         return event
