@@ -131,11 +131,14 @@ class CannedAws:
         self._thread: threading.Thread | None = None
         self._ref = json.loads(recording.queue_message["Body"])
         self._to_template = _message_to(recording)
+        updates = {n: a for n, a in recording.answers.items() if n.startswith(MESSAGES_UPDATE)}
+        # Updates answered without the item (ReturnValues NONE, or refused): as recorded.
+        self._without_item = {name for name, answer in updates.items() if not _holds_item(answer)}
         # The recorded messages' own values, rewritten in each replayed message item.
         self._templates = {
             name: (answer, _item_values(answer.body))
-            for name, answer in recording.answers.items()
-            if name.startswith(MESSAGES_UPDATE) and answer.status == 200 and _holds_item(answer)
+            for name, answer in updates.items()
+            if answer.status == 200 and name not in self._without_item
         }
 
     @property
@@ -269,9 +272,8 @@ class CannedAws:
         }
 
     def _message_item(self, name: str, request: dict[str, Any]) -> Answer:
-        recorded = self.recording.answers.get(name)
-        if recorded is not None and not _holds_item(recorded):
-            return recorded  # asked for no values back (ReturnValues NONE): nothing to rewrite
+        if name in self._without_item:
+            return self.recording.answers[name]  # nothing to rewrite
         if name not in self._templates:
             # A status no recorded drain set (a requeue: `queued`): the claim's item, so set.
             answer, values = self._templates[f"{MESSAGES_UPDATE}sending"]
