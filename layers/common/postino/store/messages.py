@@ -54,26 +54,30 @@ def bucket(message_id: str) -> int:
     return zlib.crc32(message_id.encode()) % BUCKETS
 
 
+def in_bucket(value: str, number: int) -> str:
+    """A list index's partition key: the plain value and a bucket."""
+    return f"{value}#{number}"
+
+
 def list_keys(message_id: str, *, status: str, sender: str) -> dict[str, str]:
     """The list indexes' partition keys: `list_pk` (by_created), `status_key` (by_status) and
-    `sender_key` (by_sender), each the plain value and the id's bucket."""
+    `sender_key` (by_sender), each the plain value in the id's bucket."""
     b = bucket(message_id)
     return {
-        "list_pk": f"{LIST_PARTITION}#{b}",
-        "status_key": f"{status}#{b}",
-        "sender_key": f"{sender}#{b}",
+        "list_pk": in_bucket(LIST_PARTITION, b),
+        "status_key": in_bucket(status, b),
+        "sender_key": in_bucket(sender, b),
     }
 
 
 def key_changes(message_id: str, changes: dict[str, Any]) -> dict[str, str]:
     """The index keys an update must also set when it changes the status or the sender."""
     b = bucket(message_id)
-    keys = {}
-    if changes.get("status") is not None:
-        keys["status_key"] = f"{changes['status']}#{b}"
-    if changes.get("sender") is not None:
-        keys["sender_key"] = f"{changes['sender']}#{b}"
-    return keys
+    return {
+        f"{name}_key": in_bucket(str(changes[name]), b)
+        for name in ("status", "sender")
+        if changes.get(name) is not None
+    }
 
 
 class StaleState(Exception):
@@ -314,7 +318,7 @@ class MessageStore:
 
 
 def _bucketed(value: str) -> list[str]:
-    return [f"{value}#{b}" for b in range(BUCKETS)]
+    return [in_bucket(value, b) for b in range(BUCKETS)]
 
 
 @cache
