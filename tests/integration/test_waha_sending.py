@@ -4,6 +4,7 @@ The drain runs on a FakeClock, so the flow's waits (think, typing) take no real 
 fake checks every request against WAHA's published OpenAPI description.
 """
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -265,3 +266,56 @@ def test_a_random_gap_separates_two_sends_of_a_waha_sender(
     (limited,) = [e for e in waiting["events"] if e["phase"] == "rate_limited"]
     next_slot = datetime.fromisoformat(limited["detail"]["next_slot_at"].replace("Z", "+00:00"))
     assert 30 <= next_slot.timestamp() - at(limited) <= 61
+
+
+def test_a_send_that_wakes_late_keeps_its_turn_despite_the_gap(
+    api: Api, services: Services, clock: FakeClock, groom: WahaPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a phone that keeps 30 to 60 s between two sends, and a machine so loaded that the
+    # first send's thread wakes a second late for its slot (its second sleep: after the claim)
+    api(
+        "PUT",
+        "/v1/senders/groom",
+        waha_sender(groom.base_url, "groom", gap_seconds={"min": 30, "max": 60}),
+    )
+    real_sleep = clock.sleep
+    sleeps: list[float] = []
+
+    def oversleep(seconds: float) -> None:
+        real_sleep(seconds)
+        if threading.current_thread().name.startswith("send"):
+            sleeps.append(seconds)
+            if len(sleeps) == 2:
+                real_sleep(1.0)
+
+    monkeypatch.setattr(clock, "sleep", oversleep)
+    message_id = api("POST", "/v1/messages", invite()).body["id"]
+    # WHEN the drain runs
+    report = drain_once(services, clock, seconds=5)
+    # THEN the send reserves again at once: the gap its late slot set is given back with it,
+    # so it neither waits 30 s behind its own gap nor lets a later message take its turn
+    assert report["late_wakeups"] == 1 and report["missed_slot"] == 0, report
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "sent"
+    assert "rate_limited" not in [e["phase"] for e in message["events"]]
+
+
+def test_a_message_held_by_its_recipients_limit_leaves_the_gap_to_the_next(
+    api: Api, services: Services, clock: FakeClock, groom: WahaPeer
+) -> None:
+    # GIVEN a phone that keeps 30 to 60 s between sends and one message an hour to a person,
+    # and a guest who had one a minute ago
+    settings = {"gap_seconds": {"min": 30, "max": 60}}
+    settings["per_contact_limit"] = {"max": 1, "per_seconds": 3600}
+    api("PUT", "/v1/senders/groom", waha_sender(groom.base_url, "groom", **settings))
+    api("POST", "/v1/messages", invite())
+    assert drain_once(services, clock, seconds=5)["sent"] == 1
+    clock.advance(61)
+    # WHEN a second message to that guest waits for its hour
+    again = api("POST", "/v1/messages", invite()).body["id"]
+    assert drain_once(services, clock, seconds=5)["sent"] == 0
+    # THEN a message to someone else goes at once: the first one's slot was given back
+    other = api("POST", "/v1/messages", invite(to="+393337654321")).body["id"]
+    assert drain_once(services, clock, seconds=5)["sent"] == 1
+    assert api("GET", f"/v1/messages/{other}").body["status"] == "sent"
+    assert api("GET", f"/v1/messages/{again}").body["status"] == "queued"

@@ -6,7 +6,13 @@ from itertools import pairwise
 
 import pytest
 
-from postino.drain.rate_window import GRACE_SECONDS, plan_starts, window_usage
+from postino.drain.rate_window import (
+    GAP_KEY,
+    GRACE_SECONDS,
+    give_back_gap,
+    plan_starts,
+    window_usage,
+)
 from postino.senders.model import Limit
 
 
@@ -125,3 +131,25 @@ def test_a_gap_follows_every_start(seed: int) -> None:
     gaps = [b - a for a, b in pairwise(started)]
     assert gaps and min(gaps) >= 30
     assert most_in_any_window(started, 3600) <= 10
+
+
+def test_a_gap_given_back_is_the_one_before_its_start_unless_a_later_start_set_its_own() -> None:
+    # GIVEN two starts of a sender with a 30 s gap, planned one after the other
+    limits = [Limit(max=10, per_seconds=3600)]
+    first = plan_starts({}, limits, count=1, now=0, not_before=0, latest=1, gap=lambda: 30)
+    second = plan_starts(
+        first.logs, limits, count=1, now=1, not_before=1, latest=40, gap=lambda: 30
+    )
+    (first_gap,), (second_gap,) = first.gaps, second.gaps
+    assert first_gap == (None, 30 + GRACE_SECONDS) and second_gap[0] == first_gap[1]
+    # WHEN the second never started, its gap goes back to the first's
+    logs = {key: list(log) for key, log in second.logs.items()}
+    give_back_gap(logs, second_gap, now=2)
+    assert logs[GAP_KEY] == [first_gap[1]]
+    # BUT the first giving back its own, after the second set a later one, changes nothing
+    logs = {key: list(log) for key, log in second.logs.items()}
+    give_back_gap(logs, first_gap, now=2)
+    assert logs[GAP_KEY] == second.logs[GAP_KEY]
+    # AND a gap before that has passed is no gap at all
+    give_back_gap(logs, second_gap, now=31)
+    assert GAP_KEY not in logs

@@ -29,7 +29,7 @@ given back (a slot of 1/max is all a missed send would return).
 
 from bisect import insort
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from postino.senders.model import Limit
 
@@ -54,6 +54,8 @@ class Plan:
     # When the next start would be allowed, if we stopped short of `count` because of the window.
     next_slot_at: float | None
     logs: dict[str, list[float]]
+    # Of a sender with a gap, per start: the gap's end before it, and the one it set.
+    gaps: list[tuple[float | None, float]] = field(default_factory=list)
 
 
 def is_paced(limit: Limit) -> bool:
@@ -88,6 +90,7 @@ def plan_starts(
     """
     logs = prune(logs, limits, now)
     starts: list[float] = []
+    gaps: list[tuple[float | None, float]] = []
     next_slot_at: float | None = None
     for _ in range(count):
         start = max([not_before, *logs.get(GAP_KEY, [])])
@@ -104,11 +107,28 @@ def plan_starts(
         for limit in limits:
             insort(logs[limit_key(limit)], start + grace)
         if gap is not None:
+            before = max(logs.get(GAP_KEY, []), default=None)
             logs[GAP_KEY] = [start + grace + gap()]
+            gaps.append((before, logs[GAP_KEY][0]))
     for limit in limits:
         if is_paced(limit):
             logs[limit_key(limit)] = logs[limit_key(limit)][-1:]
-    return Plan(starts=starts, next_slot_at=next_slot_at, logs=logs)
+    return Plan(starts=starts, next_slot_at=next_slot_at, logs=logs, gaps=gaps)
+
+
+def give_back_gap(
+    logs: dict[str, list[float]], gap: tuple[float | None, float], now: float
+) -> None:
+    """Put back the gap's end from before a start that never happened, if no later start has
+    set its own since: the next send need not wait a pause after a send that did not occur."""
+    before, written = gap
+    # Entries travel as milliseconds, rounded up: match within one.
+    if not any(0 <= e - written < 0.001 for e in logs.get(GAP_KEY, [])):
+        return
+    if before is not None and before > now:
+        logs[GAP_KEY] = [before]
+    else:
+        logs.pop(GAP_KEY, None)
 
 
 def window_usage(log: list[float], limit: Limit, now: float) -> tuple[int, float]:

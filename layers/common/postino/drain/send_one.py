@@ -30,7 +30,9 @@ class SendOne:
         if not ref.forced:
             pair = self.slots.reserve_pair(sender, ref, start, now)
             if not pair.starts:
-                # Its recipient had a message too recently: it waits (unclaimed, so nothing to undo).
+                # Its recipient had a message too recently: it waits, unclaimed, and its slot in
+                # the sender's window goes back (a gap, an hour's count) for the next message.
+                self.slots.release(sender, ref, start, pair=False)
                 self.slots.wait(held, pair.next_slot_at or start, now)
                 return
             # Claimed just before the start, not when reserved (up to the lead earlier): a drainer

@@ -59,6 +59,9 @@ class Slots:
         # How long a claim write takes, smoothed, and how much it varies: when to claim.
         self._claim_seconds = 0.02
         self._claim_deviation = 0.01
+        # Of a sender with a gap, per start reserved and not yet used or given back: the gap's
+        # end before it and the one it set (to give back with the start: postino.drain.rate_window).
+        self._gaps: dict[float, tuple[float | None, float]] = {}
 
     def reserve_sender(self, sender: Sender, count: int) -> Plan:
         gap = sender.gap_seconds if isinstance(sender, WahaSender) else None
@@ -80,7 +83,14 @@ class Slots:
                 gap=(lambda: self.s.rng.uniform(gap.min, gap.max)) if gap else None,
             )
 
-        return self._reserve(key, limits, plan)
+        reserved = self._reserve(key, limits, plan)
+        if reserved.gaps:
+            with self.state.lock:
+                now = self.s.clock.now()
+                # Starts long past were used or never given back: nothing left to give back.
+                self._gaps = {s: g for s, g in self._gaps.items() if s > now - HOLD_SECONDS}
+                self._gaps.update(zip(reserved.starts, reserved.gaps, strict=True))
+        return reserved
 
     def sender_window(self, sender: Sender) -> tuple[str, list[Limit]]:
         """The window this drainer reserves the sender's starts in, and its limits.
@@ -136,9 +146,11 @@ class Slots:
         now = self.s.clock.now()
         entry = start + self.grace
         key, limits = self.sender_window(sender)
+        with self.state.lock:
+            gap = self._gaps.pop(start, None)
         # Best effort: an entry not given back only runs out with its window.
         with suppress(RateWindowConflict):
-            self.s.rate_windows.release(key, limits, entry, now)
+            self.s.rate_windows.release(key, limits, entry, now, gap)
             if pair:
                 self.s.rate_windows.release(
                     pair_window_key(sender.name, ref.pair), [sender.pair_limit], entry, now
@@ -175,6 +187,7 @@ class Slots:
             # Half the grace for us to be late, half for the trip to the peer.
             if clock.now() <= start + self.grace / 2:
                 with self.state.lock:
+                    self._gaps.pop(start, None)
                     self.lead = max(CLAIM_LEAD_SECONDS, self.lead * LEAD_SHRINK)
                 return True
             with self.state.lock:

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from postino import aws
-from postino.drain.rate_window import Plan, is_paced, limit_key, prune
+from postino.drain.rate_window import Plan, give_back_gap, is_paced, limit_key, prune
 from postino.senders.model import Limit
 from postino.store.codec import failed_condition_item, from_item, is_condition_failure, serialise
 
@@ -84,9 +84,17 @@ class RateWindowStore:
             return plan
         raise RateWindowConflict(key)
 
-    def release(self, key: str, limits: list[Limit], entry: float, now: float) -> None:
-        """Remove one entry, reserved for a send that never started (always safe: it only frees)."""
-        if all(is_paced(limit) for limit in limits):
+    def release(
+        self,
+        key: str,
+        limits: list[Limit],
+        entry: float,
+        now: float,
+        gap: tuple[float | None, float] | None = None,
+    ) -> None:
+        """Remove one entry, reserved for a send that never started (always safe: it only frees),
+        and the gap that start set (`gap`: as Plan.gaps has it)."""
+        if gap is None and all(is_paced(limit) for limit in limits):
             return  # nothing to give back (see postino.drain.rate_window), so no write
 
         def without(logs: dict[str, list[float]]) -> Plan:
@@ -97,6 +105,8 @@ class RateWindowStore:
                 match = next((e for e in log if 0 <= e - entry < 0.001), None)
                 if match is not None:
                     log.remove(match)
+            if gap is not None:
+                give_back_gap(remaining, gap, now)
             return Plan(starts=[entry], next_slot_at=None, logs=remaining)
 
         self.reserve(key, limits, without, now)
