@@ -320,11 +320,12 @@ def test_a_reservation_request_is_acknowledged(tab: Tab) -> None:
     tab.sign_in()
     tab.view("reservations")
     row = tab.page.locator("#reservations li").filter(has_text=code)
-    expect(row).to_have_count(1, timeout=15_000)
+    # (the inbound goes webhook → SQS → processor: seconds on a loaded machine)
+    expect(row).to_have_count(1, timeout=30_000)
     expect(row.locator(".to")).to_have_text("Lia 393331117777")
     tab.screenshot("reservations")
     row.get_by_role("button", name="acknowledged").click()
-    expect(row.locator(".badge")).to_have_text("acknowledged")
+    expect(row.locator(".badge")).to_have_text("acknowledged", timeout=15_000)
     expect(row.get_by_role("button")).to_have_text(["confirmed", "rejected"])
 
 
