@@ -58,6 +58,8 @@ _INDEXES = {
     "by_created": "list_pk",
     "by_provider_message_id": "provider_message_id",
     "by_due": "due_pk",
+    "by_recipient": "recipient_key",
+    "by_campaign": "campaign_key",
 }
 
 

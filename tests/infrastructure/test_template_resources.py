@@ -113,6 +113,8 @@ def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
         "by_created",
         "by_provider_message_id",
         "by_due",
+        "by_recipient",
+        "by_campaign",
     }
 
 

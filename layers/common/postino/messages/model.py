@@ -51,6 +51,9 @@ class Phase(StrEnum):
     EXPIRED = "expired"
     OUTCOME_UNKNOWN = "outcome_unknown"
     DEAD_LETTERED = "dead_lettered"
+    # The recipient answered it (quoting it, or pressing one of its reply buttons) or reacted.
+    REPLIED = "replied"
+    REACTED = "reacted"
 
 
 class Event(BaseModel):
@@ -116,6 +119,16 @@ class Message(BaseModel):
     conversation: dict[str, Any] | None = None
     pricing: dict[str, Any] | None = None
     events: list[Event] = Field(default_factory=list)
+    # A name the user groups messages under, for a report (GET /v1/campaigns/{campaign}).
+    campaign: str | None = None
+    # Answers to it (postino/conversations/threads.py): the first reply's time, the latest
+    # reply, the latest reply button pressed, the reactions, and the ids of every inbound
+    # message already applied (a redelivered webhook applies nothing twice).
+    replied_at: float | None = None
+    reply: dict[str, Any] | None = None
+    reply_button: dict[str, Any] | None = None
+    reactions: list[dict[str, Any]] = Field(default_factory=list)
+    response_ids: set[str] = Field(default_factory=set)
 
 
 def _time(value: float | None) -> str | None:
@@ -144,6 +157,14 @@ class MessageResource(BaseModel):
     failed_at: str | None
     conversation: dict[str, Any] | None = None
     pricing: dict[str, Any] | None = None
+    campaign: str | None = None
+    replied_at: str | None = None
+    reply: dict[str, Any] | None = Field(
+        default=None, description="The latest answer to it: id, preview, at, button"
+    )
+    reactions: dict[str, str] = Field(
+        default_factory=dict, description="Each reactor's emoji, as it is now"
+    )
     events: list[Event] | None = Field(
         default=None, description="The timeline, oldest first (on GET of one message)"
     )
@@ -170,5 +191,17 @@ class MessageResource(BaseModel):
             failed_at=_time(message.failed_at),
             conversation=message.conversation,
             pricing=message.pricing,
+            campaign=message.campaign,
+            replied_at=_time(message.replied_at),
+            reply=message.reply,
+            reactions=current_reactions(message.reactions),
             events=message.events if with_events else None,
         )
+
+
+def current_reactions(reactions: list[dict[str, Any]]) -> dict[str, str]:
+    """Each reactor's latest emoji; an empty one takes a reaction back."""
+    now: dict[str, str] = {}
+    for reaction in sorted(reactions, key=lambda r: r.get("at", 0)):
+        now[str(reaction.get("from"))] = str(reaction.get("emoji") or "")
+    return {who: emoji for who, emoji in now.items() if emoji}

@@ -85,6 +85,9 @@ class SendMessageRequest(BaseModel):
         default=None, description="ISO-8601 with a zone; in the past means now; ≤ 35 days ahead"
     )
     reference: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    campaign: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Groups messages for a report: GET /v1/campaigns/{campaign}"
+    )
     metadata: dict[str, Any] | None = Field(default=None, description="Any object, ≤ 2 KB as JSON")
     validity_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = DEFAULT_VALIDITY_SECONDS
     at_least_once: bool = Field(

@@ -80,6 +80,7 @@ def accept_message(
         content=content,
         status=Status.QUEUED if send_at is None else Status.SCHEDULED,
         reference=request.reference,
+        campaign=request.campaign,
         metadata=request.metadata,
         created_at=now,
         updated_at=now,

@@ -103,6 +103,8 @@ OPAQUE = ("content", "metadata")
 
 def _stored(message: Message) -> dict[str, Any]:
     item: dict[str, Any] = _plain(message)
+    # A string set, written only by add_response (ADD): as an empty list it would refuse ADD.
+    item.pop("response_ids", None)
     for name in OPAQUE:
         if name in item:
             item[name] = json.dumps(item[name], ensure_ascii=False, separators=(",", ":"))
@@ -134,6 +136,9 @@ class MessageStore:
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         item = _stored(message)
         item |= list_keys(message.id, status=message.status, sender=message.sender)
+        item["recipient_key"] = message.to
+        if message.campaign is not None:
+            item["campaign_key"] = in_bucket(message.campaign, bucket(message.id))
         item |= {
             # The list indexes' sort key; always the id, which a cursor relies on.
             "created_key": message.id,
@@ -223,6 +228,7 @@ class MessageStore:
         reference: str | None,
         limit: int,
         cursor: str | None,
+        to: str | None = None,
     ) -> tuple[list[Message], str | None]:
         """Newest first, through the most selective index; other filters apply to the page.
 
@@ -236,6 +242,8 @@ class MessageStore:
         """
         if reference is not None:
             index, key, partitions = "by_reference", "reference", [reference]
+        elif to is not None:
+            index, key, partitions = "by_recipient", "recipient_key", [to]
         elif sender is not None:
             index, key, partitions = "by_sender", "sender_key", _bucketed(sender)
         elif status is not None:
@@ -265,10 +273,11 @@ class MessageStore:
         done |= {b.number for b in open_ if b.exhausted()}
         messages = [
             m
-            for m in self._get_many(ids)
+            for m in self.get_many(ids)
             if (status is None or m.status == status)
             and (sender is None or m.sender == sender)
             and (reference is None or m.reference == reference)
+            and (to is None or m.to == to)
         ]
         more = bool(ids) and len(done) < len(partitions)
         return messages, (_encode_cursor(ids[-1], done) if more else None)
@@ -300,7 +309,8 @@ class MessageStore:
         items = response.get("Items", [])
         return str(from_item(items[0])["id"]) if items else None
 
-    def _get_many(self, ids: list[str]) -> list[Message]:
+    def get_many(self, ids: list[str]) -> list[Message]:
+        """The messages of these ids that exist, in that order (consistent reads)."""
         if not ids:
             return []
         found: dict[str, Message] = {}
