@@ -58,8 +58,10 @@ class Chats:
         group_id: str | None = None,
         lid: bool = False,
         push_name: str | None = None,
+        reply_to: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """A guest writes to the session's phone: a `message` webhook."""
+        """A guest writes to the session's phone: a `message` webhook. `reply_to`: the key of
+        the message the guest quotes (WAHA's `replyTo`)."""
         me = self.sessions.by_name[session]
         author = f"{secrets.randbelow(10**15):015d}@lid" if lid else f"{phone}@c.us"
         chat = group_id or author
@@ -81,7 +83,29 @@ class Chats:
             "ackName": "SERVER",
             "_data": {"key": key, "notifyName": push_name or "Guest"},
         }
+        if reply_to is not None:
+            payload["replyTo"] = {"id": reply_to, "hasMedia": False}
         return self.sessions.deliver("message", session, payload)
+
+    def typed_on_phone(self, session: str, chat: str, text: str) -> tuple[int, dict[str, Any]]:
+        """The phone's owner types a message on the phone itself: a `message.any` webhook with
+        fromMe and source "app" (a send through the API says "api")."""
+        me = self.sessions.by_name[session]
+        key = message_key()
+        payload = {
+            "id": f"true_{chat}_{key}",
+            "timestamp": int(time.time()),
+            "from": f"{me.phone}@c.us",
+            "fromMe": True,
+            "source": "app",
+            "to": chat,
+            "body": text,
+            "hasMedia": False,
+            "ack": 1,
+            "ackName": "SERVER",
+            "_data": {"key": {"remoteJid": chat, "fromMe": True, "id": key}},
+        }
+        return self.sessions.deliver("message.any", session, payload)
 
     def _sent(self, session: Session, chat: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
         """The answer to a send, in the engine's shape (each names the message differently)."""

@@ -36,9 +36,7 @@ class CampaignReport(BaseModel):
 def campaign_report(services: Services, campaign: str) -> CampaignReport:
     rows = campaign_rows(services.messages.table, campaign)
     if not rows:
-        raise PostinoError(
-            "not_found", f"No message was sent with campaign '{campaign}'.", 404
-        )
+        raise PostinoError("not_found", f"No message was sent with campaign '{campaign}'.", 404)
     statuses: Counter[str] = Counter({_reported(Status(s)): 0 for s in Status})
     failed: Counter[str] = Counter()
     buttons: Counter[str] = Counter()

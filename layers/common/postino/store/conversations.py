@@ -2,8 +2,10 @@
 indexed under its conversation.
 
 Both go on the table's by_list index (`list_pk`, `created_key`):
-- a conversation under "conversations#<sender>", sorted by its newest inbound message
-  ("<ms>#<sender>#<contact>": unique, so a cursor is one key);
+- a conversation under "conversations#<sender>", sorted by its newest message stored here
+  (inbound, or typed on a WAHA phone; "<ms>#<sender>#<contact>": unique, so a cursor is one
+  key). A send through the API does not move it: sends stay free of conversation writes, and
+  the list shows the newest of them as `last_message` when it is newer;
 - an inbound message under "inbound#<sender>#<contact>", sorted "<ms>#<wamid>".
 """
 
@@ -54,34 +56,43 @@ class ConversationStore:
         name: str | None,
         new: bool,
     ) -> None:
-        """An inbound message in the conversation: its newest one moves the conversation up.
+        """A message stored in the conversation (inbound, or typed on a WAHA phone): the
+        newest moves the conversation up and is its last message; an inbound one also sets
+        `last_inbound_at` (the service window).
 
-        `new`: this message was stored for the first time, so it counts as unread. At most
+        `new`: an inbound message stored for the first time, so it counts as unread. At most
         once: a crash between storing the message and this write leaves it uncounted (the
         retry finds it stored), which a reader's next visit corrects.
         """
+        inbound = last_message.get("direction", "in") == "in"
+        names = {
+            "#sender": "sender",
+            "#contact": "contact",
+            "#list": "list_pk",
+            "#unread": "unread",
+        }
         values: dict[str, Any] = {
             ":sender": serialise(sender),
             ":contact": serialise(contact),
             ":list": serialise(conversations_partition(sender)),
-            ":zero": serialise(1 if new else 0),
+            ":new": serialise(1 if new else 0),
         }
         sets = ["#sender = :sender", "#contact = :contact", "#list = :list"]
-        names = {"#sender": "sender", "#contact": "contact", "#list": "list_pk"}
         if name:
             sets.append("#name = :name")
             names["#name"] = "name"
             values[":name"] = serialise(name)
-        newer = {
-            "#last": "last_message",
-            "#at": "last_inbound_at",
-            "#created": "created_key",
-        }
-        newer_values = {
+        newest = ["#last = :last", "#activity = :at", "#created = :created"]
+        newest_names = {"#last": "last_message", "#activity": "last_activity_at"}
+        newest_names |= {"#created": "created_key"}
+        newest_values = {
             ":last": serialise(last_message),
             ":at": serialise(at),
             ":created": serialise(time_key(at, sender, contact)),
         }
+        if inbound:
+            newest.append("#inbound = :at")
+            newest_names["#inbound"] = "last_inbound_at"
         request: dict[str, Any] = {
             "TableName": self.table,
             "Key": {"pk": serialise(conversation_key(sender, contact))},
@@ -89,12 +100,10 @@ class ConversationStore:
         try:
             aws.dynamodb().update_item(
                 **request,
-                UpdateExpression="SET "
-                + ", ".join([*sets, "#last = :last", "#at = :at", "#created = :created"])
-                + " ADD #unread :zero",
-                ConditionExpression="attribute_not_exists(#at) OR #at <= :at",
-                ExpressionAttributeNames=names | newer | {"#unread": "unread"},
-                ExpressionAttributeValues=values | newer_values,
+                UpdateExpression=f"SET {', '.join(sets + newest)} ADD #unread :new",
+                ConditionExpression="attribute_not_exists(#activity) OR #activity <= :at",
+                ExpressionAttributeNames=names | newest_names,
+                ExpressionAttributeValues=values | newest_values,
             )
         except ClientError as error:
             if not is_condition_failure(error):
@@ -102,8 +111,8 @@ class ConversationStore:
             # An older message arriving after a newer one: counted, but it moves nothing.
             aws.dynamodb().update_item(
                 **request,
-                UpdateExpression="SET " + ", ".join(sets) + " ADD #unread :zero",
-                ExpressionAttributeNames=names | {"#unread": "unread"},
+                UpdateExpression=f"SET {', '.join(sets)} ADD #unread :new",
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
 
@@ -171,10 +180,15 @@ def decode_cursor(kind: str, cursor: str | None) -> str | None:
         return None
     try:
         plain = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(plain, dict) or plain.get("kind") != kind or set(plain) != {
-            "kind",
-            "before",
-        }:
+        if (
+            not isinstance(plain, dict)
+            or plain.get("kind") != kind
+            or set(plain)
+            != {
+                "kind",
+                "before",
+            }
+        ):
             raise ValueError
         before = plain["before"]
         if not isinstance(before, str) or not before[:13].isdigit():

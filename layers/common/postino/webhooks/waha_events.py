@@ -1,7 +1,10 @@
 """WAHA's webhook events, translated into what the Meta path already handles.
 
-- `message`: an inbound message, stored and scanned for reservation codes like Meta's; a group
-  message is the participant's, and an `@lid` sender becomes a phone number when WAHA gives one.
+- `message` (or `message.any`): an inbound message, stored and scanned for reservation codes like
+  Meta's; a group message is the participant's, and an `@lid` sender becomes a phone number when
+  WAHA gives one. A message quoting ours is threaded on it (replyTo). In `message.any`, a
+  message the owner typed on the phone itself lands in its conversation (origin "phone"); our
+  own sends (source "api") are skipped there, never stored twice.
 - `message.ack`: a status (-1 failed, 1 sent, 2 delivered, 3 read, 4 played → read), merged
   order-independently like Meta's statuses.
 - `session.status`: kept on the sender; WORKING resumes a sender paused for its session,
@@ -79,6 +82,17 @@ def author(payload: dict[str, Any]) -> tuple[str, str | None]:
     return phone or jid, group
 
 
+def is_typed_on_the_phone(payload: dict[str, Any]) -> bool:
+    """The phone's owner wrote it on the phone (`message.any`, fromMe, source "app"); a send
+    through the API says "api", and is already ours."""
+    source = str(payload.get("to") or "")
+    return (
+        bool(payload.get("fromMe"))
+        and payload.get("source") == "app"
+        and (not source.endswith(("@broadcast", "@newsletter")))
+    )
+
+
 def is_from_a_person(payload: dict[str, Any]) -> bool:
     """Not our own message, not a status story (status@broadcast), not a channel post."""
     source = str(payload.get("from") or "")
@@ -103,13 +117,32 @@ def inbound_message(event: WahaEvent) -> tuple[InboundMessage, Contact, str | No
             "from": sender,
             "timestamp": str(int(float(payload.get("timestamp") or event.at(0)))),
             "type": kind,
-            "context": {"group": group} if group else None,
+            "context": _context(group, payload) or None,
             **fields,
         }
     )
     name = data.get("notifyName") or data.get("pushName") or payload.get("notifyName")
     contact = Contact(wa_id=sender, profile=Profile(name=str(name)) if name else None)
     return message, contact, group
+
+
+def _context(group: str | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """Meta's `context` for a WAHA message: its group, and the key of the message it quotes
+    (WAHA's replyTo; our sends are known by that key: see providers/waha.py message_key)."""
+    quoted = _object(payload.get("replyTo")).get("id")
+    return {
+        **({"group": group} if group else {}),
+        **({"id": key_of(str(quoted))} if quoted else {}),
+    }
+
+
+def typed_message(event: WahaEvent) -> tuple[InboundMessage, str]:
+    """A message typed on the phone, as an InboundMessage, and the chat it went to."""
+    payload = event.payload
+    chat = str(payload.get("to") or "")
+    contact = phone_of(chat) or chat
+    message, _, _ = inbound_message(event)
+    return message.model_copy(update={"from_": contact}), contact
 
 
 def ack_update(event: WahaEvent, received_at: float) -> StatusUpdate | None:
