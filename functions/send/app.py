@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from chats_routes import router as chats_router
 from links_routes import router as links_router
 from messages_routes import router as messages_router
 from reservations_routes import router as reservations_router
@@ -40,6 +41,7 @@ OPENAPI = {
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(messages_router)
 app.include_router(senders_router)
+app.include_router(chats_router)
 app.include_router(reservations_router)
 app.include_router(templates_router)
 app.include_router(links_router)

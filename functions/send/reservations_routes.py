@@ -32,6 +32,12 @@ ERRORS = error_responses(
     _415="The body is not JSON",
     _422="A field is invalid",
 )
+# A WAHA group target is checked against the sender's groups, which may mean asking WAHA.
+TARGET_ERRORS = ERRORS | error_responses(
+    _409="The target's WAHA session is not working",
+    _502="WAHA refused the call (its answer is in the message)",
+    _503="WAHA did not answer",
+)
 Code = Annotated[str, Path(description="A reservation code, e.g. RES-AB12CD", max_length=64)]
 OperatorId = Annotated[Identifier, Path(description="Your id for the operator")]
 ExperienceId = Annotated[Identifier, Path(description="Your id for the experience")]
@@ -111,7 +117,7 @@ def read_code(code: Code) -> CodeRegistration:
 @router.put(
     "/v1/operators/<operator_id>",
     summary="Create or replace an operator",
-    responses=OK | ERRORS,
+    responses=OK | TARGET_ERRORS,
     tags=["reservations"],
 )
 def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Body()]) -> Operator:
@@ -132,7 +138,7 @@ def read_operator(operator_id: OperatorId) -> Operator:
     "/v1/experiences/<experience_id>/binding",
     summary="Bind an experience to an operator",
     description="With is_override, the binding's target wins over the operator's default.",
-    responses=OK | ERRORS,
+    responses=OK | TARGET_ERRORS,
     tags=["reservations"],
 )
 def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, Body()]) -> Binding:

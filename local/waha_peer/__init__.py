@@ -5,7 +5,8 @@ the QR code) and HMAC-signed webhooks to the stack: `message.ack` after each sen
 ending in 0000 get ack -1), `session.status` on every change, `message` for a guest writing.
 
 A request comes in through `handler` to the peer's front door (`peer`), which answers it from
-`sessions` or `chats`; what they change goes out through `webhooks`.
+`sessions`, `chats` or `directory` (a session's chats and groups); what they change goes out
+through `webhooks`.
 """
 
 from local.waha_peer.faults import WahaFault

@@ -13,6 +13,7 @@ from local.http_server import LocalHttpServer
 from local.waha_contract import WahaContract
 from local.waha_peer.chats import CHAT_PATHS, Chats
 from local.waha_peer.config import Engine, WahaConfig
+from local.waha_peer.directory import Directory
 from local.waha_peer.faults import Faults, WahaFault, faulted
 from local.waha_peer.handler import ReceivedRequests, handler_for
 from local.waha_peer.replies import UNAUTHORIZED, http_error, no_session
@@ -40,6 +41,7 @@ class WahaPeer:
         webhooks = Webhooks(self.config, self.contract, on_event or (lambda line: None))
         self.sessions = Sessions(self.config, webhooks)
         self.chats = Chats(self.config, self.sessions, ack_delays)
+        self.directory = Directory(self.config, self.sessions)
         self.faults = Faults()
         self.received = ReceivedRequests()
         self.sandbox = Sandbox(self.sessions, self.chats, self.faults, self.received)
@@ -51,6 +53,8 @@ class WahaPeer:
         self.scan = self.sessions.scan
         self.deliver = self.sessions.deliver
         self.inbound = self.chats.inbound
+        self.add_group = self.directory.add_group
+        self.leave_group = self.directory.leave_group
         self.add_fault = self.faults.add
 
     @property
@@ -160,6 +164,8 @@ class WahaPeer:
                 return self.sessions.act(session, parts[3])
         if method == "GET" and len(parts) == 4 and parts[2:] == ["auth", "qr"]:
             return self.sessions.qr(parts[1], query, headers)
+        if method == "GET" and len(parts) == 3 and parts[2] in ("chats", "groups"):
+            return self.directory.answer(parts[1], parts[2], query)
         if method == "POST" and route in CHAT_PATHS:
             return self.chats.post(route, body)
         return 404, http_error(404, f"Cannot {method} {route}")

@@ -170,6 +170,15 @@ class WahaClient:
         found: dict[str, Any] = self.call("GET", f"/api/sessions/{self.sender.session}").json()
         return found
 
+    def chats(self, limit: int) -> Any:
+        """The session's chats, latest first, in the engine's own shape (see waha_chats)."""
+        query = f"sortBy=conversationTimestamp&sortOrder=desc&limit={limit}"
+        return self.call("GET", f"/api/{self.sender.session}/chats?{query}").json()
+
+    def groups(self) -> Any:
+        """The groups the session's phone is in, in the engine's own shape (see waha_chats)."""
+        return self.call("GET", f"/api/{self.sender.session}/groups").json()
+
 
 class WahaProvider:
     def __init__(

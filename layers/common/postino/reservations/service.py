@@ -24,6 +24,8 @@ from postino.reservations.model import (
 )
 from postino.reservations.routing import route
 from postino.send.accept import accept_keyed
+from postino.senders.chats import in_group
+from postino.senders.model import WahaSender
 from postino.services import Services
 from postino.store.eventbus import publish
 from postino.store.inbox import (
@@ -330,6 +332,7 @@ def normalise_code(services: Services, code: str) -> str:
 def put_operator(
     services: Services, operator_id: str, settings: OperatorSettings, *, api_key_id: str | None
 ) -> Operator:
+    check_group_target(services, "default_target", settings.default_target)
     operator = Operator(
         id=operator_id,
         updated_at=iso(services.clock.now()),
@@ -353,6 +356,7 @@ def put_binding(
         )
     if settings.is_override and settings.target is None:
         raise invalid("target", "an override needs a target")
+    check_group_target(services, "target", settings.target)
     binding = Binding(
         experience_id=experience_id,
         updated_at=iso(services.clock.now()),
@@ -361,6 +365,22 @@ def put_binding(
     )
     services.inbox.put(binding_key(experience_id), binding.model_dump(mode="json"))
     return binding
+
+
+def check_group_target(services: Services, field: str, target: Target | None) -> None:
+    """A WAHA sender's group target must be a group its phone is in: refused when it is set,
+    not found out at the first reservation. Other targets are checked when a message goes."""
+    if target is None or not target.to.endswith("@g.us"):
+        return
+    sender = services.senders.get(target.sender)
+    if not isinstance(sender, WahaSender) or in_group(services, sender, target.to):
+        return
+    raise invalid(
+        f"{field}.to",
+        f"the sender '{sender.name}' is in no WhatsApp group '{target.to}' "
+        f"(GET /v1/senders/{sender.name}/groups lists its groups)",
+        code="unknown_group",
+    )
 
 
 def get_binding(services: Services, experience_id: str) -> Binding:

@@ -49,12 +49,13 @@ class SessionTest(BaseModel):
     text: str = Field(min_length=1, max_length=4096)
 
 
-def waha_sender(services: Services, name: str) -> WahaSender:
+def waha_sender(services: Services, name: str, *, lacks: str = "session to pair") -> WahaSender:
+    """The WAHA sender named; a Cloud API sender is a 409 saying it has no `lacks`."""
     sender = get_sender(services, name)
     if not isinstance(sender, WahaSender):
         raise PostinoError(
             "not_a_waha_sender",
-            f"The sender '{name}' uses Meta's Cloud API, which has no session to pair.",
+            f"The sender '{name}' uses Meta's Cloud API, which has no {lacks}.",
             409,
         )
     return sender
