@@ -31,6 +31,7 @@ class LinkVerification(BaseModel):
     description="Answers 200 with valid true or false (and why); the comparison is constant-time.",
     responses=OK | error_responses(_422="No url", _503="No signing key in Secrets Manager"),
     tags=["links"],
+    operation_id="verifyLink",
 )
 def verify(url: Annotated[str, Query(min_length=1, max_length=4096)]) -> LinkVerification:
     services = get_services()

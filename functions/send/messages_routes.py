@@ -55,6 +55,7 @@ def _accepted(resource: MessageResource, status: int = 202) -> Response[MessageR
     description="Validates the message to Meta's limits, stores it and queues it. Answers 202.",
     responses={202: {"description": "Accepted and queued (or scheduled)"}, **ERRORS},
     tags=["messages"],
+    operation_id="sendMessage",
 )
 def send_message(
     body: Annotated[SendMessageRequest, Body()],
@@ -84,6 +85,7 @@ def send_message(
     description="Each item is validated and queued on its own; one bad item does not sink the others.",
     responses=OK | ERRORS,
     tags=["messages"],
+    operation_id="sendBatch",
 )
 def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
     results = accept_batch(get_services(), body.messages, api_key_id=api_key_id(router))
@@ -95,6 +97,7 @@ def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
     summary="List messages, newest first",
     responses=OK | ERRORS,
     tags=["messages"],
+    operation_id="listMessages",
 )
 def list_messages(
     status: Annotated[Status | None, Query()] = None,
@@ -114,6 +117,7 @@ def list_messages(
     summary="A message with its timeline",
     responses=OK | ERRORS,
     tags=["messages"],
+    operation_id="getMessage",
 )
 def read_message(message_id: MessageId) -> MessageResource:
     return MessageResource.of(get_message(get_services(), message_id), with_events=True)
@@ -124,6 +128,7 @@ def read_message(message_id: MessageId) -> MessageResource:
     summary="Send a failed, expired or unknown message again",
     responses={202: {"description": "Queued again"}, **ERRORS},
     tags=["messages"],
+    operation_id="retryMessage",
 )
 def retry(message_id: MessageId) -> Response[MessageResource]:
     message = retry_message(get_services(), message_id, api_key_id=api_key_id(router))
@@ -135,6 +140,7 @@ def retry(message_id: MessageId) -> Response[MessageResource]:
     summary="Send a waiting message at once, past the rate window",
     responses={202: {"description": "Queued to go out at once"}, **ERRORS},
     tags=["messages"],
+    operation_id="forceMessage",
 )
 def force(message_id: MessageId) -> Response[MessageResource]:
     message = force_message(get_services(), message_id, api_key_id=api_key_id(router))
@@ -146,6 +152,7 @@ def force(message_id: MessageId) -> Response[MessageResource]:
     summary="Cancel a scheduled or queued message",
     responses=OK | ERRORS,
     tags=["messages"],
+    operation_id="cancelMessage",
 )
 def cancel(message_id: MessageId) -> MessageResource:
     message = cancel_message(get_services(), message_id, api_key_id=api_key_id(router))

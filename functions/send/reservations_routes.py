@@ -53,6 +53,7 @@ class ReservationList(BaseModel):
     summary="Reservation requests, newest first",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="listReservations",
 )
 def list_reservations(
     status: Annotated[ReservationStatus | None, Query()] = None,
@@ -66,6 +67,7 @@ def list_reservations(
     summary="A reservation request",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="getReservation",
 )
 def read_reservation(reservation_id: ReservationId) -> Reservation:
     return service.get_reservation(get_services(), reservation_id)
@@ -85,6 +87,7 @@ def read_reservation(reservation_id: ReservationId) -> Reservation:
         _422="Invalid",
     ),
     tags=["reservations"],
+    operation_id="changeReservationStatus",
 )
 def change_status(
     reservation_id: ReservationId, body: Annotated[StatusChange, Body()]
@@ -99,6 +102,7 @@ def change_status(
     summary="Register a reservation code for an experience",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="putReservationCode",
 )
 def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistration:
     return service.put_code(get_services(), code, body, api_key_id=api_key_id(router))
@@ -109,6 +113,7 @@ def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistr
     summary="A registered reservation code",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="getReservationCode",
 )
 def read_code(code: Code) -> CodeRegistration:
     return service.get_code(get_services(), code)
@@ -119,6 +124,7 @@ def read_code(code: Code) -> CodeRegistration:
     summary="Create or replace an operator",
     responses=OK | TARGET_ERRORS,
     tags=["reservations"],
+    operation_id="putOperator",
 )
 def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Body()]) -> Operator:
     return service.put_operator(get_services(), operator_id, body, api_key_id=api_key_id(router))
@@ -129,6 +135,7 @@ def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Bo
     summary="An operator",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="getOperator",
 )
 def read_operator(operator_id: OperatorId) -> Operator:
     return service.get_operator(get_services(), operator_id)
@@ -140,6 +147,7 @@ def read_operator(operator_id: OperatorId) -> Operator:
     description="With is_override, the binding's target wins over the operator's default.",
     responses=OK | TARGET_ERRORS,
     tags=["reservations"],
+    operation_id="putBinding",
 )
 def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, Body()]) -> Binding:
     return service.put_binding(get_services(), experience_id, body, api_key_id=api_key_id(router))
@@ -150,6 +158,7 @@ def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, 
     summary="An experience's binding",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="getBinding",
 )
 def read_binding(experience_id: ExperienceId) -> Binding:
     return service.get_binding(get_services(), experience_id)
@@ -160,6 +169,7 @@ def read_binding(experience_id: ExperienceId) -> Binding:
     summary="Remove an experience's binding",
     responses=OK | ERRORS,
     tags=["reservations"],
+    operation_id="deleteBinding",
 )
 def remove_binding(experience_id: ExperienceId) -> Binding:
     """Answers with the binding as it was."""

@@ -66,6 +66,7 @@ class ResumedSender(SenderResource):
     summary="All senders",
     responses=OK | error_responses(_422="A field is invalid"),
     tags=["senders"],
+    operation_id="listSenders",
 )
 def list_senders() -> SenderList:
     return SenderList(items=[sender_resource(s) for s in get_services().senders.all()])
@@ -76,6 +77,7 @@ def list_senders() -> SenderList:
     summary="A sender with its live rate windows",
     responses=OK | ERRORS,
     tags=["senders"],
+    operation_id="getSender",
 )
 def read_sender(name: Name) -> SenderResource:
     services = get_services()
@@ -89,6 +91,7 @@ def read_sender(name: Name) -> SenderResource:
     description="Settings are replaced; a pause stays until resumed.",
     responses=OK | ERRORS,
     tags=["senders"],
+    operation_id="putSender",
 )
 def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderResource:
     return sender_resource(put_sender(get_services(), name, body, api_key_id=api_key_id(router)))
@@ -99,6 +102,7 @@ def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderR
     summary="Lift a pause and queue the messages it held back",
     responses=OK | ERRORS,
     tags=["senders"],
+    operation_id="resumeSender",
 )
 def resume(name: Name) -> ResumedSender:
     sender, requeued = resume_sender(get_services(), name, api_key_id=api_key_id(router))
@@ -110,6 +114,7 @@ def resume(name: Name) -> ResumedSender:
     summary="A WAHA sender's session: its status and paired account",
     responses=OK | SESSION_ERRORS,
     tags=["sessions"],
+    operation_id="getSenderSession",
 )
 def read_sender_session(name: Name) -> SessionResource:
     return read_session(get_services(), name)
@@ -125,12 +130,13 @@ def read_sender_session(name: Name) -> SessionResource:
             "description": "The QR code",
             "content": {
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "application/json": {"schema": QrCode.model_json_schema()},
+                "application/json": {"model": QrCode},
             },
         },
         **SESSION_ERRORS,
     },
     tags=["sessions"],
+    operation_id="getSenderSessionQr",
 )
 def read_sender_session_qr(name: Name):  # type: ignore[no-untyped-def]
     # No return annotation on purpose: Powertools then leaves a non-JSON body (the PNG's bytes)
@@ -148,7 +154,7 @@ def _session_route(action: str, summary: str) -> None:
         summary=summary,
         responses=OK | SESSION_ERRORS,
         tags=["sessions"],
-        operation_id=f"session_{action}",
+        operation_id=f"{action}SenderSession",
     )
     def act(name: Name) -> SessionResource:
         return session_action(get_services(), name, action, api_key_id=api_key_id(router))
@@ -164,6 +170,7 @@ _session_route("logout", "Log the phone out (the session asks for a new QR code)
     summary="Queue a test message from this sender",
     responses={202: {"description": "Queued like any message"}, **SESSION_ERRORS},
     tags=["sessions"],
+    operation_id="testSenderSession",
 )
 def test_sender_session(
     name: Name, body: Annotated[SessionTest, Body()]
