@@ -11,7 +11,7 @@ from postino.senders.model import SenderName
 from postino.services import get_services
 
 # Powertools' Router is untyped (pyproject.toml's list of route modules says so for the others).
-router = Router()  # type: ignore[no-untyped-call]
+router = Router()
 
 Name = Annotated[SenderName, Path(description="The sender's name")]
 Refresh = Annotated[bool, Query(description="Read WAHA again instead of the cached list")]
