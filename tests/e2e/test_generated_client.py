@@ -117,3 +117,31 @@ def test_the_generated_client_parses_an_error_into_the_one_error_model(
     assert missing.status_code == 404
     assert isinstance(missing.parsed, models.Error)
     assert missing.parsed.error.code == "message_not_found"
+
+
+def test_the_generated_client_lists_the_conversation_a_customer_opened(
+    stack: Stack, client: ModuleType
+) -> None:
+    models = module("models")
+    list_conversations = module("api.conversations.list_conversations")
+    api = signed_in(client, stack)
+    # GIVEN a customer who writes to the default sender
+    played = httpx.post(
+        f"{stack.sandbox}/_sandbox/inbound",
+        json={"from": "393337654321", "text": "Do you have a table for two?", "name": "Bruno"},
+    )
+    assert played.status_code == 200 and played.json()["webhook_status"] == 200
+
+    # WHEN the client lists the sender's conversations (once the inbound is processed)
+    def opened() -> Any:
+        listed = list_conversations.sync_detailed(client=api, sender="default", limit=100)
+        assert listed.status_code == 200, listed.content
+        return listed if any(c.contact == "393337654321" for c in listed.parsed.items) else None
+
+    listed = until(opened)
+    # THEN the page and its conversations are the generated models, the window open
+    assert listed is not None
+    assert isinstance(listed.parsed, models.ConversationPage)
+    (conversation,) = [c for c in listed.parsed.items if c.contact == "393337654321"]
+    assert isinstance(conversation, models.Conversation)
+    assert conversation.window_open_until and conversation.unread >= 1
