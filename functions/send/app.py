@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from chats_routes import router as chats_router
+from conversations_routes import router as conversations_router
 from links_routes import router as links_router
 from messages_routes import router as messages_router
 from reservations_routes import router as reservations_router
@@ -45,6 +46,7 @@ app.include_router(chats_router)
 app.include_router(reservations_router)
 app.include_router(templates_router)
 app.include_router(links_router)
+app.include_router(conversations_router)
 app.include_router(admin_router)
 # Uncompressed on purpose: a gzipped page is base64 in the Lambda response, and API Gateway
 # decodes base64 only for a request whose first Accept type is a binary media type (image/png

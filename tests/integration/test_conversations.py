@@ -21,7 +21,7 @@ def sent_message(api: Api, drain: Drain, **fields: Any) -> dict[str, Any]:
     body = {"to": f"+{GUEST}", "type": "text", "text": {"body": "Ci sarai il 12 giugno?"}}
     message_id = api("POST", "/v1/messages", body | fields).body["id"]
     drain()
-    sent = api("GET", f"/v1/messages/{message_id}").body
+    sent: dict[str, Any] = api("GET", f"/v1/messages/{message_id}").body
     assert sent["status"] == "sent", sent
     return sent
 
