@@ -17,6 +17,7 @@ from typing import Any
 
 from local import iam
 from local.apigw import LocalApiGateway
+from local.bus_log import print_bus_events
 from local.console import quiet_the_machinery, say, welcome
 from local.embedded_aws import WEDDING_PHONES, add_wedding_senders, create_stack, start_aws
 from local.functions import load_function, under_role
@@ -31,6 +32,7 @@ def main() -> int:
     config = LocalConfig.from_environment()
     started = time.monotonic()
     moto = start_aws(config)
+    print_bus_events()
     api_url = f"http://127.0.0.1:{config.api_port}"
     sandbox_url = f"http://127.0.0.1:{config.sandbox_port}"
     create_stack(config, sandbox_url)

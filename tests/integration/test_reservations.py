@@ -22,14 +22,15 @@ OVERRIDE_PHONE = "393338880000"
 
 @pytest.fixture
 def bus_events(services: Services) -> Callable[[], list[dict[str, Any]]]:
-    """What reaches the default bus from source postino, through a rule into a queue."""
+    """The reservation requests that reach the default bus, through a rule into a queue."""
     sqs = boto3.client("sqs")
     url = sqs.create_queue(QueueName="reservation-events")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
     events = boto3.client("events")
-    events.put_rule(Name="postino-reservations", EventPattern=json.dumps({"source": ["postino"]}))
+    pattern = {"source": ["postino"], "detail-type": ["ReservationRequested"]}
+    events.put_rule(Name="postino-reservations", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="postino-reservations", Targets=[{"Id": "q", "Arn": arn}])
 
     def received() -> list[dict[str, Any]]:

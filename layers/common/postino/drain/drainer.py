@@ -21,6 +21,7 @@ from postino.drain.send_one import SendOne
 from postino.drain.slots import Slots
 from postino.drain.state import DrainReport, RunState, SenderCache
 from postino.drain.targets import DrainTarget
+from postino.events import put_at_most_once
 from postino.observability import logger
 from postino.services import Services
 
@@ -108,11 +109,13 @@ class Drainer:
         return report
 
     def _let_go(self, use_lease: bool) -> None:
-        """What it holds back on the queue, its acks sent, its lease released (each idempotent)."""
+        """What it holds back on the queue, its acks sent, its lease released, its events put
+        (each idempotent). The events last: the successor need not wait for them."""
         return_held(self.s, self.state)
         self._flush_acks(force=True)
         if use_lease:
             self.s.lease.release(self.target.scope, self.holder)
+        self._flush_events(force=True)
 
     def _loop(
         self,
@@ -143,6 +146,7 @@ class Drainer:
                 state.report.handed_over = True
             self.dispatch.start_ready(pool)
             self._flush_acks()
+            self._flush_events()
             if state.retired:
                 return
             if not deliveries and not state.busy():
@@ -166,3 +170,10 @@ class Drainer:
         receipts = self.state.take_acks(force=force)
         if receipts:
             self.state.queue.ack(receipts)
+
+    def _flush_events(self, *, force: bool = False) -> None:
+        # At most once, like every event of a state change: buffered after the write, an event
+        # is lost if the drainer dies before it is put, and a failed request is not repeated
+        # (postino/events.py). The message's state and timeline stay the record of truth.
+        if entries := self.state.take_events(force=force):
+            put_at_most_once(entries)

@@ -2,7 +2,9 @@
 its sender paused; and what a copy does that finds its message moved on without it.
 
 Each is a conditional write on the message (on this claim, or on this copy's seq) and an event
-on its timeline; the copy is acknowledged once its message no longer needs it.
+on its timeline; the copy is acknowledged once its message no longer needs it. A move forward
+(sent, failed, unknown, expired) is also a MessageStatusChanged for the user's bus, buffered on
+the run (the loop puts them in tens: postino/drain/drainer.py).
 """
 
 from contextlib import suppress
@@ -11,7 +13,8 @@ from datetime import datetime
 from postino.clock import iso
 from postino.drain.outcomes import Action, Decision, decide
 from postino.drain.state import RunState, SenderCache
-from postino.messages.model import WAITING, Message, Phase, Status, event
+from postino.events import entry, status_changed
+from postino.messages.model import WAITING, Message, MessageError, Phase, Status, event
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
 from postino.providers.base import Accepted, OutcomeUnknown, SenderUnavailable
@@ -55,6 +58,8 @@ class Recorder:
             )
         except StaleState:
             logger.warning("sent message changed meanwhile", extra={"message_id": message.id})
+        else:
+            self._announce(message, Status.SENT, now)
         report = self.state.report
         report.sent += 1
         report.outcomes["sent"] += 1
@@ -103,6 +108,7 @@ class Recorder:
                         changes={"status": Status.FAILED, "failed_at": now, "error": error},
                         events=[event(Phase.FAILED, now, code=code, title=title)],
                     )
+                    self._announce(message, Status.FAILED, now, error)
                     metrics.add_metric(name="MessagesFailed", unit="Count", value=1)
                 case Action.UNKNOWN:
                     self.s.messages.update(
@@ -113,6 +119,7 @@ class Recorder:
                         changes={"status": Status.UNKNOWN},
                         events=[event(Phase.OUTCOME_UNKNOWN, now, reason=decision.reason)],
                     )
+                    self._announce(message, Status.UNKNOWN, now)
                     metrics.add_metric(name="OutcomesUnknown", unit="Count", value=1)
                 case Action.EXPIRE:
                     self.s.messages.update(
@@ -123,6 +130,7 @@ class Recorder:
                         changes={"status": Status.EXPIRED, "error": error},
                         events=[event(Phase.EXPIRED, now, code=code, title=title)],
                     )
+                    self._announce(message, Status.EXPIRED, now, error)
         except StaleState:
             logger.warning("claimed message changed meanwhile", extra={"message_id": message.id})
         self.state.ack(delivery)
@@ -240,7 +248,15 @@ class Recorder:
             )
         except StaleState:
             return
+        self._announce(message, Status.EXPIRED, now)
         metrics.add_metric(name="MessagesExpired", unit="Count", value=1)
+
+    def _announce(
+        self, message: Message, status: Status, now: float, error: MessageError | None = None
+    ) -> None:
+        """The move just written, for the user's bus: buffered, put with the run's next ten."""
+        changed = status_changed(message, status, now, error)
+        self.state.publish_later(entry(self.s.settings.event_bus_name, changed))
 
 
 def _claimed_at(message: Message) -> float:

@@ -6,10 +6,15 @@ The loop and the send threads both change it, so every change is made under `loc
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from postino.outbox import Delivery, Outbox, QueuedRef
 from postino.senders.model import Sender
 from postino.services import Services
+from postino.store.eventbus import MAX_ENTRIES
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef as Entry
 
 SENDER_CACHE_SECONDS = 10.0
 
@@ -67,6 +72,8 @@ class RunState:
     # When the copies this drainer put back to wait become visible again.
     returning: list[float] = field(default_factory=list)
     acks: list[str] = field(default_factory=list)
+    # Events for the user's bus (postino/events.py), put by the loop in requests of ten.
+    events: list["Entry"] = field(default_factory=list)
     # When the invocation running this drain surely ends (its deadline and the drain margin).
     ends_at: float = 0.0
     # Each dispatch's reservation, when a benchmark asks for them (None: not kept).
@@ -137,6 +144,20 @@ class RunState:
                 return []
             receipts, self.acks = self.acks, []
         return receipts
+
+    def publish_later(self, entry: "Entry") -> None:
+        with self.lock:
+            self.events.append(entry)
+
+    def take_events(self, *, force: bool = False) -> list["Entry"]:
+        """The events to put now: whole requests' worth while the run goes on (one request per
+        ten messages, not one per message), all of them as it lets go."""
+        with self.lock:
+            count = len(self.events)
+            if not force:
+                count -= count % MAX_ENTRIES
+            taken, self.events = self.events[:count], self.events[count:]
+        return taken
 
 
 class SenderCache:

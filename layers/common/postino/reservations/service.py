@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from postino.clock import iso
 from postino.errors import PostinoError, invalid, not_found, wrong_state
+from postino.events import publish
 from postino.messages.request import SendMessageRequest
 from postino.observability import logger, metrics
 from postino.reservations.detect import find_codes, texts_of
@@ -27,7 +28,6 @@ from postino.send.accept import accept_keyed
 from postino.senders.chats import in_group
 from postino.senders.model import WahaSender
 from postino.services import Services
-from postino.store.eventbus import publish
 from postino.store.inbox import (
     Conflict,
     binding_key,
@@ -37,9 +37,6 @@ from postino.store.inbox import (
     reservation_list_key,
 )
 from postino.webhooks.payload import InboundMessage
-
-EVENT_SOURCE = "postino"
-EVENT_DETAIL_TYPE = "ReservationRequested"
 
 
 def reservation_id(inbound_wamid: str, code: str) -> str:
@@ -118,12 +115,7 @@ def _announce(services: Services, reservation: Reservation, now: float) -> Reser
     """
     settings = services.settings
     # A refused event raises: the record is retried and nothing is marked announced.
-    publish(
-        settings.event_bus_name,
-        EVENT_SOURCE,
-        EVENT_DETAIL_TYPE,
-        reservation.model_dump_json(by_alias=True),
-    )
+    publish(settings.event_bus_name, reservation)
     changes: dict[str, Any] = {"announced_at": iso(now), "updated_at": iso(now)}
     if reservation.target is not None:
         try:

@@ -1,23 +1,27 @@
-"""EventBridge: the events Postino publishes for the user's other systems."""
+"""EventBridge: the one call that puts Postino's events on the user's bus (postino/events.py
+says what they are)."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from postino import aws
 
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef as Entry
+
+# The most entries EventBridge takes in one PutEvents request.
+MAX_ENTRIES = 10
+
 
 class EventNotPublished(Exception):
-    """EventBridge refused the entry (it says so in its answer, not with an exception)."""
+    """EventBridge refused entries (it says so in its answer, not with an exception)."""
 
 
-def publish(bus: str, source: str, detail_type: str, detail_json: str) -> None:
-    response = aws.events().put_events(
-        Entries=[
-            {
-                "Source": source,
-                "DetailType": detail_type,
-                "Detail": detail_json,
-                "EventBusName": bus,
-            }
-        ]
-    )
+def put(entries: Sequence["Entry"]) -> None:
+    """Put up to MAX_ENTRIES entries in one request; raise if EventBridge refused any of them."""
+    response = aws.events().put_events(Entries=list(entries))
     if response.get("FailedEntryCount"):
-        entry = response["Entries"][0]
-        raise EventNotPublished(f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
+        codes = sorted({str(e["ErrorCode"]) for e in response["Entries"] if e.get("ErrorCode")})
+        raise EventNotPublished(
+            f"{response['FailedEntryCount']} of {len(entries)} refused: {', '.join(codes)}"
+        )

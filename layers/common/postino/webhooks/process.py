@@ -8,6 +8,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from postino.events import message_received, publish_at_most_once, status_changed
 from postino.messages.model import Status
 from postino.observability import logger, mask_phone, metrics
 from postino.reservations.service import request_reservations
@@ -116,7 +117,7 @@ class Processor:
             if changes is None:
                 return "duplicate"
             try:
-                self.s.messages.update(
+                updated = self.s.messages.update(
                     message.id,
                     statuses=(message.status,),
                     now=now,
@@ -126,6 +127,14 @@ class Processor:
             except StaleState as stale:
                 message = stale.current  # changed meanwhile: merge into what it is now
                 continue
+            if updated.status is not message.status:
+                # At most once: a crash before this line loses the event, and the redelivery
+                # finds the receipt merged (a duplicate) and publishes nothing. Accepted: the
+                # message and its timeline are the record; at least once would cost a write more.
+                changed = status_changed(
+                    updated, updated.status, epoch(update.timestamp, now), updated.error
+                )
+                publish_at_most_once(self.s.settings.event_bus_name, changed)
             return "applied"
         raise RuntimeError("status kept conflicting")  # SQS tries the record again
 
@@ -179,6 +188,10 @@ class Processor:
             logger.info(
                 "inbound message",
                 extra={"from": mask_phone(message.from_), "type": message.type},
+            )
+            publish_at_most_once(
+                self.s.settings.event_bus_name,
+                message_received(inbound_record(sender_name, message, profile_name, at, now), chat),
             )
         return "stored" if created else "duplicate"
 
