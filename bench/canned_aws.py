@@ -79,7 +79,7 @@ def operation_of(target: str) -> tuple[str, str]:
     """(service, operation) from an X-Amz-Target header: `DynamoDB_20120810.UpdateItem` →
     (dynamodb, UpdateItem), `AmazonSQS.ReceiveMessage` → (sqs, ReceiveMessage)."""
     prefix, _, operation = target.partition(".")
-    service = {"dynamodb_20120810": "dynamodb", "amazonsqs": "sqs"}.get(
+    service = {"dynamodb_20120810": "dynamodb", "amazonsqs": "sqs", "awsevents": "events"}.get(
         prefix.lower(), prefix.lower()
     )
     return service, operation

@@ -58,6 +58,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from bench.figures import most_in_window  # noqa: E402 - after the path is set
 from bench.virtual_aws.cloud_api import PeerSend  # noqa: E402
+from bench.virtual_aws.events import virtual_event_bus  # noqa: E402
 from bench.virtual_aws.stack import VirtualStack  # noqa: E402
 from postino.clock import FakeClock  # noqa: E402
 from postino.drain.drainer import Drainer  # noqa: E402
@@ -357,7 +358,7 @@ def run_scenario(scenario: Scenario, shards: int | None, settings: Settings) -> 
     # Ten times the backlog at the limit, and ten minutes more: a drain that needs longer is broken.
     runs = Runs(started + 10 * scenario.messages / scenario.limit + 600, settings)
     # The drain's metrics (EMF on stdout, every 100 values) and its error lines, kept apart.
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
+    with contextlib.redirect_stdout(io.StringIO()) as printed, virtual_event_bus(stack.aws):
         drain_backlog(stack, settings, shards, runs)
     return Outcome(
         scenario=scenario,

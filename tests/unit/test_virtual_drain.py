@@ -103,3 +103,5 @@ def test_a_small_backlog_is_sent_once_each_and_never_over_the_senders_limit(shar
         assert figures["planned_closer_than_the_pace"] == 0
     # AND its pace is a sane share of the limit
     assert 0.5 < figures["ratio"] < 1
+    # AND its status events went out ten to a request, on the virtual bus (not to AWS)
+    assert 3 <= outcome.requests.get("events:PutEvents", 0) <= 3 * shards
