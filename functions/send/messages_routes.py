@@ -9,6 +9,7 @@ from caller import api_key_id
 from openapi_errors import OK, error_responses
 from pydantic import BaseModel, Field
 
+from postino.conversations.contacts import recipient
 from postino.messages.model import MessageResource, Status
 from postino.messages.request import SendMessageRequest
 from postino.send.accept import BatchResult, accept_batch, accept_keyed, accept_message
@@ -103,11 +104,24 @@ def list_messages(
     status: Annotated[Status | None, Query()] = None,
     sender: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     reference: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=128,
+            description="The recipient: E.164 digits (a + and spaces are ignored) or a WAHA chat id",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> MessagePage:
     messages, next_cursor = get_services().messages.page(
-        status=status, sender=sender, reference=reference, limit=limit, cursor=cursor
+        status=status,
+        sender=sender,
+        reference=reference,
+        to=recipient(to),
+        limit=limit,
+        cursor=cursor,
     )
     return MessagePage(items=[MessageResource.of(m) for m in messages], next_cursor=next_cursor)
 
