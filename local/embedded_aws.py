@@ -48,6 +48,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
     )
     environment = function_environment(resources, "WebhookProcessorFunction")
     environment |= function_environment(resources, "SendFunction")
+    environment |= function_environment(resources, "MediaFunction")
     os.environ.update(environment)
 
     os.environ.update(

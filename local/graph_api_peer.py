@@ -3,6 +3,7 @@ Meta's published schema. Tests use it as the far end of the Cloud API provider; 
 stack grows it into the Meta sandbox.
 """
 
+import hashlib
 import json
 import random
 import secrets
@@ -16,6 +17,8 @@ from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from jsonschema import Draft202012Validator
 
 from local.http_server import LocalHttpServer
 from local.meta_contract import MetaContract
@@ -80,6 +83,8 @@ class Fault:
     match_to: str | None = None
     hold_seconds: float = 5.0
     details: str = "Injected by the Graph API peer"
+    # Only requests whose path holds this (e.g. "/whatsapp_business/attachments"); None: sends.
+    match_path: str | None = None
 
 
 def graph_error(code: int, details: str, message: str | None = None) -> dict[str, Any]:
@@ -94,6 +99,19 @@ def graph_error(code: int, details: str, message: str | None = None) -> dict[str
             "fbtrace_id": secrets.token_urlsafe(16),
         }
     }
+
+
+# Where the peer serves a media file's bytes, as Meta's CDN (lookaside.fbsbx.com) does.
+MEDIA_DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+MEDIA_INFO_PATH = "/{Version}/{Media-ID}"
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A customer's file, as Meta keeps it for a media id; also the download's answer."""
+
+    data: bytes
+    mime_type: str
 
 
 @dataclass
@@ -121,6 +139,10 @@ class GraphApiPeer:
         self.latency = 0.0
         # Message templates by WABA id, as Meta lists them (GET /{waba-id}/message_templates).
         self.templates: dict[str, list[dict[str, Any]]] = {}
+        # Inbound files by media id (GET /{version}/{media-id}, then the download URL), and the
+        # origin the download URLs name (None: this peer's own; a test may name another host).
+        self.media: dict[str, MediaFile] = {}
+        self.media_url_origin: str | None = None
         self._random = random.Random(seed)
         self._state = _State()
         self._lock = threading.Lock()
@@ -190,13 +212,26 @@ class GraphApiPeer:
         with self._lock:
             self._state = _State()
 
+    def add_media(self, data: bytes, mime_type: str) -> str:
+        """A customer's file, as Meta holds it: its media id for a webhook to name."""
+        media_id = str(10**15 + self._random.randrange(10**15))
+        self.media[media_id] = MediaFile(data, mime_type)
+        return media_id
+
+    def media_downloads(self) -> list[ReceivedRequest]:
+        return [r for r in self.requests if r.path.startswith(MEDIA_DOWNLOAD_PATH)]
+
     # ---- inside the server -----------------------------------------------------------------
 
-    def _take_fault(self, body: Any) -> Fault | None:
+    def _take_fault(self, body: Any, path: str | None = None) -> Fault | None:
         to = body.get("to", "") if isinstance(body, dict) else ""
         with self._lock:
             for fault in self._state.faults:
                 if fault.match_to is not None and not str(to).endswith(fault.match_to):
+                    continue
+                if (fault.match_path is None) != (path is None) or (
+                    path is not None and str(fault.match_path) not in path
+                ):
                     continue
                 if self._random.random() >= fault.rate:
                     continue
@@ -266,6 +301,10 @@ class GraphApiPeer:
     ) -> tuple[int, Any, list[str], Fault | None]:
         """Decide the answer to one request: status, JSON body, schema problems, fault."""
         parts = path.split("?", 1)[0].strip("/").split("/")
+        if method == "GET" and (
+            path.startswith(MEDIA_DOWNLOAD_PATH) or (len(parts) == 2 and parts[1] in self.media)
+        ):
+            return self._media(path, parts, headers)
         if method == "GET" and len(parts) == 3 and parts[2] == "message_templates":
             if not self._authorised(headers):
                 return 401, graph_error(190, "The access token is missing or invalid."), [], None
@@ -312,6 +351,47 @@ class GraphApiPeer:
             [],
             None,
         )
+
+    def _media(
+        self, path: str, parts: list[str], headers: dict[str, str]
+    ) -> tuple[int, Any, list[str], Fault | None]:
+        """Retrieve Media URL (checked against Meta's spec), or the download it names."""
+        if not self._authorised(headers):
+            return 401, graph_error(190, "The access token is missing or invalid."), [], None
+        fault = self._take_fault(None, path)
+        if fault is not None:
+            status = fault.http_status or 500
+            return (status, graph_error(fault.error_code or 131000, fault.details), [], fault)
+        query = parse_qs(urlsplit(path).query)
+        if path.startswith(MEDIA_DOWNLOAD_PATH):
+            found = self.media.get(query.get("mid", [""])[0])
+            if found is None:
+                return 404, graph_error(100, "No such media (or its URL expired)"), [], None
+            return 200, found, [], None
+        unknown = sorted(set(query) - {"phone_number_id"})
+        if unknown:
+            problems = [f"{MEDIA_INFO_PATH}: unknown query parameter {name!r}" for name in unknown]
+            return 400, graph_error(100, "; ".join(problems)), problems, None
+        media_id = parts[1]
+        found = self.media[media_id]
+        origin = self.media_url_origin or self.base_url
+        info = {
+            "messaging_product": "whatsapp",
+            "url": f"{origin}{MEDIA_DOWNLOAD_PATH}?mid={media_id}&ext=1&hash=sandbox",
+            "mime_type": found.mime_type,
+            "sha256": hashlib.sha256(found.data).hexdigest(),
+            "file_size": str(len(found.data)),
+            "id": media_id,
+        }
+        problems = self._media_info_problems(info)
+        if problems:  # the peer must speak the spec too
+            return 500, graph_error(1, "; ".join(problems)), problems, None
+        return 200, info, [], None
+
+    def _media_info_problems(self, body: dict[str, Any]) -> list[str]:
+        operation = self.contract.spec["paths"][MEDIA_INFO_PATH]["get"]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        return [error.message for error in Draft202012Validator(schema).iter_errors(body)]
 
 
 def _is_read_receipt(body: Any) -> bool:
@@ -376,12 +456,14 @@ def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
                 peer._leave()
 
         def _send(self, status: int, response: Any) -> None:
-            text = response if isinstance(response, str) else json.dumps(response)
-            data = text.encode()
+            if isinstance(response, MediaFile):
+                data, kind = response.data, response.mime_type
+            elif isinstance(response, str):
+                data, kind = response.encode(), "text/html"
+            else:
+                data, kind = json.dumps(response).encode(), "application/json"
             self.send_response(status)
-            self.send_header(
-                "Content-Type", "text/html" if isinstance(response, str) else "application/json"
-            )
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -12,6 +12,9 @@ Where moto is lenient or off, this module makes it answer as AWS does:
 - it knows the `*` wildcard but not `?` (the one that matches a secret's ARN suffix);
 - it asks for SQS batch actions, which IAM does not have: SQS authorizes a batch call with its
   single action;
+- it reads an S3 request's caller from its Authorization header only: a presigned URL (the
+  conversation API's media links) names its caller in its query, and is authorized as that
+  caller here (its signature and expiry are not checked: moto cannot);
 - a caller that catches an AccessDenied (a route that answers 401, a poller that retries) would
   hide it: every refusal is kept in `denials`, and the tests fail on any.
 """
@@ -24,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.responses import EventsHandler
-from moto.iam.access_control import IAMPolicyStatement, IAMRequest
+from moto.iam.access_control import IAMPolicyStatement, IAMRequest, S3IAMRequest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.secretsmanager.responses import SecretsManagerResponse
@@ -316,8 +320,33 @@ def _iam_match(pattern: str, value: str) -> re.Match[str] | None:
     return re.match(f"^{regex}$", value)
 
 
+_s3_request_init = S3IAMRequest.__init__
+_s3_check_signature = S3IAMRequest.check_signature
+
+
+def _s3_request(self: S3IAMRequest, *args: Any, **kwargs: Any) -> None:
+    """A presigned request's caller, from its query, as if it were in its headers."""
+    query = parse_qs(urlsplit(kwargs["path"]).query)
+    headers = kwargs["headers"]
+    self._postino_presigned = "Authorization" not in headers and "X-Amz-Credential" in query  # type: ignore[attr-defined]
+    if self._postino_presigned:  # type: ignore[attr-defined]
+        credential = query["X-Amz-Credential"][0]
+        kwargs["headers"] = dict(headers.items()) | {
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host",
+            "X-Amz-Security-Token": query.get("X-Amz-Security-Token", [""])[0],
+        }
+    _s3_request_init(self, *args, **kwargs)
+
+
+def _s3_signature(self: S3IAMRequest) -> None:
+    if not getattr(self, "_postino_presigned", False):
+        _s3_check_signature(self)
+
+
 @cache
 def _install_resource_names() -> None:
+    S3IAMRequest.__init__ = _s3_request  # type: ignore[method-assign,assignment]
+    S3IAMRequest.check_signature = _s3_signature  # type: ignore[method-assign,assignment]
     for handler_class, resource_of in _RESOURCES.items():
         handler_class._determine_resource = resource_of  # type: ignore[attr-defined]
     IAMPolicyStatement._match = staticmethod(_iam_match)  # type: ignore[method-assign,assignment]

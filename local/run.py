@@ -23,7 +23,7 @@ from local.embedded_aws import WEDDING_PHONES, add_wedding_senders, create_stack
 from local.functions import load_function, under_role
 from local.stack_config import LocalConfig
 from local.template_stack import REPO_ROOT, api_routes
-from local.triggers import LocalNudger, drain_loop, ingest_loop
+from local.triggers import LocalNudger, drain_loop, ingest_loop, media_loop
 
 
 def main() -> int:
@@ -86,6 +86,7 @@ def main() -> int:
     threads = [
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
+        threading.Thread(target=media_loop, args=(stop,), daemon=True),
     ]
     if drain_here:
         threads.append(threading.Thread(target=drain_loop, args=(stop,), daemon=True))

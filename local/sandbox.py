@@ -78,6 +78,10 @@ TEMPLATES = [
 ]
 
 
+# The bytes of a customer's photo (a JPEG's markers around nothing much): small on purpose.
+SANDBOX_PHOTO = bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"postino sandbox photo"
+
+
 class MetaSandbox(GraphApiPeer):
     def __init__(
         self,
@@ -216,16 +220,26 @@ class MetaSandbox(GraphApiPeer):
     def _inbound(self, body: dict[str, Any]) -> tuple[int, Any, list[str], None]:
         sender = str(body.get("from", "")).lstrip("+").replace(" ", "")
         text = body.get("text")
-        if not sender.isdigit() or not isinstance(text, str) or not text:
+        image = bool(body.get("image"))  # a photo (the text, if any, its caption)
+        if not sender.isdigit() or not isinstance(text or "", str) or not (text or image):
             return 400, graph_error(100, 'Give {"from": "<digits>", "text": "..."}'), [], None
+        text = str(text or "")
         wamid = "wamid.HBgM" + secrets.token_urlsafe(24)
-        message = {
+        message: dict[str, Any] = {
             "from": sender,
             "id": wamid,
             "timestamp": str(int(time.time())),
             "type": "text",
             "text": {"body": text},
         }
+        if image:
+            photo = SANDBOX_PHOTO + secrets.token_bytes(16)
+            media_id = self.add_media(photo, "image/jpeg")
+            message = {k: v for k, v in message.items() if k != "text"} | {
+                "type": "image",
+                "image": {"id": media_id, "mime_type": "image/jpeg"}
+                | ({"caption": text} if text else {}),
+            }
         contact = {"profile": {"name": body.get("name") or "Sandbox customer"}, "wa_id": sender}
         status = self.deliver(
             self._value({"contacts": [contact], "messages": [message]}, self.phone_number_id)

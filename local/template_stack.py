@@ -92,6 +92,7 @@ def create_stack_resources(
             )
     _create_tables(template, resources)
     _create_queues(template, resources)
+    _create_buckets(template, resources)
     _name_log_groups(template, resources)
     return resources
 
@@ -150,6 +151,56 @@ def _create_queues(template: dict[str, Any], resources: StackResources) -> None:
         url = sqs.create_queue(QueueName=queue, Attributes=attributes)["QueueUrl"]
         resources.physical[name] = url
         resources.arns[name] = f"arn:aws:sqs:{resources.region}:{ACCOUNT_ID}:{queue}"
+
+
+_BUCKET_PROPERTIES = {
+    "BucketEncryption",
+    "PublicAccessBlockConfiguration",
+    "OwnershipControls",
+    "LifecycleConfiguration",
+}
+
+
+def _create_buckets(template: dict[str, Any], resources: StackResources) -> None:
+    """The template's buckets, named as CloudFormation would (stack, logical id, a suffix).
+    Their TLS-only bucket policy is not applied: the local endpoint speaks plain HTTP."""
+    s3: Any = boto3.client("s3", region_name=resources.region)
+    for name, properties in _resources_of(template, "AWS::S3::Bucket").items():
+        unknown = set(properties) - _BUCKET_PROPERTIES
+        if unknown:
+            raise ValueError(f"AWS::S3::Bucket {name}: cannot emulate {sorted(unknown)}")
+        # A suffix of its own, as CloudFormation adds; stable, since roles are resolved once.
+        suffix = uuid.uuid5(uuid.NAMESPACE_URL, f"{resources.stack_name}/{name}").hex[:12]
+        bucket = f"{resources.stack_name}-{name.lower()}-{suffix}"
+        s3.create_bucket(Bucket=bucket)
+        if "BucketEncryption" in properties:
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(
+                Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules}
+            )
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"],
+            )
+        if "LifecycleConfiguration" in properties:
+            rules = [
+                {
+                    "ID": rule["Id"],
+                    "Status": rule["Status"],
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": int(_resolve(rule["ExpirationInDays"], resources))},
+                }
+                for rule in properties["LifecycleConfiguration"]["Rules"]
+            ]
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        resources.physical[name] = bucket
+        resources.arns[name] = f"arn:aws:s3:::{bucket}"
 
 
 def function_environment(

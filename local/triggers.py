@@ -1,6 +1,6 @@
 """What runs the functions locally, as AWS would: EventBridge Scheduler's tick and Lambda's
 asynchronous invoke for the drain (each drainer in a thread), and Lambda's SQS event source for
-the webhook processor."""
+the webhook processor and the media function."""
 
 import os
 import re
@@ -17,6 +17,7 @@ from local.template_stack import load_template
 
 RATE = re.compile(r"rate\((\d+) (second|minute|hour)s?\)")
 INGEST_BATCH = 10
+MEDIA_BATCH = 5
 
 
 def drain_every_seconds() -> float:
@@ -124,6 +125,32 @@ def ingest_loop(stop: threading.Event) -> None:
             say(f"webhooks  {len(batch.failed)} notification(s) will be retried")
         with aws.acting_as(iam.OPERATOR):
             _say_new_reservations(announced)
+
+
+def media_loop(stop: threading.Event) -> None:
+    """Lambda's SQS event source for the media function: inbound files kept off the webhook's
+    path, a failed fetch left to SQS's retry."""
+    from postino import aws
+
+    keeper = under_role("MediaFunction", load_function("webhook", "media").lambda_handler)
+    with aws.acting_as("MediaFunction"):
+        poller = QueuePoller(aws.sqs(), os.environ["MEDIA_QUEUE_URL"], batch_size=MEDIA_BATCH)
+
+    def handle(event: dict[str, Any]) -> Any:
+        context = LambdaContext("postino-MediaFunction", str(uuid.uuid4()), timeout_seconds=60)
+        return keeper(event, context)
+
+    while not stop.is_set():
+        try:
+            batch = poller.poll(handle, wait_seconds=1)
+        except Exception as error:  # the whole batch comes back after its visibility timeout
+            say(f"media     batch failed: {error!r}")
+            stop.wait(1)
+            continue
+        if batch is not None:
+            kept = batch.records - len(batch.failed)
+            retried = f", {len(batch.failed)} to retry" if batch.failed else ""
+            say(f"media     {kept} file(s) handled{retried}")
 
 
 def _say_new_reservations(announced: set[str]) -> None:

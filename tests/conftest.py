@@ -303,3 +303,27 @@ def process(services: Services) -> Callable[[], list[str]]:
         return failed
 
     return run
+
+
+@pytest.fixture
+def media(services: Services) -> Callable[[], list[str]]:
+    """Hand what waits on the media queue to the media function, as Lambda's SQS poller would.
+
+    Returns the ids of the records it reported as failed (they stay on the queue).
+    """
+    keeper = under_role("MediaFunction", load_function("webhook", "media").lambda_handler)
+    with aws.acting_as("MediaFunction"):
+        poller = QueuePoller(aws.sqs(), services.settings.media_queue_url)
+
+    def handle(event: dict[str, Any]) -> Any:
+        return keeper(event, FakeLambdaContext(function_name="media"))
+
+    def run() -> list[str]:
+        failed: list[str] = []
+        while batch := poller.poll(handle):
+            failed += batch.failed
+            if batch.failed:
+                break
+        return failed
+
+    return run

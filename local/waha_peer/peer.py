@@ -15,6 +15,7 @@ from local.waha_peer.chats import CHAT_PATHS, Chats
 from local.waha_peer.config import Engine, WahaConfig
 from local.waha_peer.directory import Directory
 from local.waha_peer.faults import Faults, WahaFault, faulted
+from local.waha_peer.files import FILES_PATH, Files
 from local.waha_peer.handler import ReceivedRequests, handler_for
 from local.waha_peer.replies import UNAUTHORIZED, http_error, no_session
 from local.waha_peer.sandbox import Sandbox
@@ -43,6 +44,7 @@ class WahaPeer:
         self.chats = Chats(self.config, self.sessions, ack_delays)
         self.directory = Directory(self.config, self.sessions)
         self.faults = Faults()
+        self.files = Files(self.sessions)
         self.received = ReceivedRequests()
         self.sandbox = Sandbox(self.sessions, self.chats, self.faults, self.received)
         self._server = LocalHttpServer((host, port), handler_for(self.answer, self.received))
@@ -53,9 +55,16 @@ class WahaPeer:
         self.scan = self.sessions.scan
         self.deliver = self.sessions.deliver
         self.inbound = self.chats.inbound
+        self.typed_on_phone = self.chats.typed_on_phone
         self.add_group = self.directory.add_group
         self.leave_group = self.directory.leave_group
         self.add_fault = self.faults.add
+
+    def inbound_file(
+        self, session: str, phone: str, data: bytes, mimetype: str, caption: str = ""
+    ) -> tuple[int, dict[str, Any]]:
+        """A guest sends a file: kept here, named by URL in the `message` webhook."""
+        return self.files.inbound(self.base_url, session, phone, data, mimetype, caption)
 
     @property
     def base_url(self) -> str:
@@ -126,6 +135,14 @@ class WahaPeer:
             body = json.loads(raw) if raw else None
         except ValueError:
             return 400, http_error(400, ["body: not JSON"]), ["body: not JSON"], None
+        if method == "GET" and route.startswith(FILES_PATH):
+            # Not an operation in WAHA's description: the file server behind its message URLs.
+            fault = self.faults.take(route)
+            if fault is not None:
+                return (*faulted(fault), [], fault)
+            if self.api_key is not None and headers.get("x-api-key") != self.api_key:
+                return 401, UNAUTHORIZED, [], None
+            return (*self.files.answer(route), [], None)
         problems = self.contract.check_request(method, path, headers, body)
         if problems:
             # NestJS's validation pipe lists its complaints in `message`.

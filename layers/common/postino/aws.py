@@ -72,6 +72,18 @@ def lambda_() -> "LambdaClient":
 
 
 @cache
+def _s3_of(identity: str) -> Any:
+    # Signature version 4 for presigned URLs too (botocore would presign with version 2).
+    config = _CONFIG.merge(Config(signature_version="s3v4"))
+    return _session(identity).client("s3", config=config)
+
+
+def s3() -> Any:
+    """S3 (inbound media): typed Any, the project carries no S3 stubs."""
+    return _s3_of(_acting_as.get())
+
+
+@cache
 def _secrets_of(identity: str) -> SecretsProvider:
     # One provider (and its cache) per identity: a value one role read is never served to another.
     return SecretsProvider(boto3_client=_client_of("secretsmanager", identity))
@@ -104,4 +116,5 @@ def acting_as(identity: str) -> Iterator[None]:
 def reset_clients() -> None:
     """Forget built clients and cached secrets (tests start a fresh moto per test)."""
     _client_of.cache_clear()
+    _s3_of.cache_clear()
     _secrets_of.cache_clear()

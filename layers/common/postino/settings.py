@@ -20,6 +20,11 @@ class Settings(BaseModel):
     sender_queue_prefix: str = "postino-"
     outbound_dead_letter_arn: str = ""
     ingest_queue_url: str = ""
+    # Inbound media (postino/media/): the jobs' queue, the bucket that keeps the files, and the
+    # largest file kept (a larger one is noted, not stored).
+    media_queue_url: str = ""
+    media_bucket: str = ""
+    media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     drain_function_name: str = ""
 
     graph_api_base_url: str = "https://graph.facebook.com"

@@ -79,6 +79,8 @@ def inbound_record(
         if kind in ("image", "audio", "video", "document", "sticker")
         else None,
         "mime_type": part.get("mime_type"),
+        # WAHA's file on its own disk (fetched and kept by postino/media/).
+        "media_url": part.get("url") if kind in ("image", "audio", "video", "document") else None,
         "reply_id": reply.get("id") or button.get("payload"),
         "reply_title": reply.get("title") or button.get("text"),
         "emoji": message.part("reaction").get("emoji"),

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from postino.clock import iso
 from postino.conversations.threads import preview
 from postino.errors import PostinoError
+from postino.media.shown import media_content
 from postino.messages.model import Message, MessageError, Status, current_reactions
 from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
@@ -184,7 +185,8 @@ def _inbound(item: dict[str, Any]) -> ConversationMessage:
         type=item.get("type", "unsupported"),
         at=iso(float(item.get("timestamp") or key_time(str(item["created_key"])))),
         origin=item.get("origin", "contact"),
-        content={k: item[k] for k in content_fields if item.get(k) is not None},
+        content={k: item[k] for k in content_fields if item.get(k) is not None}
+        | media_content(item),
         replied_to=item.get("replied_to"),
         name=item.get("profile_name"),
     )

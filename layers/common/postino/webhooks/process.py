@@ -8,7 +8,15 @@ import json
 from collections import Counter
 from typing import Any
 
+from postino.conversations.inbound import (
+    conversation_contact,
+    filed,
+    inbound_record,
+    record_typed_on_phone,
+    touch_conversation,
+)
 from postino.events import message_received, publish_at_most_once, status_changed
+from postino.media.jobs import request_media
 from postino.messages.model import Status
 from postino.observability import logger, mask_phone, metrics
 from postino.reservations.service import request_reservations
@@ -33,16 +41,13 @@ from postino.webhooks.waha_events import (
     event_key,
     inbound_message,
     is_from_a_person,
+    is_typed_on_the_phone,
+    typed_message,
 )
 
-# Inbound types Meta documents; anything else is stored as "unsupported".
-KNOWN_TYPES = frozenset(
-    {
-        "text", "image", "audio", "video", "document", "sticker", "location", "contacts",
-        "button", "interactive", "reaction", "order", "system", "request_welcome", "unsupported",
-    }
-)  # fmt: skip
 OUR_ID_LENGTH = 32
+# WAHA's events that carry a message: `message` (inbound only) or `message.any` (ours too).
+MESSAGE_EVENTS = ("message", "message.any")
 SENDER_CACHE_SECONDS = 60.0
 # A miss reads the senders again, but not more often than this.
 SENDER_REFRESH_SECONDS = 5.0
@@ -166,11 +171,17 @@ class Processor:
         sender_name = sender.name if sender else f"phone:{phone_number_id}"
         at = epoch(message.timestamp, now)
         profile_name = contact.profile.name if contact and contact.profile else None
-        created = self.s.inbox.put_new(
-            inbound_key(message.id),
+        record = filed(
+            self.s,
+            sender_name,
+            conversation_contact(message, chat),
+            message,
             inbound_record(sender_name, message, profile_name, at, now),
-            now=now,
         )
+        created = self.s.inbox.put_new(inbound_key(message.id), record, now=now)
+        # Its file, if any, is fetched off this path (functions/webhook/media.py).
+        request_media(self.s.settings, sender, record)
+        touch_conversation(self.s, sender_name, record, new=created)
         profile = {"profile_name": profile_name, "user_id": contact.user_id if contact else None}
         self.s.inbox.touch_contact(
             sender_name,
@@ -189,10 +200,7 @@ class Processor:
                 "inbound message",
                 extra={"from": mask_phone(message.from_), "type": message.type},
             )
-            publish_at_most_once(
-                self.s.settings.event_bus_name,
-                message_received(inbound_record(sender_name, message, profile_name, at, now), chat),
-            )
+            publish_at_most_once(self.s.settings.event_bus_name, message_received(record, chat))
         return "stored" if created else "duplicate"
 
     # ---- WAHA's events ----------------------------------------------------------------------------
@@ -207,10 +215,13 @@ class Processor:
         if sender is None:
             self.counts["waha:unknown_session"] += 1
             logger.warning("WAHA event for no sender", extra={"session": event.session})
-        elif event.event == "message" and is_from_a_person(event.payload):
+        elif event.event in MESSAGE_EVENTS and is_from_a_person(event.payload):
             message, contact, group = inbound_message(event)
             chat = group or str(event.payload.get("from") or "")
             self.counts[f"inbound:{self.record_inbound(sender, None, message, contact, chat)}"] += 1
+        elif event.event == "message.any" and is_typed_on_the_phone(event.payload):
+            typed, to = typed_message(event)
+            self.counts[f"phone:{record_typed_on_phone(self.s, sender.name, typed, to, now)}"] += 1
         elif event.event == "message.ack":
             self.counts[f"status:{self._waha_ack(event, now)}"] += 1
         elif event.event == "session.status":
@@ -325,33 +336,3 @@ def _belongs(message: Any, update: StatusUpdate) -> bool:
     if message.status not in RECEIVING:
         return False
     return message.provider_message_id in (None, update.id)
-
-
-def inbound_record(
-    sender: str, message: InboundMessage, profile_name: str | None, at: float, now: float
-) -> dict[str, Any]:
-    kind = message.type if message.type in KNOWN_TYPES else "unsupported"
-    part = message.part(message.type)
-    interactive = message.part("interactive")
-    reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
-    button = message.part("button")
-    record = {
-        "kind": "inbound",
-        "wamid": message.id,
-        "sender": sender,
-        "from": message.from_,
-        "profile_name": profile_name,
-        "type": kind,
-        "original_type": message.type if kind != message.type else None,
-        "text": message.part("text").get("body") or part.get("caption"),
-        "media_id": part.get("id")
-        if kind in ("image", "audio", "video", "document", "sticker")
-        else None,
-        "mime_type": part.get("mime_type"),
-        "reply_id": reply.get("id") or button.get("payload"),
-        "reply_title": reply.get("title") or button.get("text"),
-        "context": message.context,
-        "timestamp": at,
-        "received_at": now,
-    }
-    return {k: v for k, v in record.items() if v is not None}

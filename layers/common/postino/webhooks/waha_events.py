@@ -110,7 +110,13 @@ def inbound_message(event: WahaEvent) -> tuple[InboundMessage, Contact, str | No
     if payload.get("hasMedia"):
         mime = str(media.get("mimetype") or "")
         kind = next((t for prefix, t in MEDIA_TYPES.items() if mime.startswith(prefix)), "document")
-        fields = {kind: {"caption": payload.get("body") or None, "mime_type": mime or None}}
+        fields = {
+            kind: {
+                "caption": payload.get("body") or None,
+                "mime_type": mime or None,
+                "url": media.get("url") or None,
+            }
+        }
     message = InboundMessage.model_validate(
         {
             "id": str(payload.get("id") or event.id),
