@@ -8,11 +8,13 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
 
 from local.spawn import spawn
+from postino_cli.conversations import report_lines
 
 API = f"http://127.0.0.1:{os.environ.get('POSTINO_LOCAL_PORT', '3000')}"
 SANDBOX = f"http://127.0.0.1:{os.environ.get('POSTINO_SANDBOX_PORT', '3001')}"
@@ -20,6 +22,7 @@ WAHA = f"http://127.0.0.1:{os.environ.get('POSTINO_WAHA_PORT', '3003')}"
 KEY = os.environ.get("POSTINO_API_KEY", "local-dev-key")
 CUSTOMER = "393331234567"
 FINAL = ("read", "failed", "expired", "cancelled", "unknown")
+WEDDING = "wedding"  # the invitations' campaign: GET /v1/campaigns/wedding reports on them
 
 
 def api(method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
@@ -67,6 +70,33 @@ def inbound(sender: str, text: str, name: str = "Giulia") -> None:
     print(f"   +{sender} wrote: {text!r} (webhook answered {response.json()['webhook_status']})")
 
 
+def wait_for(what: str, check: Callable[[], Any], seconds: float = 30) -> Any:
+    """check()'s first truthy answer; a loaded machine gets `seconds` before the demo gives up."""
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up after {seconds:.0f} s waiting for {what}")
+        time.sleep(0.2)
+    return found
+
+
+def wamid_of(message_id: str) -> Any:
+    return api("GET", f"/v1/messages/{message_id}").get("provider_message_id")
+
+
+def answer_to(message_id: str) -> Any:
+    """The reply threaded on our message, once the webhook's queue has processed it."""
+    return api("GET", f"/v1/messages/{message_id}").get("reply")
+
+
+def guest_answers(sender: str, guest: str, name: str, text: str, quoting: str) -> None:
+    """A guest answers on WhatsApp quoting our message (its WAHA key): a `message` webhook."""
+    body = {"session": sender, "from": guest, "text": text, "name": name, "reply_to": quoting}
+    response = httpx.post(f"{WAHA}/_sandbox/waha/inbound", json=body, timeout=10)
+    response.raise_for_status()
+    print(f"   {name} answers {sender}, quoting the invitation: {text!r}")
+
+
 def pair(sender: str) -> None:
     """What a person does once per phone: show the QR code, scan it (the sandbox plays the phone)."""
     session = api("GET", f"/v1/senders/{sender}/session")
@@ -101,12 +131,28 @@ def wedding() -> None:
             "type": "text",
             "text": {"body": f"Ciao {name}! Marco e Sara si sposano il 12 giugno: ci sarai? 💍"},
             "reference": f"invite-{name.lower()}",
+            "campaign": WEDDING,
         }
         sent[sender] = api("POST", "/v1/messages", invitation)["id"]
     print("   each phone reads the chat, thinks, types for as long as the text takes, then sends:")
     for sender, message_id in sent.items():
         print(f"   from {sender}:")
         follow(message_id, lambda m: m["status"] in FINAL, seconds=40)
+    answers = {"groom": "Ci sarò! 🥂", "bride": "Che peccato, sarò in Giappone 😢"}
+    for sender, message_id in sent.items():
+        # The key WAHA gave our message: what the guest's phone quotes
+        key = wait_for(f"{sender}'s invitation to be sent", partial(wamid_of, message_id))
+        guest_answers(sender, *guests[sender], answers[sender], quoting=key)
+    for sender, message_id in sent.items():
+        reply = wait_for(
+            f"{guests[sender][1]}'s answer on the invitation", partial(answer_to, message_id)
+        )
+        print(
+            f"   {guests[sender][1]}'s answer is threaded on the invitation: {reply['preview']!r}"
+        )
+    print(f"   the campaign's report (GET /v1/campaigns/{WEDDING}, `postino report {WEDDING}`):")
+    for line in report_lines(api("GET", f"/v1/campaigns/{WEDDING}")):
+        print(f"     {line}".rstrip())
 
 
 def demo() -> int:

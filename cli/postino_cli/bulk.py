@@ -14,6 +14,7 @@ PHONE = re.compile(r"^\+?[0-9 ().-]+$")
 # The server fills {column} placeholders from `variables`, whose names must look like this.
 VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SIGNED_LINK = "signed_link"  # filled by the server from the item's `link`, never from a column
+CAMPAIGN_CHARACTERS = 64  # the API's limit for a message's `campaign`
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,25 @@ def idempotency_key(csv_file: CsvFile, row: Row) -> str:
     return f"bulk-{hashlib.sha256(seed).hexdigest()[:40]}"
 
 
+def campaign_problem(campaign: str | None) -> str | None:
+    """What is wrong with a --campaign name, checked before any row is sent."""
+    if campaign is None or 0 < len(campaign) <= CAMPAIGN_CHARACTERS:
+        return None
+    if not campaign:
+        return "--campaign needs a name."
+    return (
+        f"--campaign is at most {CAMPAIGN_CHARACTERS} characters; "
+        f"'{campaign[:20]}…' has {len(campaign)}."
+    )
+
+
 def batch_item(
-    csv_file: CsvFile, row: Row, to_column: str, content: Content, sender: str | None = None
+    csv_file: CsvFile,
+    row: Row,
+    to_column: str,
+    content: Content,
+    sender: str | None = None,
+    campaign: str | None = None,
 ) -> dict[str, Any]:
     variables = {
         k: v for k, v in row.values.items() if VARIABLE_NAME.match(k) and v and k != SIGNED_LINK
@@ -122,6 +140,8 @@ def batch_item(
         item["link"] = {"url": content.link}
     if sender:
         item["sender"] = sender
+    if campaign:
+        item["campaign"] = campaign  # every row: the run is one campaign in `postino report`
     return item
 
 

@@ -1,6 +1,8 @@
 """The one place that talks HTTP to the API and turns every failure into one sentence."""
 
+import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +101,10 @@ def refusal(response: httpx.Response) -> CliError:
     except (ValueError, KeyError, TypeError):
         message = f"The API answered {response.status_code}: {response.text[:200]}"
     return CliError(message, REFUSED if response.status_code < 500 else UNREACHABLE)
+
+
+# A command: the client and the parsed arguments in, one of the exit codes above out.
+Command = Callable[[ApiClient, argparse.Namespace], int]
 
 
 def _sentence(error: Exception | str) -> str:

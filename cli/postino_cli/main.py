@@ -6,12 +6,12 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
-from postino_cli import bulk, qr
+from postino_cli import bulk, conversations, qr
 from postino_cli.client import (
     OK,
     REFUSED,
@@ -19,6 +19,7 @@ from postino_cli.client import (
     USAGE,
     ApiClient,
     CliError,
+    Command,
     config_from_env,
     config_from_stack,
 )
@@ -31,8 +32,6 @@ IN_FLIGHT = ("queued", "sending")
 POLL_SECONDS = 1.0
 TAIL_SECONDS = 2.0
 INTERRUPTED = 130  # the shell's code for Ctrl-C; `tail` and `bulk --follow` stop that way with 0
-
-Command = Callable[[ApiClient, argparse.Namespace], int]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +218,9 @@ def reservations(client: ApiClient, args: argparse.Namespace) -> int:
 def send_bulk(client: ApiClient, args: argparse.Namespace) -> int:
     if bool(args.text) == bool(args.template):
         raise CliError("Give either --text or --template.", USAGE)
+    campaign_problem = bulk.campaign_problem(args.campaign)
+    if campaign_problem:
+        raise CliError(campaign_problem, USAGE)
     try:
         content = bulk.Content(
             args.template, args.lang, bulk.parse_map(args.map), args.param, args.text, args.link
@@ -239,7 +241,10 @@ def send_bulk(client: ApiClient, args: argparse.Namespace) -> int:
         raise CliError("Fix the rows above first: nothing was sent.", USAGE)
     if args.dry_run:
         return OK
-    items = [bulk.batch_item(csv_file, row, args.to_column, content, args.sender) for row in rows]
+    items = [
+        bulk.batch_item(csv_file, row, args.to_column, content, args.sender, args.campaign)
+        for row in rows
+    ]
     results = _send_batches(client, items)
     accepted = [(row, r) for row, r in zip(rows, results, strict=True) if r.get("id")]
     rejected = [(row, r) for row, r in zip(rows, results, strict=True) if not r.get("id")]
@@ -378,7 +383,9 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument(
         "--link", metavar="URL", help="your page, signed for each recipient into {signed_link}"
     )
+    many.add_argument("--campaign", help="a name for `postino report` (≤ 64 characters)")
     many.add_argument("--to-column", default="phone")
     many.add_argument("--dry-run", action="store_true", help="check the rows and stop")
     many.add_argument("--follow", action="store_true", help="then count the run's statuses")
+    conversations.register(command)
     return main_parser

@@ -49,6 +49,7 @@ class Sandbox:
                 group_id=body.get("group"),
                 lid=bool(body.get("lid")),
                 push_name=body.get("name"),
+                reply_to=body.get("reply_to"),  # the key of the message the guest quotes
             )
             return 200, {"id": envelope["payload"]["id"], "webhook_status": status}
         if method == "POST" and route == "/_sandbox/waha/faults":

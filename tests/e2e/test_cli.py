@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -119,3 +120,37 @@ def test_the_installed_command_runs(stack: Stack) -> None:
     )
     assert answer.returncode == 0, answer.stderr
     assert "default" in [s["name"] for s in json.loads(answer.stdout)["items"]]
+
+
+def test_a_campaigns_report_and_a_conversation_read_back(
+    cli: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN two guests invited under a campaign of their own (a fresh file: fresh keys)
+    campaign = f"e2e-{uuid.uuid4().hex[:12]}"
+    guests = tmp_path / f"{campaign}.csv"
+    guests.write_text("phone,name\n+39 333 101 3001,Anna\n+39 333 101 3002,Bruno\n")
+    hello = ["--template", "hello_world", "--lang", "en_US"]
+    assert main(["bulk", str(guests), *hello, "--campaign", campaign]) == 0
+    assert "accepted 2, rejected 0" in capsys.readouterr().out
+    # WHEN one of them writes in
+    answer = {"from": "393331013001", "text": "Grazie! Ci sarò", "name": "Anna"}
+    assert httpx.post(f"{cli.sandbox}/_sandbox/inbound", json=answer).status_code == 200
+    # THEN the report counts both messages, and her conversation shows her line, then is read
+    assert main(["report", campaign]) == 0
+    assert f"campaign {campaign}: 2 messages" in capsys.readouterr().out
+    path = "/v1/conversations/default/393331013001/messages"
+    assert until(lambda: any(m["direction"] == "in" for m in cli.call("GET", path).json().get("items", [])))  # fmt: skip
+    assert main(["conversations", "--sender", "default", "--limit", "100"]) == 0
+    assert "393331013001" in capsys.readouterr().out
+    assert main(["conversation", "default", "+39 333 101 3001", "--read"]) == 0
+    chat = capsys.readouterr().out.splitlines()
+    assert any("← Anna" in line and "Grazie! Ci sarò" in line for line in chat), chat
+    assert any("→ api" in line and "template hello_world" in line for line in chat), chat
+    assert chat[-1] == "marked read: 0 unread"
+
+
+def test_a_campaign_never_sent_is_one_sentence(
+    cli: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "never-sent-campaign"]) == REFUSED
+    assert capsys.readouterr().err == "No message was sent with campaign 'never-sent-campaign'.\n"

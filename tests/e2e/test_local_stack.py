@@ -1,6 +1,7 @@
 """`make run`'s stack, started as a subprocess and used over HTTP only, as a newcomer would."""
 
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -113,3 +114,7 @@ def test_the_demo_tells_the_story_and_exits_0(stack: Stack) -> None:
     assert "groom: scanned → WORKING" in demo.stdout and "bride: scanned → WORKING" in demo.stdout
     for phase in ("reading", "waiting_human", "typing", "provider_accepted"):
         assert demo.stdout.count(f" {phase} ") >= 2, phase
+    # The guests' answers, threaded on the invitations and counted in the campaign's report
+    assert demo.stdout.count("answer is threaded on the invitation") == 2
+    assert "campaign wedding: " in demo.stdout
+    assert re.search(r"\breplied [1-9][0-9]* of [0-9]+\b", demo.stdout), demo.stdout
