@@ -58,9 +58,7 @@ def conversations(
 def messages(
     sender: SenderName, contact: Contact, limit: Limit = 20, cursor: Cursor = None
 ) -> ConversationMessagePage:
-    return conversation_messages(
-        get_services(), sender, _contact(contact), limit, cursor
-    )
+    return conversation_messages(get_services(), sender, _contact(contact), limit, cursor)
 
 
 @router.post(

@@ -27,7 +27,12 @@ if not sam_python().exists():
 
 SETS = list(PARAMETER_SETS)
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
-FUNCTIONS_IN_VPC = ("SendFunction", "SchedulerFunction", "WebhookProcessorFunction")
+FUNCTIONS_IN_VPC = (
+    "SendFunction",
+    "SchedulerFunction",
+    "WebhookProcessorFunction",
+    "MediaFunction",
+)
 CUSTOMER_TABLES = ("MessagesTable", "SendersTable", "InboxTable")
 # Seconds-to-a-day state, deleted with the stack on purpose (see template.yaml).
 SCRATCH_TABLES = ("RateWindowTable", "IdempotencyTable")

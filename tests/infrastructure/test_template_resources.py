@@ -57,7 +57,7 @@ def test_every_queue_has_a_dead_letter_queue_watched_by_an_alarm() -> None:
     assert dead_letter and dead_letter <= set(queues)
     # The senders' outbound queues are made at run time (postino/outbox.py), with the same
     # redrive to the outbound dead-letter queue.
-    assert set(queues) - dead_letter == {"IngestQueue", "OutboundDeadLetterQueue"}
+    assert set(queues) - dead_letter == {"IngestQueue", "OutboundDeadLetterQueue", "MediaQueue"}
     assert RESOURCES["IngestQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     assert MAX_RECEIVES == 5
     for queue in ("OutboundQueue", "IngestQueue"):

@@ -15,7 +15,12 @@ from tests.infrastructure.test_template_lint import sam_cli
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 WAHA_CONDITIONS = {"WahaEnabled", "WahaOnEfs", "WahaOnPostgres"}
-FUNCTIONS_IN_VPC = ("SendFunction", "SchedulerFunction", "WebhookProcessorFunction")
+FUNCTIONS_IN_VPC = (
+    "SendFunction",
+    "SchedulerFunction",
+    "WebhookProcessorFunction",
+    "MediaFunction",
+)
 
 
 def waha_resources() -> dict[str, dict[str, Any]]:
@@ -87,8 +92,9 @@ def test_the_task_gets_its_hook_its_keys_from_secrets_and_a_health_check() -> No
     environment = {e["Name"]: e["Value"] for e in waha["Environment"]}
     assert environment["WHATSAPP_DEFAULT_ENGINE"] == {"Ref": "WahaEngine"}
     assert environment["WHATSAPP_HOOK_URL"]["Fn::Sub"].endswith("/webhooks/waha")
+    # message.any, not message: what the owner types on the phone lands in its conversation
     assert set(environment["WHATSAPP_HOOK_EVENTS"].split(",")) == {
-        "message",
+        "message.any",
         "message.ack",
         "session.status",
     }

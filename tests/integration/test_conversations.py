@@ -2,6 +2,7 @@
 both directions, marked read with Meta's receipt; the lists' bad input."""
 
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +36,10 @@ def test_a_reply_is_threaded_on_what_we_sent_and_the_conversation_reads_both_way
 ) -> None:
     # GIVEN an invitation sent, and the guest's answer quoting it, delivered twice
     ours = sent_message(api, drain)
-    answer = inbound(reply_to(ours["provider_message_id"], "wamid.answer1", "Sì, ci sarò! 💍"))
+    later = int(time.time()) + 1  # after ours, in Meta's whole seconds
+    answer = inbound(
+        reply_to(ours["provider_message_id"], "wamid.answer1", "Sì, ci sarò! 💍", at=later)
+    )
     for _ in range(2):
         assert webhook(answer).status == 200
         assert process() == []
@@ -48,15 +52,13 @@ def test_a_reply_is_threaded_on_what_we_sent_and_the_conversation_reads_both_way
     (conversation,) = api("GET", "/v1/conversations", query={"sender": "default"}).body["items"]
     assert conversation["contact"] == GUEST and conversation["name"] == "Giulia"
     assert conversation["unread"] == 1 and conversation["window_open_until"]
-    assert conversation["last_message"]["direction"] in ("in", "out")
+    assert conversation["last_message"]["direction"] == "in"
+    assert conversation["last_message"]["preview"] == "Sì, ci sarò! 💍"
     # AND its messages come newest first, both directions, the reply naming ours
     page = api("GET", f"/v1/conversations/default/{GUEST}/messages").body
     assert [(m["direction"], m["id"]) for m in page["items"]] == [
         ("in", "wamid.answer1"),
         ("out", ours["id"]),
-    ] or [(m["direction"], m["id"]) for m in page["items"]] == [
-        ("out", ours["id"]),
-        ("in", "wamid.answer1"),
     ]
     inbound_item = next(m for m in page["items"] if m["direction"] == "in")
     assert inbound_item["replied_to"] == ours["id"] and inbound_item["origin"] == "contact"
@@ -67,6 +69,12 @@ def test_a_reply_is_threaded_on_what_we_sent_and_the_conversation_reads_both_way
     # THEN unread is 0 and Meta got its read receipt for the guest's message
     assert read.status == 200 and read.body["unread"] == 0, read.body
     assert peer.read_receipts() == ["wamid.answer1"]
+    # AND a newer message of ours shows as the conversation's last, with its text
+    time.sleep(max(later - time.time(), 0) + 0.01)  # ours must be newer than the reply
+    api("POST", "/v1/messages", {"to": GUEST, "type": "text", "text": {"body": "A presto!"}})
+    (conversation,) = api("GET", "/v1/conversations").body["items"]
+    assert conversation["last_message"]["direction"] == "out"
+    assert conversation["last_message"]["preview"] == "A presto!"
 
 
 def test_a_reaction_is_kept_on_our_message(

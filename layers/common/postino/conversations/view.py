@@ -132,10 +132,9 @@ def _newest_outbound(services: Services, sender: str, contact: str) -> Message |
 
 
 def _outbound_preview(message: Message) -> str:
+    # The content is the type's own object: {"body": …} for a text, {"caption": …} for media.
     content = message.content
-    body = (content.get("text") or {}).get("body")
-    caption = (content.get(message.type) or {}).get("caption")
-    return preview({"type": message.type, "text": body or caption})
+    return preview({"type": message.type, "text": content.get("body") or content.get("caption")})
 
 
 def conversation_messages(
