@@ -278,21 +278,16 @@ def waha_webhook(services: Services) -> Callable[..., HttpResult]:
     return call
 
 
-@pytest.fixture
-def process(services: Services) -> Callable[[], list[str]]:
-    """Hand what waits on the ingest queue to the processor, as Lambda's SQS poller would.
-
-    Returns the ids of the records the processor reported as failed (they stay on the queue).
-    """
-    processor = under_role(
-        "WebhookProcessorFunction", load_function("webhook", "process").lambda_handler
-    )
+def queue_consumer(role: str, module: str, queue_url: str, name: str) -> Callable[[], list[str]]:
+    """Hand what waits on a queue to a function, as Lambda's SQS poller would: the ids of the
+    records the function reported as failed (they stay on the queue)."""
+    function = under_role(role, load_function("webhook", module).lambda_handler)
     # Lambda's poller receives and deletes with the function's own role.
-    with aws.acting_as("WebhookProcessorFunction"):
-        poller = QueuePoller(aws.sqs(), services.settings.ingest_queue_url)
+    with aws.acting_as(role):
+        poller = QueuePoller(aws.sqs(), queue_url)
 
     def handle(event: dict[str, Any]) -> Any:
-        return processor(event, FakeLambdaContext(function_name="processor"))
+        return function(event, FakeLambdaContext(function_name=name))
 
     def run() -> list[str]:
         failed: list[str] = []
@@ -303,27 +298,17 @@ def process(services: Services) -> Callable[[], list[str]]:
         return failed
 
     return run
+
+
+@pytest.fixture
+def process(services: Services) -> Callable[[], list[str]]:
+    """The webhook processor on the ingest queue (see queue_consumer)."""
+    return queue_consumer(
+        "WebhookProcessorFunction", "process", services.settings.ingest_queue_url, "processor"
+    )
 
 
 @pytest.fixture
 def media(services: Services) -> Callable[[], list[str]]:
-    """Hand what waits on the media queue to the media function, as Lambda's SQS poller would.
-
-    Returns the ids of the records it reported as failed (they stay on the queue).
-    """
-    keeper = under_role("MediaFunction", load_function("webhook", "media").lambda_handler)
-    with aws.acting_as("MediaFunction"):
-        poller = QueuePoller(aws.sqs(), services.settings.media_queue_url)
-
-    def handle(event: dict[str, Any]) -> Any:
-        return keeper(event, FakeLambdaContext(function_name="media"))
-
-    def run() -> list[str]:
-        failed: list[str] = []
-        while batch := poller.poll(handle):
-            failed += batch.failed
-            if batch.failed:
-                break
-        return failed
-
-    return run
+    """The media function on the media queue (see queue_consumer)."""
+    return queue_consumer("MediaFunction", "media", services.settings.media_queue_url, "media")

@@ -1,6 +1,7 @@
 """/v1/conversations and /v1/campaigns: the replies, read back."""
 
 from typing import Annotated
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -86,6 +87,7 @@ def campaign(
 
 
 def _contact(raw: str) -> str:
-    contact = recipient(raw, field="contact")
+    # A path segment may arrive percent-encoded ("%2B39%20333…"): read as the number it spells.
+    contact = recipient(unquote(raw), field="contact")
     assert contact is not None
     return contact

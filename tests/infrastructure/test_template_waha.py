@@ -95,6 +95,7 @@ def test_the_task_gets_its_hook_its_keys_from_secrets_and_a_health_check() -> No
     # message.any, not message: what the owner types on the phone lands in its conversation
     assert set(environment["WHATSAPP_HOOK_EVENTS"].split(",")) == {
         "message.any",
+        "message.reaction",
         "message.ack",
         "session.status",
     }

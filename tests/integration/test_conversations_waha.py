@@ -100,3 +100,19 @@ def test_a_message_typed_on_the_phone_lands_in_its_conversation_and_ours_never_t
     assert [r.path for r in groom.requests if r.method == "POST"].count("/api/sendText") == 1
     (conversation,) = api("GET", "/v1/conversations", query={"sender": "groom"}).body["items"]
     assert conversation["unread"] == 0 and conversation["last_inbound_at"] is None
+
+
+def test_a_reaction_to_our_invitation_is_kept_on_it_and_can_be_taken_back(
+    api: Api, drain: Drain, groom: WahaPeer, waha_webhook: Webhook, process: Process
+) -> None:
+    body = {"to": GUEST, "sender": "groom", "type": "text", "text": {"body": "Ci sarai?"}}
+    ours = api("POST", "/v1/messages", body).body["id"]
+    drain()
+    key = api("GET", f"/v1/messages/{ours}").body["provider_message_id"]
+    for n, emoji in enumerate(("❤️", "")):
+        reaction = inbound("", timestamp=1795600000 + n) | {
+            "reaction": {"text": emoji, "messageId": f"true_{GUEST}@c.us_{key}"}
+        }
+        deliver(waha_webhook, process, "message.reaction", reaction)
+        shown = api("GET", f"/v1/messages/{ours}").body["reactions"]
+        assert shown == ({GUEST: "❤️"} if emoji else {}), shown

@@ -43,31 +43,23 @@ def thread(services: Services, message: InboundMessage, record: dict[str, Any]) 
         return None
     now = services.clock.now()
     at = float(record.get("timestamp") or now)
+    answer: dict[str, Any]
     if message.type == "reaction":
         emoji = message.part("reaction").get("emoji") or ""
-        record_answer(
-            services.messages.table,
-            our_id,
-            message.id,
-            now=now,
-            at=at,
-            event=event(Phase.REACTED, now, emoji=emoji, reaction_id=message.id),
-            reaction={"from": message.from_, "emoji": emoji, "at": at, "id": message.id},
+        answer = {
+            "event": event(Phase.REACTED, now, emoji=emoji, reaction_id=message.id),
+            "reaction": {"from": message.from_, "emoji": emoji, "at": at, "id": message.id},
+        }
+    else:
+        button = (
+            {"id": record["reply_id"], "title": record.get("reply_title")}
+            if record.get("reply_id")
+            else None
         )
-        return our_id
-    button = (
-        {"id": record["reply_id"], "title": record.get("reply_title")}
-        if record.get("reply_id")
-        else None
-    )
-    shown = preview(record)
-    record_answer(
-        services.messages.table,
-        our_id,
-        message.id,
-        now=now,
-        at=at,
-        event=event(Phase.REPLIED, now, reply_id=message.id, preview=shown, button=button),
-        reply={"id": message.id, "preview": shown, "at": iso(at), "button": button},
-    )
+        shown = preview(record)
+        answer = {
+            "event": event(Phase.REPLIED, now, reply_id=message.id, preview=shown, button=button),
+            "reply": {"id": message.id, "preview": shown, "at": iso(at), "button": button},
+        }
+    record_answer(services.messages.table, our_id, message.id, now=now, at=at, **answer)
     return our_id

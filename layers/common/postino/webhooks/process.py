@@ -42,6 +42,7 @@ from postino.webhooks.waha_events import (
     inbound_message,
     is_from_a_person,
     is_typed_on_the_phone,
+    reaction_message,
     typed_message,
 )
 
@@ -219,6 +220,12 @@ class Processor:
             message, contact, group = inbound_message(event)
             chat = group or str(event.payload.get("from") or "")
             self.counts[f"inbound:{self.record_inbound(sender, None, message, contact, chat)}"] += 1
+        elif event.event == "message.reaction" and is_from_a_person(event.payload):
+            reaction, contact, group = reaction_message(event)
+            chat = group or str(event.payload.get("from") or "")
+            self.counts[
+                f"inbound:{self.record_inbound(sender, None, reaction, contact, chat)}"
+            ] += 1
         elif event.event == "message.any" and is_typed_on_the_phone(event.payload):
             typed, to = typed_message(event)
             self.counts[f"phone:{record_typed_on_phone(self.s, sender.name, typed, to, now)}"] += 1

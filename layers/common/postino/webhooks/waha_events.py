@@ -142,6 +142,20 @@ def _context(group: str | None, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def reaction_message(event: WahaEvent) -> tuple[InboundMessage, Contact, str | None]:
+    """A `message.reaction` as Meta's reaction message: the emoji ("" takes it back) and the
+    key of the message it is for."""
+    message, contact, group = inbound_message(event)
+    reaction = _object(event.payload.get("reaction"))
+    target = str(reaction.get("messageId") or "")
+    as_meta = message.model_dump(by_alias=True) | {
+        "type": "reaction",
+        "reaction": {"message_id": key_of(target), "emoji": str(reaction.get("text") or "")},
+        "text": None,
+    }
+    return InboundMessage.model_validate(as_meta), contact, group
+
+
 def typed_message(event: WahaEvent) -> tuple[InboundMessage, str]:
     """A message typed on the phone, as an InboundMessage, and the chat it went to."""
     payload = event.payload
