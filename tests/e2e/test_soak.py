@@ -1,4 +1,6 @@
-"""The soak, short: `make soak` at a tenth of its size, so every CI run goes through the faults."""
+"""The soak, short: `make soak` at a sixteenth of its size (60 of its 1,000 messages: the run is
+the webhook processor working through their status deliveries at moto's pace), so every CI run
+goes through the faults."""
 
 import pytest
 
@@ -9,9 +11,9 @@ from local.meta_contract import spec_path
 def test_a_short_soak_loses_nothing_doubles_nothing_and_breaks_no_limit() -> None:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
-    # GIVEN 100 messages over two senders, Meta failing now and then and repeating its webhooks
+    # GIVEN 60 messages over three senders, Meta failing now and then and repeating its webhooks
     # WHEN a drainer is killed mid-batch, two start at once and one is frozen past its lease
-    lines, findings = run(SoakPlan(messages=100, kills=1, deadline_seconds=300))
+    lines, findings = run(SoakPlan(messages=60, kills=1, deadline_seconds=300))
     # THEN every check of the full soak holds
     assert findings.violations == 0, "\n".join(lines)
-    assert sum(findings.statuses.values()) == 100
+    assert sum(findings.statuses.values()) == 60
