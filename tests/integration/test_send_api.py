@@ -167,6 +167,29 @@ def test_a_batch_queues_the_good_items_and_explains_the_bad_ones(
     assert services.nudger.nudges == 1  # type: ignore[attr-defined]
 
 
+def test_a_batch_item_the_queue_refuses_is_said_so_and_not_stored(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN SQS refusing the second entry of a SendMessageBatch (it answers, it does not raise)
+    with aws.acting_as("SendFunction"):  # the send function's own client
+        client = aws.sqs()
+    send_batch = client.send_message_batch
+
+    def refusing_one(**request: Any) -> Any:
+        entries = request["Entries"]
+        answer = send_batch(**request | {"Entries": [entries[0], *entries[2:]]})
+        failed = {"Id": entries[1]["Id"], "SenderFault": False, "Code": "InternalError"}
+        return answer | {"Failed": [*answer.get("Failed", []), failed]}
+
+    monkeypatch.setattr(client, "send_message_batch", refusing_one)
+    # WHEN a batch of three comes in
+    results = api("POST", "/v1/messages/batch", {"messages": [TEXT] * 3}).body["results"]
+    # THEN the refused item says so and left nothing behind; the others are queued and stored
+    assert [r.get("status") for r in results] == ["queued", None, "queued"]
+    assert results[1]["error"]["code"] == "not_queued"
+    assert stored_messages(services) == 2 and queue_depth(services) == 2
+
+
 @pytest.mark.parametrize("count", [0, 101])
 def test_a_batch_holds_one_to_a_hundred_items(api: Api, services: Services, count: int) -> None:
     assert_error_shape(api("POST", "/v1/messages/batch", {"messages": [TEXT] * count}), 422)

@@ -62,8 +62,28 @@ class Outbox:
         aws.sqs().send_message(
             QueueUrl=self.queue_url,
             MessageBody=json.dumps(asdict(ref)),
-            DelaySeconds=max(0, min(MAX_DELAY_SECONDS, round(delay_seconds))),
+            DelaySeconds=_delay(delay_seconds),
         )
+
+    def put_many(self, copies: list[tuple[QueuedRef, float]]) -> set[str]:
+        """Put copies (each with its delay), ten to a request; the ids of those SQS refused.
+
+        A refused entry is said in the answer, not raised: the caller tells its item so."""
+        refused: set[str] = set()
+        for start in range(0, len(copies), 10):
+            response = aws.sqs().send_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "MessageBody": json.dumps(asdict(ref)),
+                        "DelaySeconds": _delay(delay),
+                    }
+                    for index, (ref, delay) in enumerate(copies[start : start + 10], start)
+                ],
+            )
+            refused |= {copies[int(f["Id"])][0].id for f in response.get("Failed", [])}
+        return refused
 
     def receive(
         self, *, max_messages: int = 10, wait_seconds: int = 1, hidden_for: int | None = None
@@ -184,3 +204,7 @@ def _delivery(message: Any) -> Delivery:
         receipt=message["ReceiptHandle"],
         receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
     )
+
+
+def _delay(seconds: float) -> int:
+    return max(0, min(MAX_DELAY_SECONDS, round(seconds)))

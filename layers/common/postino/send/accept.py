@@ -1,5 +1,6 @@
 """POST /v1/messages: validate against the sender, store, queue, and wake the drain."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -20,9 +21,10 @@ from postino.messages.content import to_meta
 from postino.messages.model import Message, Phase, Status, event
 from postino.messages.personalise import personalise
 from postino.messages.request import SendMessageRequest
-from postino.outbox import MAX_DELAY_SECONDS
+from postino.outbox import MAX_DELAY_SECONDS, QueuedRef
 from postino.queueing import queued_ref
 from postino.send.rules import check_conversation_rules
+from postino.senders.model import Sender
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION
 
@@ -34,6 +36,10 @@ IDEMPOTENCY_CONFIG = IdempotencyConfig(
     raise_on_no_idempotency_key=True,
 )
 
+
+NOT_QUEUED = PostinoError(
+    "not_queued", "The queue did not take this message; nothing was stored: send it again.", 503
+)
 
 KEY_REUSED = PostinoError(
     "idempotency_key_reused",
@@ -50,6 +56,17 @@ class KeyedSend(BaseModel):
     request: dict[str, Any]
 
 
+@dataclass
+class Accepted:
+    """A message validated and built, not yet written: `copy` is what goes on its sender's
+    queue (None: scheduled too far ahead for a queue delay, it waits in the due index)."""
+
+    message: Message
+    sender: Sender
+    copy: QueuedRef | None
+    delay: float
+
+
 def accept_message(
     services: Services,
     request: SendMessageRequest,
@@ -61,6 +78,20 @@ def accept_message(
 
     `api_key_id`: the caller's key, named on the events this writes (None: Postino's own send).
     """
+    accepted = prepare(services, request, api_key_id=api_key_id)
+    if accepted.copy is not None:
+        # SQS first: a copy whose message never got stored is dropped by the drain as an orphan.
+        services.queues.for_sender(accepted.message.sender).put(accepted.copy, accepted.delay)
+    store(services, accepted)
+    if accepted.message.send_at is None and wake:
+        targets.wake(services, accepted.message.sender, accepted.sender)
+    return accepted.message
+
+
+def prepare(
+    services: Services, request: SendMessageRequest, *, api_key_id: str | None = None
+) -> Accepted:
+    """Check the message against its sender and build it, with its queue copy; writes nothing."""
     now = services.clock.now()
     sender = services.senders.get(request.sender)
     if sender is None:
@@ -96,20 +127,22 @@ def accept_message(
         message.events.append(
             event(Phase.SCHEDULED, now, api_key_id=api_key_id, send_at=request.send_at)
         )
-        services.messages.create(message, due_partition=DUE_PARTITION)
-        return message
+        return Accepted(message, sender, None, delay)
     message.queue_seq = 1
     message.events.append(
         event(Phase.SCHEDULED, now, api_key_id=api_key_id, send_at=request.send_at)
         if send_at is not None
         else event(Phase.QUEUED, now, api_key_id=api_key_id)
     )
-    # SQS first: a copy whose message never got stored is dropped by the drain as an orphan.
-    services.queues.for_sender(message.sender).put(queued_ref(message, 1, now + delay), delay)
-    services.messages.create(message)
-    if send_at is None and wake:
-        targets.wake(services, message.sender, sender)
-    return message
+    return Accepted(message, sender, queued_ref(message, 1, now + delay), delay)
+
+
+def store(services: Services, accepted: Accepted) -> None:
+    """Write the message: after its copy is on the queue (or in the due index, without one)."""
+    if accepted.copy is None:
+        services.messages.create(accepted.message, due_partition=DUE_PARTITION)
+    else:
+        services.messages.create(accepted.message)
 
 
 def _signed_link(services: Services, request: SendMessageRequest, now: float) -> str:
@@ -153,9 +186,21 @@ class BatchResult(BaseModel):
 def accept_batch(
     services: Services, items: list[dict[str, Any]], *, api_key_id: str | None = None
 ) -> list[BatchResult]:
-    """Each item on its own: one bad item does not sink the others."""
-    results = []
-    queued_senders = []
+    """Each item on its own: one bad item does not sink the others.
+
+    The items' copies go on their senders' queues ten to a request (SendMessageBatch), then
+    each message is stored: a batch of 100 costs 10 SQS requests, not 100. An item with an
+    Idempotency-Key goes alone, through the keyed path.
+    """
+    results: dict[int, BatchResult] = {}
+    prepared: list[tuple[int, Accepted]] = []
+    woken: list[str] = []  # the senders with a message queued now
+
+    def accepted(index: int, message: Message) -> None:
+        results[index] = BatchResult(index=index, id=message.id, status=message.status)
+        if message.status is Status.QUEUED:
+            woken.append(message.sender)
+
     for index, raw in enumerate(items):
         try:
             item = BatchItem.model_validate(raw)
@@ -163,28 +208,44 @@ def accept_batch(
                 item.model_dump(exclude={"idempotency_key"})
             )
             if item.idempotency_key:
-                message = accept_keyed(
+                keyed = accept_keyed(
                     services, request, item.idempotency_key, wake=False, api_key_id=api_key_id
                 )
+                accepted(index, keyed)
             else:
-                message = accept_message(services, request, wake=False, api_key_id=api_key_id)
+                prepared.append((index, prepare(services, request, api_key_id=api_key_id)))
         except ValidationError as error:
-            results.append(
-                BatchResult(
-                    index=index, error=error_body(from_validation_errors(error.errors())).error
-                )
-            )
+            problem = from_validation_errors(error.errors())
+            results[index] = BatchResult(index=index, error=error_body(problem).error)
         except PostinoError as error:
-            results.append(BatchResult(index=index, error=error_body(error).error))
+            results[index] = BatchResult(index=index, error=error_body(error).error)
         except IdempotencyValidationError:
-            results.append(BatchResult(index=index, error=error_body(KEY_REUSED).error))
+            results[index] = BatchResult(index=index, error=error_body(KEY_REUSED).error)
+    refused = _enqueue(services, [ready for _, ready in prepared])
+    for index, ready in prepared:
+        if ready.message.id in refused:
+            results[index] = BatchResult(index=index, error=error_body(NOT_QUEUED).error)
         else:
-            results.append(BatchResult(index=index, id=message.id, status=message.status))
-            if message.status is Status.QUEUED:
-                queued_senders.append(message.sender)
-    for sender in dict.fromkeys(queued_senders):
+            store(services, ready)
+            accepted(index, ready.message)
+    for sender in dict.fromkeys(woken):
         wake_drain(services, sender)
-    return results
+    return [results[index] for index in range(len(items))]
+
+
+def _enqueue(services: Services, ready: list[Accepted]) -> set[str]:
+    """The copies on their senders' queues, ten to a request: the ids of the messages whose
+    copy SQS refused (they are not stored: a message without a copy would never go)."""
+    by_sender: dict[str, list[tuple[QueuedRef, float]]] = {}
+    for accepted in ready:
+        if accepted.copy is not None:
+            by_sender.setdefault(accepted.message.sender, []).append(
+                (accepted.copy, accepted.delay)
+            )
+    refused: set[str] = set()
+    for sender, copies in by_sender.items():
+        refused |= services.queues.for_sender(sender).put_many(copies)
+    return refused
 
 
 def wake_drain(services: Services, sender: str) -> None:
