@@ -89,11 +89,20 @@ def accept_message(
 
 
 def prepare(
-    services: Services, request: SendMessageRequest, *, api_key_id: str | None = None
+    services: Services,
+    request: SendMessageRequest,
+    *,
+    api_key_id: str | None = None,
+    senders: dict[str, Sender | None] | None = None,
 ) -> Accepted:
-    """Check the message against its sender and build it, with its queue copy; writes nothing."""
+    """Check the message against its sender and build it, with its queue copy; writes nothing.
+
+    `senders`: the senders a batch has read already, by name (a batch reads each one once)."""
     now = services.clock.now()
-    sender = services.senders.get(request.sender)
+    known = senders if senders is not None else {}
+    if request.sender not in known:
+        known[request.sender] = services.senders.get(request.sender)
+    sender = known[request.sender]
     if sender is None:
         raise invalid("sender", f"no sender named '{request.sender}'", code="unknown_sender")
     request = personalise(request, lambda asked: _signed_link(services, asked, now))
@@ -195,6 +204,7 @@ def accept_batch(
     results: dict[int, BatchResult] = {}
     prepared: list[tuple[int, Accepted]] = []
     woken: list[str] = []  # the senders with a message queued now
+    senders: dict[str, Sender | None] = {}  # each read once for the whole batch
 
     def accepted(index: int, message: Message) -> None:
         results[index] = BatchResult(index=index, id=message.id, status=message.status)
@@ -213,7 +223,8 @@ def accept_batch(
                 )
                 accepted(index, keyed)
             else:
-                prepared.append((index, prepare(services, request, api_key_id=api_key_id)))
+                ready = prepare(services, request, api_key_id=api_key_id, senders=senders)
+                prepared.append((index, ready))
         except ValidationError as error:
             problem = from_validation_errors(error.errors())
             results[index] = BatchResult(index=index, error=error_body(problem).error)
