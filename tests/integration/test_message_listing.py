@@ -12,7 +12,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 from postino.ids import new_message_id
 from postino.messages.model import Message, Status
 from postino.services import Services
-from postino.store.messages import BUCKETS, bucket
+from postino.store.message_pages import BUCKETS
+from postino.store.messages import bucket
 from tests.support.events import HttpResult
 
 Api = Callable[..., HttpResult]

@@ -14,9 +14,11 @@ from postino import aws
 from postino.errors import PostinoError
 from postino.ids import new_message_id
 from postino.messages.model import Message, Status
+from postino.store import message_pages as pages
 from postino.store import messages as store
 from postino.store.codec import from_item, serialise, to_item
-from postino.store.messages import BUCKETS, MessageStore, bucket, key_changes, list_keys
+from postino.store.message_pages import BUCKETS
+from postino.store.messages import MessageStore, bucket, key_changes, list_keys
 
 NOW = 1_800_000_000.0
 ID = "0190f1a2b3c4d5e6f708192a3b4c5d6e"
@@ -54,9 +56,9 @@ def cursor_of(plain: Any) -> str:
 
 
 def test_a_cursor_round_trips() -> None:
-    cursor = store._encode_cursor(ID, {1, 4})
-    assert store._decode_cursor(cursor, BUCKETS) == (ID, {1, 4})
-    assert store._decode_cursor(store._encode_cursor(ID, set()), 1) == (ID, set())
+    cursor = pages.encode_cursor(ID, {1, 4})
+    assert pages.decode_cursor(cursor, BUCKETS) == (ID, {1, 4})
+    assert pages.decode_cursor(pages.encode_cursor(ID, set()), 1) == (ID, set())
 
 
 @pytest.mark.parametrize(
@@ -87,7 +89,7 @@ def test_a_cursor_round_trips() -> None:
 )
 def test_a_malformed_or_tampered_cursor_is_a_400(cursor: str, buckets: int) -> None:
     with pytest.raises(PostinoError) as refused:
-        store._decode_cursor(cursor, buckets)
+        pages.decode_cursor(cursor, buckets)
     assert (refused.value.code, refused.value.status) == ("invalid_cursor", 400)
 
 
@@ -241,7 +243,7 @@ def test_a_page_is_one_query_a_bucket_and_skips_the_exhausted(indexes: Indexes) 
     assert len(first) == 5 and cursor is not None
     assert sorted(indexes.queries) == sorted(f"message#{b}" for b in range(BUCKETS))
     indexes.queries.clear()
-    before, done = store._decode_cursor(cursor, BUCKETS)
+    before, done = pages.decode_cursor(cursor, BUCKETS)
     assert before == first[-1].id
     messages.page(status=None, sender=None, reference=None, limit=5, cursor=cursor)
     assert sorted(indexes.queries) == sorted(

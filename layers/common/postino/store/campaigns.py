@@ -10,7 +10,8 @@ from typing import Any
 
 from postino import aws
 from postino.store.codec import from_item, serialise
-from postino.store.messages import BUCKETS, in_bucket
+from postino.store.message_pages import BUCKETS
+from postino.store.messages import in_bucket
 
 REPORTED = ("status", "error", "replied_at", "reply_button")
 
