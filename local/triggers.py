@@ -6,6 +6,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from local import iam
@@ -98,59 +99,80 @@ def ingest_loop(stop: threading.Event) -> None:
     """Lambda's SQS event source: batches to the processor, failures left to SQS's redrive."""
     from postino import aws  # the layer is on the path by now
 
-    processor = under_role(
-        "WebhookProcessorFunction", load_function("webhook", "process").lambda_handler
-    )
-    # Lambda's poller receives and deletes with the function's own role.
-    with aws.acting_as("WebhookProcessorFunction"):
-        poller = QueuePoller(aws.sqs(), os.environ["INGEST_QUEUE_URL"], batch_size=INGEST_BATCH)
-
-    def handle(event: dict[str, Any]) -> Any:
-        context = LambdaContext(
-            "postino-WebhookProcessorFunction", str(uuid.uuid4()), timeout_seconds=30
-        )
-        return processor(event, context)
-
     announced: set[str] = set()
-    while not stop.is_set():
-        try:
-            batch = poller.poll(handle, wait_seconds=1)
-        except Exception as error:  # the whole batch comes back after its visibility timeout
-            say(f"webhooks  batch failed: {error!r}")
-            stop.wait(1)
-            continue
-        if batch is None:
-            continue
+
+    def after(batch: Any) -> None:
         if batch.failed:
             say(f"webhooks  {len(batch.failed)} notification(s) will be retried")
         with aws.acting_as(iam.OPERATOR):
             _say_new_reservations(announced)
 
+    _event_source(
+        stop,
+        "WebhookProcessorFunction",
+        "process",
+        "INGEST_QUEUE_URL",
+        INGEST_BATCH,
+        timeout_seconds=30,
+        label="webhooks ",
+        after=after,
+    )
+
 
 def media_loop(stop: threading.Event) -> None:
     """Lambda's SQS event source for the media function: inbound files kept off the webhook's
     path, a failed fetch left to SQS's retry."""
+
+    def after(batch: Any) -> None:
+        retried = f", {len(batch.failed)} to retry" if batch.failed else ""
+        say(f"media     {batch.records - len(batch.failed)} file(s) handled{retried}")
+
+    _event_source(
+        stop,
+        "MediaFunction",
+        "media",
+        "MEDIA_QUEUE_URL",
+        MEDIA_BATCH,
+        timeout_seconds=60,
+        label="media    ",
+        after=after,
+    )
+
+
+def _event_source(
+    stop: threading.Event,
+    role: str,
+    module: str,
+    queue_env: str,
+    batch_size: int,
+    *,
+    timeout_seconds: int,
+    label: str,
+    after: Callable[[Any], None],
+) -> None:
+    """One of the webhook package's functions fed by its queue, as Lambda's poller feeds it
+    (receiving and deleting with the function's own role); `after` hears of each batch."""
     from postino import aws
 
-    keeper = under_role("MediaFunction", load_function("webhook", "media").lambda_handler)
-    with aws.acting_as("MediaFunction"):
-        poller = QueuePoller(aws.sqs(), os.environ["MEDIA_QUEUE_URL"], batch_size=MEDIA_BATCH)
+    function = under_role(role, load_function("webhook", module).lambda_handler)
+    with aws.acting_as(role):
+        poller = QueuePoller(aws.sqs(), os.environ[queue_env], batch_size=batch_size)
 
     def handle(event: dict[str, Any]) -> Any:
-        context = LambdaContext("postino-MediaFunction", str(uuid.uuid4()), timeout_seconds=60)
-        return keeper(event, context)
+        context = LambdaContext(
+            f"postino-{role}", str(uuid.uuid4()), timeout_seconds=timeout_seconds
+        )
+        return function(event, context)
 
     while not stop.is_set():
         try:
             batch = poller.poll(handle, wait_seconds=1)
         except Exception as error:  # the whole batch comes back after its visibility timeout
-            say(f"media     batch failed: {error!r}")
+            say(f"{label} batch failed: {error!r}")
             stop.wait(1)
             continue
         if batch is not None:
-            kept = batch.records - len(batch.failed)
-            retried = f", {len(batch.failed)} to retry" if batch.failed else ""
-            say(f"media     {kept} file(s) handled{retried}")
+            after(batch)
 
 
 def _say_new_reservations(announced: set[str]) -> None:
