@@ -45,14 +45,13 @@ def condition_failed(operation: str, item: dict[str, Any] | None) -> ClientError
 @dataclass
 class _Row:
     message: Message
-    # What the table holds beside the model: list_pk, status_key, sender_key, created_key,
+    # What the table holds beside the model: list_pk, sender_key, created_key,
     # due_pk, due_at, expires_at.
     attributes: dict[str, Any]
 
 
 # The messages table's indexes, by their partition key (created_key, their sort key, never changes).
 _INDEXES = {
-    "by_status": "status_key",
     "by_sender": "sender_key",
     "by_reference": "reference",
     "by_created": "list_pk",
@@ -78,7 +77,7 @@ class VirtualMessages(MessageStore):
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         attributes: dict[str, Any] = {
-            **list_keys(message.id, status=message.status, sender=message.sender),
+            **list_keys(message.id, sender=message.sender),
             "created_key": message.id,
             "expires_at": int(message.created_at + self.retention_seconds),
         }

@@ -107,7 +107,6 @@ def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
         i["IndexName"] for i in tables["MessagesTable"]["Properties"]["GlobalSecondaryIndexes"]
     }
     assert indexes == {
-        "by_status",
         "by_sender",
         "by_reference",
         "by_created",

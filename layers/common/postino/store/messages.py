@@ -4,9 +4,10 @@ Keeping the timeline in the item makes every state change and its event one cond
 UpdateItem (atomic, one write), and reading a message with its timeline one GetItem.
 Indexes are KEYS_ONLY, so updates that do not touch a key cost no index write.
 
-The three list indexes (by_created, by_status, by_sender) are bucketed: their partition key
-carries a bucket derived from the message id, so that no index partition takes every write of a
-busy status or sender; a listing reads the buckets and merges them newest first.
+The two list indexes (by_created, by_sender) are bucketed: their partition key carries a bucket
+derived from the message id, so that no index partition takes every write of a busy sender; a
+listing reads the buckets and merges them newest first. There is no index on the status: it
+changes four times in a message's life, and each change cost that index a delete and a put.
 """
 
 import json
@@ -36,6 +37,8 @@ from postino.store.message_pages import (
 )
 
 LIST_PARTITION = "message"
+# A filtered listing looks at no more messages than this a page (see MessageStore.page).
+FILTERED_READ_BUDGET = 1000
 # Partition of the due index for scheduled messages and waits that end at a known time.
 DUE_PARTITION = "due"
 
@@ -55,25 +58,18 @@ def in_bucket(value: str, number: int) -> str:
     return f"{value}#{number}"
 
 
-def list_keys(message_id: str, *, status: str, sender: str) -> dict[str, str]:
-    """The list indexes' partition keys: `list_pk` (by_created), `status_key` (by_status) and
-    `sender_key` (by_sender), each the plain value in the id's bucket."""
+def list_keys(message_id: str, *, sender: str) -> dict[str, str]:
+    """The list indexes' partition keys: `list_pk` (by_created) and `sender_key` (by_sender),
+    each the plain value in the id's bucket."""
     b = bucket(message_id)
-    return {
-        "list_pk": in_bucket(LIST_PARTITION, b),
-        "status_key": in_bucket(status, b),
-        "sender_key": in_bucket(sender, b),
-    }
+    return {"list_pk": in_bucket(LIST_PARTITION, b), "sender_key": in_bucket(sender, b)}
 
 
 def key_changes(message_id: str, changes: dict[str, Any]) -> dict[str, str]:
-    """The index keys an update must also set when it changes the status or the sender."""
-    b = bucket(message_id)
-    return {
-        f"{name}_key": in_bucket(str(changes[name]), b)
-        for name in ("status", "sender")
-        if changes.get(name) is not None
-    }
+    """The index key an update must also set when it changes the sender."""
+    if changes.get("sender") is None:
+        return {}
+    return {"sender_key": in_bucket(str(changes["sender"]), bucket(message_id))}
 
 
 class StaleState(Exception):
@@ -131,7 +127,7 @@ class MessageStore:
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         item = _stored(message)
-        item |= list_keys(message.id, status=message.status, sender=message.sender)
+        item |= list_keys(message.id, sender=message.sender)
         item["recipient_key"] = message.to
         if message.campaign is not None:
             item["campaign_key"] = in_bucket(message.campaign, bucket(message.id))
@@ -242,9 +238,9 @@ class MessageStore:
             index, key, partitions = "by_recipient", "recipient_key", [to]
         elif sender is not None:
             index, key, partitions = "by_sender", "sender_key", _bucketed(sender)
-        elif status is not None:
-            index, key, partitions = "by_status", "status_key", _bucketed(str(status))
         else:
+            # No status index: a status changes four times in a message's life, and an index on
+            # it paid a delete and a put each time. A status is a filter on the newest messages.
             index, key, partitions = "by_created", "list_pk", _bucketed(LIST_PARTITION)
         before, done = decode_cursor(cursor, len(partitions)) if cursor else (None, set())
         base: dict[str, Any] = {
@@ -260,23 +256,36 @@ class MessageStore:
             pool = query_pool()
             for future in [pool.submit(copy_context().run, b.fetch) for b in open_]:
                 future.result()
-        ids: list[str] = []
-        while len(ids) < limit:
-            heads = [b for b in open_ if b.head() is not None]
-            if not heads:
+
+        def wanted(m: Message) -> bool:
+            return (
+                (status is None or m.status == status)
+                and (sender is None or m.sender == sender)
+                and (reference is None or m.reference == reference)
+                and (to is None or m.to == to)
+            )
+
+        # A filter the index does not carry reads on, a round at a time, until the page is full
+        # or it has looked at FILTERED_READ_BUDGET messages; each round takes only what the page
+        # still lacks, so the cursor (the last id looked at) never skips a match.
+        messages: list[Message] = []
+        last: str | None = None
+        examined = 0
+        while len(messages) < limit and examined < max(limit, FILTERED_READ_BUDGET):
+            ids: list[str] = []
+            while len(ids) < limit - len(messages):
+                heads = [b for b in open_ if b.head() is not None]
+                if not heads:
+                    break
+                ids.append(max(heads, key=lambda b: b.head() or "").take())
+            if not ids:
                 break
-            ids.append(max(heads, key=lambda b: b.head() or "").take())
+            examined += len(ids)
+            last = ids[-1]
+            messages += [m for m in self.get_many(ids) if wanted(m)]
         done |= {b.number for b in open_ if b.exhausted()}
-        messages = [
-            m
-            for m in self.get_many(ids)
-            if (status is None or m.status == status)
-            and (sender is None or m.sender == sender)
-            and (reference is None or m.reference == reference)
-            and (to is None or m.to == to)
-        ]
-        more = bool(ids) and len(done) < len(partitions)
-        return messages, (encode_cursor(ids[-1], done) if more else None)
+        more = last is not None and len(done) < len(partitions)
+        return messages, (encode_cursor(last, done) if more and last else None)
 
     def due(self, partition: str, until: float | None, limit: int = 100) -> list[str]:
         """Ids in a due partition whose time has come by `until` (None: all of them)."""
