@@ -14,6 +14,7 @@ from moto.events.models import EventsBackend
 
 from local.bus_log import printing
 from local.graph_api_peer import Fault, GraphApiPeer
+from local.template_stack import StackResources
 from postino.clock import iso
 from postino.services import Services
 from tests.support.events import HttpResult
@@ -28,6 +29,12 @@ BusEvents = Callable[[], list[dict[str, Any]]]
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
 GUEST = "393331234567"
 T0 = 1795600000
+
+
+@pytest.fixture
+def every_status(stack: StackResources, monkeypatch: pytest.MonkeyPatch) -> None:
+    """StatusEvents=all, before the services read their settings (list it before `api`)."""
+    monkeypatch.setenv("STATUS_EVENTS", "all")
 
 
 @pytest.fixture
@@ -104,6 +111,7 @@ def test_an_inbound_message_is_one_message_received_however_often_meta_repeats_i
 
 
 def test_each_forward_status_of_a_message_is_one_event_from_the_drain_and_the_webhooks(
+    every_status: None,
     api: Api, drain: Drain, webhook: Webhook, process: Process, bus_events: BusEvents
 ) -> None:
     # GIVEN a message the drain sent
@@ -127,6 +135,23 @@ def test_each_forward_status_of_a_message_is_one_event_from_the_drain_and_the_we
     assert changes["read"]["at"] == iso(T0 + 60)  # Meta's time of the read
 
 
+def test_by_default_only_the_statuses_that_need_someone_are_events(
+    api: Api, drain: Drain, webhook: Webhook, process: Process, bus_events: BusEvents
+) -> None:
+    # GIVEN the template's default StatusEvents (failures): EventBridge bills every event
+    # WHEN a message is sent, delivered and read
+    message_id = api("POST", "/v1/messages", {"to": f"+{GUEST}", "type": "text",
+                                              "text": {"body": "hi"}}).body["id"]  # fmt: skip
+    drain()
+    wamid = api("GET", f"/v1/messages/{message_id}").body["provider_message_id"]
+    for name, at in (("sent", T0), ("delivered", T0 + 5), ("read", T0 + 60)):
+        webhook(statuses(status(wamid, name, at, callback=message_id)))
+        assert process() == []
+    # THEN nothing went on the bus, though the API has every status
+    assert of_type(bus_events(), "MessageStatusChanged") == []
+    assert api("GET", f"/v1/messages/{message_id}").body["status"] == "read"
+
+
 def test_a_message_the_drain_fails_is_one_event_with_its_error(
     api: Api, drain: Drain, peer: GraphApiPeer, bus_events: BusEvents
 ) -> None:
@@ -140,6 +165,7 @@ def test_a_message_the_drain_fails_is_one_event_with_its_error(
 
 
 def test_the_drain_puts_its_events_ten_to_a_request(
+    every_status: None,
     api: Api, drain: Drain, bus_events: BusEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     requests: list[int] = []
@@ -171,6 +197,7 @@ def refusing_bus(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_bus_that_refuses_the_events_changes_nothing_else_and_logs_no_number(
+    every_status: None,
     api: Api,
     drain: Drain,
     webhook: Webhook,

@@ -117,6 +117,16 @@ def status_changed(
     )
 
 
+# What needs someone to act: a message that will not arrive, or may not have.
+FAILURES = (Status.FAILED, Status.UNKNOWN, Status.EXPIRED)
+
+
+def announced(setting: str, status: Status) -> bool:
+    """Whether a move to `status` goes on the bus under the StatusEvents setting: EventBridge
+    bills each event, and `all` is about three a message where `failures` is none for most."""
+    return setting == "all" or (setting == "failures" and status in FAILURES)
+
+
 def entry(bus: str, detail: Detail) -> "Entry":
     return {
         "Source": SOURCE,

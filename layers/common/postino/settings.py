@@ -2,6 +2,7 @@
 
 import os
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +47,8 @@ class Settings(BaseModel):
     link_key_name: str = "postino/links/signing-key"
     # Where ReservationRequested events go ("default" is the account's default bus).
     event_bus_name: str = "default"
+    # Which status changes go on the bus (template.yaml's StatusEvents; postino/events.py).
+    status_events: Literal["all", "failures", "none"] = "failures"
     reservation_code_pattern: str = r"\bRES-[A-Z0-9]{3,12}\b"
     reservation_notification_text: str = (
         "New reservation request {code} from {profile_name} (+{from_number}): {text}"

@@ -13,7 +13,7 @@ from datetime import datetime
 from postino.clock import iso
 from postino.drain.outcomes import Action, Decision, decide
 from postino.drain.state import RunState, SenderCache
-from postino.events import entry, status_changed
+from postino.events import announced, entry, status_changed
 from postino.messages.model import WAITING, Message, MessageError, Phase, Status, event
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
@@ -255,6 +255,8 @@ class Recorder:
         self, message: Message, status: Status, now: float, error: MessageError | None = None
     ) -> None:
         """The move just written, for the user's bus: buffered, put with the run's next ten."""
+        if not announced(self.s.settings.status_events, status):
+            return
         changed = status_changed(message, status, now, error)
         self.state.publish_later(entry(self.s.settings.event_bus_name, changed))
 

@@ -15,7 +15,7 @@ from postino.conversations.inbound import (
     record_typed_on_phone,
     touch_conversation,
 )
-from postino.events import message_received, publish_at_most_once, status_changed
+from postino.events import announced, message_received, publish_at_most_once, status_changed
 from postino.media.jobs import request_media
 from postino.messages.model import Status
 from postino.observability import logger, mask_phone, metrics
@@ -133,7 +133,9 @@ class Processor:
             except StaleState as stale:
                 message = stale.current  # changed meanwhile: merge into what it is now
                 continue
-            if updated.status is not message.status:
+            if updated.status is not message.status and announced(
+                self.s.settings.status_events, updated.status
+            ):
                 # At most once: a crash before this line loses the event, and the redelivery
                 # finds the receipt merged (a duplicate) and publishes nothing. Accepted: the
                 # message and its timeline are the record; at least once would cost a write more.
