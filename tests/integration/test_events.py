@@ -112,7 +112,11 @@ def test_an_inbound_message_is_one_message_received_however_often_meta_repeats_i
 
 def test_each_forward_status_of_a_message_is_one_event_from_the_drain_and_the_webhooks(
     every_status: None,
-    api: Api, drain: Drain, webhook: Webhook, process: Process, bus_events: BusEvents
+    api: Api,
+    drain: Drain,
+    webhook: Webhook,
+    process: Process,
+    bus_events: BusEvents,
 ) -> None:
     # GIVEN a message the drain sent
     body = {"to": f"+{GUEST}", "type": "text", "text": {"body": "hi"}, "reference": "order-7"}
@@ -166,7 +170,10 @@ def test_a_message_the_drain_fails_is_one_event_with_its_error(
 
 def test_the_drain_puts_its_events_ten_to_a_request(
     every_status: None,
-    api: Api, drain: Drain, bus_events: BusEvents, monkeypatch: pytest.MonkeyPatch
+    api: Api,
+    drain: Drain,
+    bus_events: BusEvents,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     requests: list[int] = []
     put = EventsBackend.put_events
