@@ -47,13 +47,10 @@ class Recorder:
                 now=now,
                 equals={"claimed_by": delivery.sqs_message_id},
                 changes={"status": Status.SENT, "provider_message_id": wamid, "sent_at": now},
+                # Not the wamid again (it is provider_message_id): the item stays under the KB
+                # that each of its later writes is billed by.
                 events=[
-                    event(
-                        Phase.PROVIDER_ACCEPTED,
-                        now,
-                        wamid=wamid,
-                        message_status=accepted.message_status,
-                    )
+                    event(Phase.PROVIDER_ACCEPTED, now, message_status=accepted.message_status)
                 ],
             )
         except StaleState:

@@ -171,6 +171,9 @@ class MessageResource(BaseModel):
 
     @classmethod
     def of(cls, message: Message, *, with_events: bool = False) -> "MessageResource":
+        # The receipts' events are made on reading (webhooks/receipts.py imports this module).
+        from postino.webhooks.receipts import timeline
+
         return cls(
             id=message.id,
             sender=message.sender,
@@ -195,7 +198,7 @@ class MessageResource(BaseModel):
             replied_at=_time(message.replied_at),
             reply=message.reply,
             reactions=current_reactions(message.reactions),
-            events=message.events if with_events else None,
+            events=timeline(message) if with_events else None,
         )
 
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from postino import aws
 from postino.messages.model import Event
 from postino.store.codec import is_condition_failure, serialise
+from postino.store.messages import stored_event
 
 
 def record_answer(
@@ -35,7 +36,7 @@ def record_answer(
     values: dict[str, Any] = {
         ":now": serialise(now),
         ":empty": serialise([]),
-        ":event": serialise([event.model_dump(mode="json", exclude_none=True)]),
+        ":event": serialise([stored_event(event)]),
         ":answer": serialise(answer_id),
         ":answers": {"SS": [answer_id]},
     }

@@ -6,7 +6,11 @@ so any order of arrival ends in the same state, and a repeat changes nothing:
 - read (or played) wins; else failed; else delivered; else sent. So failed overrides sent and
   delivered but never read.
 - delivered_at is the delivered receipt's time, or the read receipt's when delivered never came.
-- The timeline lists our own events in order, then one event per receipt, by Meta's time.
+- The timeline lists our own events in order, then one event per receipt, by Meta's time. The
+  receipts' events are not stored: `timeline` makes them when a message is read. A receipt
+  keeps only its time and errors, and the message Meta's latest billing notes (conversation,
+  pricing): DynamoDB bills a write by the whole item's size, a unit a started KB, and a status
+  write rewrote the whole timeline and every receipt's billing notes (1.6 KB by `read`).
 """
 
 from typing import Any
@@ -37,8 +41,8 @@ def receipt_of(update: StatusUpdate, received_at: float) -> tuple[str, dict[str,
     receipt: dict[str, Any] = {
         "at": epoch(update.timestamp, received_at),
         "errors": [e.model_dump(exclude_none=True) for e in update.errors] or None,
-        "conversation": update.conversation,
-        "pricing": update.pricing,
+        # It carried billing notes (kept on the message: see merge).
+        "billed": True if update.conversation or update.pricing else None,
     }
     return name, {k: v for k, v in receipt.items() if v is not None}
 
@@ -52,7 +56,16 @@ def merge(message: Message, update: StatusUpdate, received_at: float) -> dict[st
     if name in message.receipts:
         return None
     receipts = {**message.receipts, name: receipt}
-    return derive(message, receipts, update.id)
+    changes = derive(message, receipts, update.id)
+    # Billing notes from the highest status that carried them, whatever the order of arrival.
+    billed = [r for r, kept in message.receipts.items() if kept.get("billed")]
+    if receipt.get("billed") and all(_before(r, name) for r in billed):
+        changes |= {"conversation": update.conversation, "pricing": update.pricing}
+    return changes
+
+
+def _before(one: str, other: str) -> bool:
+    return (RANK[one], one) < (RANK[other], other)
 
 
 def derive(message: Message, receipts: dict[str, Any], wamid: str) -> dict[str, Any]:
@@ -61,7 +74,6 @@ def derive(message: Message, receipts: dict[str, Any], wamid: str) -> dict[str, 
 
     status = _status(receipts)
     failed = receipts.get("failed")
-    carrying = [r for _, r in sorted(receipts.items(), key=lambda kv: (RANK[kv[0]], kv[0]))]
     changes: dict[str, Any] = {
         "receipts": receipts,
         "status": status,
@@ -70,13 +82,15 @@ def derive(message: Message, receipts: dict[str, Any], wamid: str) -> dict[str, 
         "delivered_at": at("delivered") or at("read"),
         "read_at": at("read"),
         "failed_at": at("failed") if status is Status.FAILED else message.failed_at,
-        "conversation": _last(carrying, "conversation"),
-        "pricing": _last(carrying, "pricing"),
-        "events": _timeline(message.events, receipts, wamid),
     }
     if status is Status.FAILED and failed is not None:
         changes["error"] = _error(failed)
     return changes
+
+
+def timeline(message: Message) -> list[Event]:
+    """The message's timeline as a reader sees it: our events, then one per receipt."""
+    return _timeline(message.events, message.receipts, message.provider_message_id or "")
 
 
 def _status(receipts: dict[str, Any]) -> Status:
@@ -90,12 +104,8 @@ def _status(receipts: dict[str, Any]) -> Status:
     return Status.SENT
 
 
-def _last(receipts: list[dict[str, Any]], field: str) -> Any:
-    values = [r[field] for r in receipts if field in r]
-    return values[-1] if values else None
-
-
 def _timeline(events: list[Event], receipts: dict[str, Any], wamid: str) -> list[Event]:
+    # Items written before the receipts' events were made on reading still hold them.
     ours = [e for e in events if e.detail.get("source") != WEBHOOK]
     theirs = [
         Event(
