@@ -31,6 +31,7 @@ for entry in (str(ROOT), str(ROOT / "layers" / "common")):
 from bench import (  # noqa: E402 - after the path is set
     aws_requests,
     cold_start,
+    cost_report,
     drain_throughput,
     package_size,
     processor,
@@ -94,7 +95,7 @@ def main() -> None:
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results |= {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": host}
     parts: dict[str, Part] = {
-        "aws_requests": quietly(lambda: aws_requests.report(aws_requests.measure(args.messages))),
+        "aws_requests": quietly(lambda: cost_report.report(aws_requests.measure(args.messages))),
         "cold_start": cold_start.measure,
         "package_size": package_size.measure,
         "webhook_latency": quietly(webhook_latency.measure),
@@ -107,6 +108,8 @@ def main() -> None:
         started = time.monotonic()
         lines, figures = part()
         figures["bench_seconds"] = round(time.monotonic() - started, 1)
+        # A part's `cost` figures join the others' (each part writes only its own keys).
+        results["cost"] = results.get("cost", {}) | figures.pop("cost", {})
         results[name] = figures
         print()
         print("\n".join(lines))

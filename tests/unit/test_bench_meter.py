@@ -1,9 +1,11 @@
 """The honest meter's rules: DynamoDB item sizes and units, index writes, SQS and EventBridge
-chunks."""
+chunks, the drain's billed time, and what the idle month reads from a template."""
 
 import base64
 from collections.abc import Mapping
 from typing import Any
+
+import pytest
 
 from bench.dynamodb_units import (
     Index,
@@ -14,6 +16,8 @@ from bench.dynamodb_units import (
     table_specs,
     write_cost,
 )
+from bench.idle_month import alarm_metrics, function_secrets, ticks_per_month
+from bench.meter import DrainModel
 from bench.request_costs import (
     dynamodb_read,
     dynamodb_write,
@@ -222,3 +226,53 @@ def test_eventbridge_bills_each_entry_not_each_request() -> None:
     assert event_chunks({"Entries": entries}) == 10
     huge = {"Source": "postino", "DetailType": "X", "Detail": "x" * 70_000}
     assert event_chunks({"Entries": [huge]}) == 2
+
+
+# ---- the drain -----------------------------------------------------------------------------
+
+
+def test_a_drained_message_bills_the_longer_of_its_cpu_and_its_slot() -> None:
+    # 8 ms of CPU at one vCPU: the 80 msg/s slot (12.5 ms) is longer
+    assert DrainModel(8.0, 9.0, 80, 1769).billed_s_per_message == pytest.approx(0.0125)
+    # at 512 MB a vCPU share of 0.29: the same CPU takes 27.6 ms
+    assert DrainModel(8.0, 9.0, 80, 512).billed_s_per_message == pytest.approx(0.008 * 1769 / 512)
+    # a message alone: the run's and its CPU, its round trips and Meta's 200 ms
+    assert DrainModel(8.0, 9.0, 80, 1769).lone_billed_ms(2090.0) == 17 + 2090 + 200
+
+
+# ---- the idle month ------------------------------------------------------------------------
+
+
+def idle_template() -> dict[str, Any]:
+    alarm = {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 300}}
+    return {
+        "Parameters": {"AppSecretName": {"Default": "a"}, "TokenName": {"Default": "t"},
+                       "SecretsPrefix": {"Default": "p/"}, "WithWaha": {"Default": "false"}},
+        "Conditions": {"Waha": {"Fn::Equals": [{"Ref": "WithWaha"}, "true"]}},
+        "Globals": {"Function": {"Environment": {"Variables": {
+            "APP_SECRET": {"Ref": "AppSecretName"}}}}},
+        "Resources": {
+            "Errors": alarm,
+            "Fast": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Period": 10}},
+            "Math": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Metrics": [
+                {"Id": "e", "Expression": "a + b"},
+                {"Id": "a", "MetricStat": {"Period": 300}},
+                {"Id": "b", "MetricStat": {"Period": 300}}]}},
+            "WahaAlarm": {**alarm, "Condition": "Waha"},
+            "SchedulerFunction": {"Type": "AWS::Serverless::Function", "Properties": {
+                "Events": {"Tick": {"Type": "ScheduleV2", "Properties": {
+                    "ScheduleExpression": "rate(5 minutes)"}}},
+                "Policies": [{"Statement": [{"Resource": [
+                    {"Fn::Sub": "arn:aws:secretsmanager:r:1:secret:${TokenName}-??????"},
+                    {"Fn::Sub": "arn:aws:secretsmanager:r:1:secret:${SecretsPrefix}*"}]}]}]}},
+        },
+    }  # fmt: skip
+
+
+def test_the_idle_month_counts_alarms_metrics_as_rendered_and_the_secrets_functions_read() -> None:
+    template = idle_template()
+    alarms = alarm_metrics(template)
+    # the WAHA alarm is not created with the default parameters; the math alarm bills 2 metrics
+    assert alarms == {"Errors": (1, False), "Fast": (1, True), "Math": (2, False)}
+    assert function_secrets(template) == {"AppSecretName", "TokenName"}  # not the prefix
+    assert ticks_per_month(template) == 30 * 24 * 60 // 5
