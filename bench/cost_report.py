@@ -92,12 +92,16 @@ def _notes(
     ]
 
 
+def _count(quantity: float) -> str:
+    return f"{quantity:,.0f}" if quantity >= 100 else f"{quantity:.3g}"
+
+
 def _idle_lines(idle: list[IdleRow], prices: Prices, schedule: float) -> list[str]:
     total, dashboard = sum(r.usd for r in idle), idle[-1].usd
     return [
         f"Idle month in $ (nothing sent; the template's default parameters; prices "
         f"{prices.data['as_of']}; [how many a month]):",
-        *[f"  {r.usd:>7.2f}  {r.what} [{r.quantity:,.6g}]" for r in idle],
+        *[f"  {r.usd:>7.2f}  {r.what} [{_count(r.quantity)}]" for r in idle],
         f"  {total:>7.2f}  total",
         f"  {total - dashboard:>7.2f}  {FREE_DASHBOARD}",
         f"(requests meter, the schedule alone: ${schedule:.2f}/month)",
