@@ -24,7 +24,6 @@ from postino.store.messages import (
     Change,
     MessageStore,
     StaleState,
-    key_changes,
     list_keys,
 )
 from postino.store.rate_window import RateWindowStore
@@ -45,14 +44,13 @@ def condition_failed(operation: str, item: dict[str, Any] | None) -> ClientError
 @dataclass
 class _Row:
     message: Message
-    # What the table holds beside the model: list_pk, sender_key, created_key,
+    # What the table holds beside the model: list_pk, created_key,
     # due_pk, due_at, expires_at.
     attributes: dict[str, Any]
 
 
 # The messages table's indexes, by their partition key (created_key, their sort key, never changes).
 _INDEXES = {
-    "by_sender": "sender_key",
     "by_reference": "reference",
     "by_created": "list_pk",
     "by_provider_message_id": "provider_message_id",
@@ -77,7 +75,7 @@ class VirtualMessages(MessageStore):
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         attributes: dict[str, Any] = {
-            **list_keys(message.id, sender=message.sender),
+            **list_keys(message.id),
             "created_key": message.id,
             "expires_at": int(message.created_at + self.retention_seconds),
         }
@@ -105,7 +103,6 @@ class VirtualMessages(MessageStore):
         not_after_validity: float | None = None,
     ) -> Message:
         changes = changes or {}
-        changes = changes | key_changes(message_id, changes)  # as MessageStore.update sets them
         with self.aws.request("dynamodb:UpdateItem", WRITE), self._lock:
             row = self._rows.get(message_id)
             if (

@@ -10,16 +10,14 @@ from postino.webhooks.ingest import MAX_BODY_BYTES
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-# The API's own description, the dashboard's static page (it asks for the key and sends it to
-# /v1), and Meta's and WAHA's webhooks (each peer signs its calls; they have no API key).
+# The API's own description and the dashboard's static page (it asks for the key and sends it
+# to /v1). Meta's and WAHA's webhooks are on the webhook function's own URL, not the API
+# (tests/infrastructure/test_template_webhook_url.py).
 PUBLIC_ROUTES = {
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/docs"),
     ("GET", "/admin"),
     ("GET", "/admin/{asset}"),
-    ("GET", "/webhooks/meta"),
-    ("POST", "/webhooks/meta"),
-    ("POST", "/webhooks/waha"),
 }
 
 
@@ -41,7 +39,7 @@ def test_every_function_runs_python312_on_arm64_with_the_layer() -> None:
 def test_every_v1_route_needs_the_api_key_but_the_apis_description_and_the_dashboard() -> None:
     routes = api_routes()
     assert {(r.method, r.path) for r in routes if not r.api_key_required} == PUBLIC_ROUTES
-    assert all(r.path.startswith(("/v1/", "/webhooks/", "/admin")) for r in routes)
+    assert all(r.path.startswith(("/v1/", "/admin")) for r in routes)
     assert RESOURCES["PostinoUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "PostinoApiKey"}
     stages = RESOURCES["PostinoUsagePlan"]["Properties"]["ApiStages"]
     assert stages == [{"ApiId": {"Ref": "PostinoApi"}, "Stage": {"Ref": "PostinoApi.Stage"}}]
@@ -107,7 +105,6 @@ def test_tables_are_on_demand_with_ttl_where_records_expire() -> None:
         i["IndexName"] for i in tables["MessagesTable"]["Properties"]["GlobalSecondaryIndexes"]
     }
     assert indexes == {
-        "by_sender",
         "by_reference",
         "by_created",
         "by_provider_message_id",

@@ -18,7 +18,7 @@ from postino.store import message_pages as pages
 from postino.store import messages as store
 from postino.store.codec import from_item, to_item
 from postino.store.message_pages import BUCKETS
-from postino.store.messages import MessageStore, bucket, key_changes, list_keys
+from postino.store.messages import MessageStore, bucket, list_keys
 
 NOW = 1_800_000_000.0
 ID = "0190f1a2b3c4d5e6f708192a3b4c5d6e"
@@ -37,14 +37,7 @@ def test_the_bucket_is_a_stable_hash_of_the_id() -> None:
 
 def test_the_list_keys_carry_the_value_and_the_bucket() -> None:
     b = bucket(ID)
-    assert list_keys(ID, sender="crm") == {"list_pk": f"message#{b}", "sender_key": f"crm#{b}"}
-
-
-def test_an_update_sets_an_index_key_only_with_the_sender() -> None:
-    changes: dict[str, Any] = {"status": Status.SENT, "sent_at": NOW}
-    assert key_changes(ID, changes) == {}  # no index on the status: a move writes no index
-    assert changes == {"status": Status.SENT, "sent_at": NOW}  # the caller's dict, untouched
-    assert key_changes(ID, {"sender": "crm", "attempts": 2}) == {"sender_key": f"crm#{bucket(ID)}"}
+    assert list_keys(ID) == {"list_pk": f"message#{b}"}
 
 
 def cursor_of(plain: Any) -> str:
@@ -125,7 +118,7 @@ class Indexes:
     def add(self, m: Message) -> None:
         self.messages[m.id] = m
         self.rows[m.id] = {
-            **list_keys(m.id, sender=m.sender),
+            **list_keys(m.id),
             "reference": m.reference,
             "created_key": m.id,
             "id": m.id,

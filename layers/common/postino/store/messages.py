@@ -4,10 +4,11 @@ Keeping the timeline in the item makes every state change and its event one cond
 UpdateItem (atomic, one write), and reading a message with its timeline one GetItem.
 Indexes are KEYS_ONLY, so updates that do not touch a key cost no index write.
 
-The two list indexes (by_created, by_sender) are bucketed: their partition key carries a bucket
-derived from the message id, so that no index partition takes every write of a busy sender; a
-listing reads the buckets and merges them newest first. There is no index on the status: it
-changes four times in a message's life, and each change cost that index a delete and a put.
+The list index (by_created) is bucketed: its partition key carries a bucket derived from the
+message id, so that no index partition takes every write; a listing reads the buckets and merges
+them newest first. There is no index on the status (it changes four times in a message's life,
+and each change cost that index a delete and a put) nor on the sender (a write a message for a
+filter the dashboard uses now and then): both are filters over the newest messages.
 """
 
 import json
@@ -60,18 +61,9 @@ def in_bucket(value: str, number: int) -> str:
     return f"{value}#{number}"
 
 
-def list_keys(message_id: str, *, sender: str) -> dict[str, str]:
-    """The list indexes' partition keys: `list_pk` (by_created) and `sender_key` (by_sender),
-    each the plain value in the id's bucket."""
-    b = bucket(message_id)
-    return {"list_pk": in_bucket(LIST_PARTITION, b), "sender_key": in_bucket(sender, b)}
-
-
-def key_changes(message_id: str, changes: dict[str, Any]) -> dict[str, str]:
-    """The index key an update must also set when it changes the sender."""
-    if changes.get("sender") is None:
-        return {}
-    return {"sender_key": in_bucket(str(changes["sender"]), bucket(message_id))}
+def list_keys(message_id: str) -> dict[str, str]:
+    """The list index's partition key: `list_pk` (by_created), in the id's bucket."""
+    return {"list_pk": in_bucket(LIST_PARTITION, bucket(message_id))}
 
 
 class StaleState(Exception):
@@ -150,7 +142,7 @@ class MessageStore:
 
     def create(self, message: Message, *, due_partition: str | None = None) -> None:
         item = _stored(message)
-        item |= list_keys(message.id, sender=message.sender)
+        item |= list_keys(message.id)
         item["recipient_key"] = message.to
         if message.campaign is not None:
             item["campaign_key"] = in_bucket(message.campaign, bucket(message.id))
@@ -204,7 +196,7 @@ class MessageStore:
     ) -> dict[str, Any]:
         changes = change.get("changes") or {}
         update = UpdateBuilder()
-        for attribute, value in (changes | key_changes(message_id, changes)).items():
+        for attribute, value in changes.items():
             update.set(attribute, _plain(value))
         update.set("updated_at", now)
         if events := change.get("events"):
@@ -259,11 +251,11 @@ class MessageStore:
             index, key, partitions = "by_reference", "reference", [reference]
         elif to is not None:
             index, key, partitions = "by_recipient", "recipient_key", [to]
-        elif sender is not None:
-            index, key, partitions = "by_sender", "sender_key", _bucketed(sender)
         else:
-            # No status index: a status changes four times in a message's life, and an index on
-            # it paid a delete and a put each time. A status is a filter on the newest messages.
+            # No status or sender index: a status changes four times in a message's life, and
+            # an index on it paid a delete and a put each time; one on the sender cost a write a
+            # message for a filter the dashboard uses now and then. Each is a filter over the
+            # newest messages (within FILTERED_READ_BUDGET a page).
             index, key, partitions = "by_created", "list_pk", _bucketed(LIST_PARTITION)
         before, done = decode_cursor(cursor, len(partitions)) if cursor else (None, set())
         base: dict[str, Any] = {
