@@ -7,12 +7,14 @@ exception's type and stack without its message (see MessageFreeXRay).
 
 import numbers
 from contextlib import AbstractAsyncContextManager
-from types import TracebackType
+from functools import partial
+from types import ModuleType, TracebackType
 from typing import Any
 
+import wrapt
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.tracing.base import BaseProvider
-from aws_xray_sdk.core import patch, patch_all, xray_recorder  # type: ignore[import-untyped]
+from aws_xray_sdk.core import patch, xray_recorder  # type: ignore[import-untyped]
 from aws_xray_sdk.core.models.subsegment import (  # type: ignore[import-untyped]
     SubsegmentContextManager,
 )
@@ -61,7 +63,20 @@ class MessageFreeXRay(BaseProvider):
         patch(modules)
 
     def patch_all(self) -> None:
-        patch_all()
+        """Patch the libraries the code calls out with, each when it is first imported: the
+        SDK's patch_all imports botocore's client and httpx (and tries eleven more libraries)
+        at init, also where no request calls AWS, Meta or WAHA."""
+        for module, library in TRACED.items():
+            wrapt.register_post_import_hook(partial(_patch, library), module)
+
+
+# The module whose import patches → the library X-Ray patches: AWS through botocore (boto3
+# imports its session, which has imported the client X-Ray wraps), Meta and WAHA through httpx.
+TRACED = {"botocore.session": "botocore", "httpx": "httpx"}
+
+
+def _patch(library: str, _: ModuleType) -> None:
+    patch([library])
 
 
 logger = Logger()
