@@ -5,14 +5,26 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from caller import api_key_id
-from openapi_errors import OK, error_responses
+from openapi_errors import OK, error_response, error_responses
 from pydantic import BaseModel, Field
 
 from postino.conversations.contacts import recipient
+from postino.errors import PostinoError
 from postino.messages.model import MessageResource, Status
 from postino.messages.request import SendMessageRequest
-from postino.send.accept import BatchResult, accept_batch, accept_keyed, accept_message
+from postino.send.accept import (
+    IDEMPOTENCY_CONFIG,
+    KEY_REUSED,
+    BatchResult,
+    accept_batch,
+    accept_keyed,
+    accept_message,
+)
 from postino.send.actions import cancel_message, force_message, get_message, retry_message
 from postino.services import get_services
 
@@ -72,6 +84,7 @@ def send_message(
     services = get_services()
     key = idempotency_key or _header("idempotency-key")
     caller = api_key_id(router)
+    _register_invocation()
     message = (
         accept_keyed(services, body, key, api_key_id=caller)
         if key
@@ -89,6 +102,7 @@ def send_message(
     operation_id="sendBatch",
 )
 def send_batch(body: Annotated[BatchRequest, Body()]) -> BatchResponse:
+    _register_invocation()
     results = accept_batch(get_services(), body.messages, api_key_id=api_key_id(router))
     return BatchResponse(results=results)
 
@@ -171,6 +185,29 @@ def force(message_id: MessageId) -> Response[MessageResource]:
 def cancel(message_id: MessageId) -> MessageResource:
     message = cancel_message(get_services(), message_id, api_key_id=api_key_id(router))
     return MessageResource.of(message, with_events=True)
+
+
+# The sends here are the API's only idempotent writes: their refusals are answered here, and
+# join the app's exception handlers when this module is included.
+@router.exception_handler(IdempotencyValidationError)
+def idempotency_key_reused(_: IdempotencyValidationError) -> Response[Any]:
+    return error_response(KEY_REUSED)
+
+
+@router.exception_handler(IdempotencyAlreadyInProgressError)
+def idempotency_in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
+    return error_response(
+        PostinoError(
+            "request_in_progress",
+            "A request with this Idempotency-Key is still being handled; retry in a moment.",
+            409,
+        )
+    )
+
+
+def _register_invocation() -> None:
+    """Idempotency gives an in-progress key the invocation's remaining time."""
+    IDEMPOTENCY_CONFIG.register_lambda_context(router.lambda_context)
 
 
 def _header(name: str) -> str | None:

@@ -1,12 +1,24 @@
-"""How the API's answers look in its OpenAPI description: one shape for every 4xx and 5xx."""
+"""The API's one error shape for every 4xx and 5xx: as it answers it, and as its OpenAPI
+description says it."""
 
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from postino.errors import ErrorBody
+from postino.errors import ErrorBody, PostinoError, error_body
 
 
 class Error(ErrorBody):
     """The one error shape of the API: every 4xx and 5xx answer is one."""
+
+
+def error_response(error: PostinoError) -> Response[Any]:
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=error_body(error).model_dump_json(),
+    )
 
 
 # A route's 200, described by its return type (Powertools fills the schema in when the
