@@ -19,7 +19,11 @@ def quiet_the_machinery() -> None:
 
 
 def welcome(
-    config: LocalConfig, api_url: str, meta_sandbox_url: str | None, waha_sandbox_url: str | None
+    config: LocalConfig,
+    api_url: str,
+    webhook_function_url: str,
+    meta_sandbox_url: str | None,
+    waha_sandbox_url: str | None,
 ) -> None:
     """The settings, the URLs, and the first commands to try (a sandbox's only if it runs)."""
     print("Postino, locally: an embedded AWS (moto) and a Meta sandbox. Ctrl-C stops it.")
@@ -27,7 +31,9 @@ def welcome(
         print(f"  {name:<32} {value}")
     print(f"  API                              {api_url}/v1")
     print(f"  docs                             {api_url}/v1/docs")
-    print(f"  webhooks                         {api_url}/webhooks/meta, {api_url}/webhooks/waha")
+    # The webhook function's own URL, as on AWS (the WebhookUrl and WahaWebhookUrl outputs).
+    print(f"  WebhookUrl (Meta)                {webhook_function_url}webhooks/meta")
+    print(f"  WahaWebhookUrl                   {webhook_function_url}webhooks/waha")
     if meta_sandbox_url is not None:
         print(f"  Meta sandbox                     {meta_sandbox_url}/_sandbox/requests")
     if waha_sandbox_url is not None:

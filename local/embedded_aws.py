@@ -12,7 +12,7 @@ from moto.server import ThreadedMotoServer
 from local import iam, moto_speedups
 from local.console import say
 from local.stack_config import LocalConfig
-from local.template_stack import create_stack_resources, function_environment
+from local.template_stack import StackResources, create_stack_resources, function_environment
 
 WAHA_KEY_NAME = "postino/waha/api-key"
 # The wedding of the seeds: two phones, each a WAHA session waiting for its QR code.
@@ -35,7 +35,7 @@ def start_aws(config: LocalConfig) -> ThreadedMotoServer:
     return server
 
 
-def create_stack(config: LocalConfig, sandbox_url: str) -> None:
+def create_stack(config: LocalConfig, sandbox_url: str) -> StackResources:
     from postino import aws  # the layer is on the path by now
 
     resources = create_stack_resources(
@@ -98,6 +98,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> None:
                 }
             )
         )
+    return resources
 
 
 def add_wedding_senders(waha_base_url: str) -> None:

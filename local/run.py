@@ -2,9 +2,10 @@
 a WAHA sandbox.
 
 One process: moto's server, the resources of template.yaml, a local API Gateway in front of
-the real handlers, the drain on its schedule (and on the send API's nudge), the webhook
-processor fed from its SQS queue, the Meta sandbox, and the WAHA sandbox with two phones to
-pair, the senders "groom" and "bride". Ctrl-C stops it all.
+the send function, the webhook function on its own function URL (a port of its own), the drain
+on its schedule (and on the send API's nudge), the webhook processor fed from its SQS queue,
+the Meta sandbox, and the WAHA sandbox with two phones to pair, the senders "groom" and "bride".
+Both sandboxes deliver their webhooks to the function URL. Ctrl-C stops it all.
 """
 
 import faulthandler
@@ -20,6 +21,7 @@ from local.apigw import LocalApiGateway
 from local.bus_log import print_bus_events
 from local.console import quiet_the_machinery, say, welcome
 from local.embedded_aws import WEDDING_PHONES, add_wedding_senders, create_stack, start_aws
+from local.function_url import LocalFunctionUrl, function_urls
 from local.functions import load_function, under_role
 from local.stack_config import LocalConfig
 from local.template_stack import REPO_ROOT, api_routes
@@ -35,7 +37,7 @@ def main() -> int:
     print_bus_events()
     api_url = f"http://127.0.0.1:{config.api_port}"
     sandbox_url = f"http://127.0.0.1:{config.sandbox_port}"
-    create_stack(config, sandbox_url)
+    resources = create_stack(config, sandbox_url)
 
     from local.sandbox import MetaSandbox  # after the environment is set
     from local.waha_peer import WahaPeer
@@ -45,21 +47,23 @@ def main() -> int:
     drain_here = os.environ.get("POSTINO_LOCAL_DRAIN", "on") != "off"  # off: run from outside
     nudger = LocalNudger(enabled=drain_here)
     get_services().nudger = nudger  # type: ignore[assignment]
-    handlers = {
-        function: under_role(function, load_function(folder).lambda_handler)
-        for function, folder in (("SendFunction", "send"), ("WebhookFunction", "webhook"))
-    }
     gateway = LocalApiGateway(
         api_routes(),
-        handlers,
+        {"SendFunction": under_role("SendFunction", load_function("send").lambda_handler)},
         api_key=config.api_key,
         port=config.api_port,
         on_request=lambda method, path, status: say(f"api       {method} {path} → {status}"),
     )
+    webhooks = LocalFunctionUrl(
+        function_urls(iam.render(resources))["WebhookFunction"],
+        under_role("WebhookFunction", load_function("webhook").lambda_handler),
+        port=config.webhook_port,
+        on_request=lambda method, path, status: say(f"webhook   {method} {path} → {status}"),
+    )
     sandbox = None
     if config.graph_api_base_url is None:
         sandbox = MetaSandbox(
-            webhook_url=f"{api_url}/webhooks/meta",
+            webhook_url=f"{webhooks.url}webhooks/meta",
             app_secret=config.app_secret,
             phone_number_id=config.phone_number_id,
             waba_id=config.waba_id,
@@ -72,7 +76,7 @@ def main() -> int:
         waha = WahaPeer(
             api_key=config.waha_api_key,
             engine=config.waha_engine,  # type: ignore[arg-type]
-            webhook_url=f"{api_url}/webhooks/waha",
+            webhook_url=f"{webhooks.url}webhooks/waha",
             hmac_key=config.waha_hmac_key,
             port=config.waha_port,
             on_event=say,
@@ -85,6 +89,7 @@ def main() -> int:
     stop = threading.Event()
     threads = [
         threading.Thread(target=gateway.server.serve_forever, daemon=True),
+        threading.Thread(target=webhooks.server.serve_forever, daemon=True),
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
         threading.Thread(target=media_loop, args=(stop,), daemon=True),
     ]
@@ -96,6 +101,7 @@ def main() -> int:
     welcome(
         config,
         api_url,
+        webhooks.url,
         sandbox_url if sandbox is not None else None,
         waha.base_url if waha is not None else None,
     )
@@ -111,6 +117,7 @@ def main() -> int:
     # Stopping takes a second; should it ever hang, say where (every thread's stack) and leave.
     faulthandler.dump_traceback_later(20, exit=True)
     gateway.server.shutdown()
+    webhooks.server.shutdown()
     if sandbox is not None:
         sandbox.stop()
     if waha is not None:

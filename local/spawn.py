@@ -17,6 +17,8 @@ class StartedStack:
     ready_line: str
     # Everything it printed after its ready line, read as it comes (a full pipe would block it).
     later: list[str]
+    # What it printed before: its settings and URLs (the welcome).
+    welcome: list[str]
 
 
 def free_port() -> int:
@@ -46,7 +48,7 @@ def spawn(env: dict[str, str] | None = None, timeout: float = 90) -> StartedStac
         if line.startswith("ready: "):
             later: list[str] = []
             threading.Thread(target=later.extend, args=(stream,), daemon=True).start()
-            return StartedStack(process, line.strip(), later)
+            return StartedStack(process, line.strip(), later, before)
         if time.monotonic() > deadline:
             break
     process.kill()

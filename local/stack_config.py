@@ -11,6 +11,8 @@ class LocalConfig:
     app_secret: str
     verify_token: str
     api_port: int
+    # The webhook function's URL: a host of its own in AWS, a port of its own here.
+    webhook_port: int
     sandbox_port: int
     moto_port: int
     phone_number_id: str
@@ -32,6 +34,11 @@ class LocalConfig:
             app_secret=env.get("META_APP_SECRET", "local-app-secret"),
             verify_token=env.get("META_VERIFY_TOKEN", "local-verify-token"),
             api_port=int(env.get("POSTINO_LOCAL_PORT", "3000")),
+            # 3004 beside the default ports; a stack started on ports of its own (the tests,
+            # the soak) takes a free one unless told, so two stacks never want the same port.
+            webhook_port=int(
+                env.get("POSTINO_WEBHOOK_PORT") or (0 if "POSTINO_LOCAL_PORT" in env else 3004)
+            ),
             sandbox_port=int(env.get("POSTINO_SANDBOX_PORT", "3001")),
             moto_port=int(env.get("POSTINO_MOTO_PORT", "3002")),
             phone_number_id=env.get("POSTINO_DEFAULT_PHONE_NUMBER_ID", "100000000000001"),
@@ -54,6 +61,7 @@ class LocalConfig:
             "META_APP_SECRET": masked(self.app_secret),
             "META_VERIFY_TOKEN": masked(self.verify_token),
             "POSTINO_LOCAL_PORT": str(self.api_port),
+            "POSTINO_WEBHOOK_PORT": str(self.webhook_port or "(a free one)"),
             "POSTINO_SANDBOX_PORT": str(self.sandbox_port),
             "POSTINO_DEFAULT_PHONE_NUMBER_ID": self.phone_number_id,
             "GRAPH_API_BASE_URL": self.graph_api_base_url or "(the sandbox)",

@@ -53,10 +53,21 @@ INGEST = Ingest(
 )
 
 
-# No log_event: the body is a customer's message and never goes to the log.
+# No log_event: the body is a customer's message and never goes to the log. The function URL
+# keeps no access log: who called, and where, is in this line (a 401 from an IP not the
+# peer's is someone probing).
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = handle(event, INGEST)
-    logger.info("webhook answered", extra={"status": response["statusCode"]})
+    http = event.get("requestContext", {}).get("http", {})
+    logger.info(
+        "webhook answered",
+        extra={
+            "status": response["statusCode"],
+            "method": http.get("method"),
+            "path": event.get("rawPath"),
+            "ip": http.get("sourceIp"),
+        },
+    )
     return response

@@ -20,9 +20,12 @@ APP_SECRET = "e2e-app-secret"
 @dataclass
 class Stack:
     api: str
+    # The webhook function's URL, ending in "/" as Lambda gives it.
+    webhooks: str
     sandbox: str
     waha: str
     output: list[str]
+    welcome: list[str]
 
     def call(self, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         headers = {"x-api-key": API_KEY, **kwargs.pop("headers", {})}
@@ -34,7 +37,7 @@ class Stack:
 def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
-    ports = [free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(5)]
     env = {
         **os.environ,
         "POSTINO_API_KEY": API_KEY,
@@ -43,6 +46,7 @@ def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
         "POSTINO_SANDBOX_PORT": str(ports[1]),
         "POSTINO_MOTO_PORT": str(ports[2]),
         "POSTINO_WAHA_PORT": str(ports[3]),
+        "POSTINO_WEBHOOK_PORT": str(ports[4]),
         # retries and waits come back on the next scheduled drain: every 2 s, not every minute
         "POSTINO_DRAIN_EVERY_SECONDS": "2",
         **settings,
@@ -50,8 +54,8 @@ def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
     for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "WAHA_BASE_URL"):
         env.pop(name, None)
     started = spawn(env)
-    api, sandbox, waha = (f"http://127.0.0.1:{ports[i]}" for i in (0, 1, 3))
-    stack = Stack(api, sandbox, waha, started.later)
+    api, sandbox, waha, webhooks = (f"http://127.0.0.1:{ports[i]}" for i in (0, 1, 3, 4))
+    stack = Stack(api, f"{webhooks}/", sandbox, waha, started.later, started.welcome)
     return stack, started
 
 

@@ -79,15 +79,54 @@ def test_an_inbound_res_code_becomes_a_request_and_notifies_the_operator(stack: 
 def test_the_local_webhook_refuses_a_bad_signature(stack: Stack) -> None:
     raw = b'{"object": "whatsapp_business_account", "entry": []}'
     bad = httpx.post(
-        f"{stack.api}/webhooks/meta", content=raw, headers={"X-Hub-Signature-256": "sha256=00"}
+        f"{stack.webhooks}webhooks/meta", content=raw, headers={"X-Hub-Signature-256": "sha256=00"}
     )
     assert bad.status_code == 401
     good = httpx.post(
-        f"{stack.api}/webhooks/meta",
+        f"{stack.webhooks}webhooks/meta",
         content=raw,
         headers={"X-Hub-Signature-256": sign(raw, APP_SECRET), "Content-Type": "application/json"},
     )
     assert good.status_code == 200
+    # AND signed bytes sent under a binary type arrive base64-encoded, and verify all the same
+    binary = httpx.post(
+        f"{stack.webhooks}webhooks/meta",
+        content=raw,
+        headers={
+            "X-Hub-Signature-256": sign(raw, APP_SECRET),
+            "Content-Type": "application/octet-stream",
+        },
+    )
+    assert binary.status_code == 200
+
+
+def test_the_webhooks_are_on_the_function_url_the_stack_prints_not_on_the_api(
+    stack: Stack,
+) -> None:
+    # GIVEN the stack's welcome: the webhook URLs, as the WebhookUrl outputs name them
+    printed = {line.split()[0]: line.split()[-1] for line in stack.welcome if "WebhookUrl" in line}
+    assert printed == {
+        "WebhookUrl": f"{stack.webhooks}webhooks/meta",
+        "WahaWebhookUrl": f"{stack.webhooks}webhooks/waha",
+    }
+    # WHEN a webhook is posted to the REST API THEN it is no route there (API Gateway's 403)
+    answer = httpx.post(f"{stack.api}/webhooks/meta", content=b"{}")
+    assert answer.status_code == 403 and answer.json() == {
+        "message": "Missing Authentication Token"
+    }
+    # AND the function URL answers what is no webhook in the one error shape
+    unknown = httpx.post(f"{stack.webhooks}wp-login.php", content=b"{}")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    wrong = httpx.get(f"{stack.webhooks}webhooks/waha")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    # AND Meta's handshake works at the printed URL
+    handshake = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": "local-verify-token",
+        "hub.challenge": "1158201444",
+    }
+    verified = httpx.get(printed["WebhookUrl"], params=handshake)
+    assert verified.status_code == 200 and verified.text == "1158201444"
 
 
 def test_the_demo_tells_the_story_and_exits_0(stack: Stack) -> None:

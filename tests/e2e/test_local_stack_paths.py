@@ -137,7 +137,7 @@ def test_a_server_error_at_meta_is_retried_and_the_message_arrives(stack: Stack)
 
 def test_hostile_webhooks_at_the_local_route_change_nothing(stack: Stack) -> None:
     before = len(stack.call("GET", "/v1/reservations").json()["items"])
-    url = f"{stack.api}/webhooks/meta"
+    url = f"{stack.webhooks}webhooks/meta"
     assert httpx.post(url, content=b"not json").status_code == 401  # unsigned
     huge = b'{"object": "whatsapp_business_account", "entry": [], "x": "' + b"y" * 300_000 + b'"}'
     assert httpx.post(url, content=huge).status_code == 413
@@ -149,8 +149,8 @@ def test_hostile_webhooks_at_the_local_route_change_nothing(stack: Stack) -> Non
 def test_each_sample_api_event_is_answered_through_the_local_gateway(stack: Stack) -> None:
     for path in sorted((REPO_ROOT / "events").glob("*.json")):
         event = json.loads(path.read_text())
-        if "httpMethod" not in event or event["resource"].startswith("/webhooks/"):
-            continue  # the webhook samples are signed with the tests' app secret
+        if "httpMethod" not in event:
+            continue  # not the REST API's (the webhook samples are the function URL's)
         answer = httpx.request(
             event["httpMethod"],
             f"{stack.api}{event['path']}",

@@ -91,7 +91,11 @@ def test_the_task_gets_its_hook_its_keys_from_secrets_and_a_health_check() -> No
     waha = container()
     environment = {e["Name"]: e["Value"] for e in waha["Environment"]}
     assert environment["WHATSAPP_DEFAULT_ENGINE"] == {"Ref": "WahaEngine"}
-    assert environment["WHATSAPP_HOOK_URL"]["Fn::Sub"].endswith("/webhooks/waha")
+    # The webhook function's own URL (it ends in "/"), as the WahaWebhookUrl output gives it
+    assert environment["WHATSAPP_HOOK_URL"] == TEMPLATE["Outputs"]["WahaWebhookUrl"]["Value"]
+    assert environment["WHATSAPP_HOOK_URL"] == {
+        "Fn::Sub": "${WebhookFunctionUrl.FunctionUrl}webhooks/waha"
+    }
     # message.any, not message: what the owner types on the phone lands in its conversation
     assert set(environment["WHATSAPP_HOOK_EVENTS"].split(",")) == {
         "message.any",

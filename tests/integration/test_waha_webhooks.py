@@ -1,5 +1,6 @@
 """WAHA's webhooks through the real route and processor: HMAC, dedup, acks, inbound, sessions."""
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,18 @@ def test_an_unsigned_or_badly_signed_event_is_refused_and_nothing_is_queued(
 def test_a_key_other_than_ours_is_refused(services: Services, waha_webhook: Webhook) -> None:
     result = waha_webhook(envelope("message", inbound("hi")), key="someone-elses-key")
     assert result.status == 401 and ingest_depth(services) == 0
+
+
+def test_a_base64_body_signed_over_its_bytes_is_accepted(
+    services: Services, waha_webhook: Webhook
+) -> None:
+    # GIVEN an event WAHA signed over its bytes, sent under a type the function URL
+    # base64-encodes
+    raw = json.dumps(envelope("message", inbound("Ciao!")), separators=(",", ":")).encode()
+    # WHEN it reaches the route THEN the signature holds over the decoded bytes
+    assert waha_webhook(raw, base64_encoded=True).status == 200
+    (queued,) = aws.sqs().receive_message(QueueUrl=services.settings.ingest_queue_url)["Messages"]
+    assert queued["Body"] == raw.decode()
 
 
 @pytest.mark.parametrize(

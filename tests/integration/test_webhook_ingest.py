@@ -1,4 +1,5 @@
-"""Meta's webhook route through its real lambda_handler: the handshake, signatures, hostile input."""
+"""Meta's webhook route through its real lambda_handler, as the function URL calls it: the
+handshake, signatures, hostile input, and what is no route at all."""
 
 import json
 import os
@@ -9,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from local.functions import under_role
 from local.template_stack import REPO_ROOT
 from postino import aws
 from postino.services import Services
 from postino.webhooks.signature import sign
 from tests.conftest import VERIFY_TOKEN, sqs_depth
-from tests.support.events import FakeLambdaContext, HttpResult, as_http
+from tests.support.events import FakeLambdaContext, HttpResult, as_http, function_url_event
 from tests.support.functions import load_function
 from tests.support.webhooks import APP_SECRET, status, statuses, webhook_event
 
@@ -52,6 +54,53 @@ def test_meta_verification_answers_the_challenge_only_with_the_right_token(
         assert refused.status == 403 and refused.body["error"]["code"] == "verification_failed"
 
 
+def at_the_url(method: str, path: str, raw: bytes = b"") -> HttpResult:
+    """Any request at the webhook function's URL, through its real entry point and role."""
+    route = under_role("WebhookFunction", load_function("webhook").lambda_handler)
+    headers = {"Content-Type": "application/json"}
+    return as_http(
+        route(function_url_event(method, path, raw, headers=headers), FakeLambdaContext())
+    )
+
+
+@pytest.mark.parametrize("path", ["/", "/webhooks", "/webhooks/meta/", "/v1/messages", "/.env"])
+def test_a_path_that_is_no_webhook_is_a_404_in_the_one_error_shape(
+    services: Services, path: str
+) -> None:
+    # GIVEN the function URL, which hands the function every path (scanners find it)
+    # WHEN a request comes for a path that is neither webhook
+    answer = at_the_url("POST", path, b'{"object": "whatsapp_business_account", "entry": []}')
+    # THEN it is a 404 in the one error shape, and nothing is queued
+    assert answer.status == 404 and answer.headers["Content-Type"] == "application/json"
+    assert answer.body == {
+        "error": {
+            "code": "not_found",
+            "message": "There is no such route: the webhooks are /webhooks/meta and /webhooks/waha.",
+            "details": [],
+        }
+    }
+    assert ingest_depth(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/webhooks/waha", "POST"),
+        ("PUT", "/webhooks/waha", "POST"),
+        ("DELETE", "/webhooks/meta", "GET, POST"),
+        ("PATCH", "/webhooks/meta", "GET, POST"),
+    ],
+)
+def test_a_method_a_webhook_does_not_take_is_a_405_that_says_which_it_takes(
+    services: Services, method: str, path: str, allow: str
+) -> None:
+    answer = at_the_url(method, path)
+    assert answer.status == 405 and answer.headers["Allow"] == allow
+    assert answer.body["error"]["code"] == "method_not_allowed"
+    assert answer.body["error"]["message"].endswith(f"not {method}.")
+    assert ingest_depth(services) == 0
+
+
 def test_a_signed_notification_is_queued_then_answered(
     webhook: Webhook, services: Services
 ) -> None:
@@ -70,9 +119,26 @@ def test_the_signature_is_checked_over_the_raw_bytes_as_meta_sent_them(
         b'{"object":"whatsapp_business_account",  "entry":[{"id":"1","changes":[]}],"x":"\\u00e8"}'
     )
     assert webhook(raw).status == 200
-    # The same body base64-encoded by API Gateway (a binary media type) verifies too
+    # The same body sent as a binary type, which the function URL base64-encodes, verifies too
     assert webhook(raw, base64_encoded=True).status == 200
     assert ingest_depth(services) == 2
+
+
+def test_a_base64_body_signed_over_its_bytes_is_accepted_and_queued_as_sent(
+    webhook: Webhook, services: Services
+) -> None:
+    # GIVEN a notification Meta signed over its bytes, sent under a type that is not text
+    body = statuses(status("wamid.B64", "read", 1795600000))
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    event = webhook_event(raw, base64_encoded=True)
+    assert event["isBase64Encoded"] and event["body"] != raw.decode()
+    # WHEN it reaches the route
+    route = under_role("WebhookFunction", load_function("webhook").lambda_handler)
+    answer = as_http(route(event, FakeLambdaContext()))
+    # THEN the signature holds over the decoded bytes, and the queue gets those bytes
+    assert answer.status == 200
+    (queued,) = aws.sqs().receive_message(QueueUrl=services.settings.ingest_queue_url)["Messages"]
+    assert queued["Body"] == raw.decode()
 
 
 @pytest.mark.parametrize(
@@ -120,7 +186,7 @@ def test_a_bad_signature_is_refused_and_nothing_is_queued(
 def test_hostile_bodies_are_refused_even_when_signed(
     webhook: Webhook, services: Services, raw: bytes, status_code: int, code: str
 ) -> None:
-    # Invalid UTF-8 can only arrive base64-encoded: API Gateway passes text as text
+    # Invalid UTF-8 can only arrive base64-encoded: the function URL passes text as text
     answer = webhook(raw, base64_encoded=True)
     assert answer.status == status_code and answer.body["error"]["code"] == code
     assert answer.body["error"]["message"]

@@ -1,11 +1,14 @@
-"""Real event shapes: API Gateway REST proxy events and EventBridge Scheduler invocations."""
+"""Real event shapes: API Gateway REST proxy events, Lambda function URL events and EventBridge
+Scheduler invocations."""
 
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from local.apigw import match_route
+from local.function_url import FunctionUrl, url_event
 from local.template_stack import api_routes
 
 API_KEY = "local-dev-key"
@@ -73,6 +76,27 @@ def rest_event(
         "body": text,
         "isBase64Encoded": False,
     }
+
+
+# The webhook function's own URL (template.yaml: its FunctionUrlConfig).
+WEBHOOK_FUNCTION_URL = FunctionUrl("WebhookFunction", "NONE", "BUFFERED", public=True)
+
+
+def function_url_event(
+    method: str,
+    path: str,
+    raw: bytes = b"",
+    *,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Lambda function URL event (payload format 2.0) for the webhook function, as Lambda
+    builds it: the body as text under a text Content-Type, base64-encoded under any other."""
+    target = path + (f"?{urlencode(query)}" if query else "")
+    sent = {"User-Agent": "pytest", **(headers or {})}
+    return url_event(
+        method, target, sent, raw, domain=WEBHOOK_FUNCTION_URL.domain, source_ip="203.0.113.9"
+    )
 
 
 def schedule_event() -> dict[str, Any]:

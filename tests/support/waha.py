@@ -1,4 +1,5 @@
-"""WAHA's side in tests: its webhook deliveries as API Gateway hands them over, and senders."""
+"""WAHA's side in tests: its webhook deliveries as the webhook function's URL hands them over,
+and senders."""
 
 import json
 import secrets
@@ -6,7 +7,7 @@ import time
 from typing import Any
 
 from postino.webhooks.waha_signature import sign
-from tests.support.events import rest_event
+from tests.support.events import function_url_event
 
 WAHA_API_KEY = "waha-test-key"
 WAHA_KEY_SECRET = "postino/waha/api-key"
@@ -74,16 +75,19 @@ def inbound(text: str, *, sender: str = f"{GUEST}@c.us", **fields: Any) -> dict[
 
 
 def waha_webhook_event(
-    body: Any, *, key: str = WAHA_HMAC_KEY, signature: str | None = None
+    body: Any,
+    *,
+    key: str = WAHA_HMAC_KEY,
+    signature: str | None = None,
+    base64_encoded: bool = False,
 ) -> dict[str, Any]:
-    """A REST proxy event for POST /webhooks/waha, signed as WAHA signs (X-Webhook-Hmac)."""
+    """A function URL event for POST /webhooks/waha, signed as WAHA signs (X-Webhook-Hmac).
+    `base64_encoded`: sent as application/octet-stream, which Lambda hands over base64-encoded."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"X-Webhook-Hmac": signature if signature is not None else sign(raw, key)}
-    if signature == "":
-        headers = {}
-    headers["X-Webhook-Hmac-Algorithm"] = "sha512"
-    event = rest_event("POST", "/webhooks/waha", headers=headers)
-    del event["headers"]["x-api-key"]
-    event["body"] = raw.decode("utf-8")
-    event["isBase64Encoded"] = False
-    return event
+    headers = {
+        "Content-Type": "application/octet-stream" if base64_encoded else "application/json",
+        "X-Webhook-Hmac-Algorithm": "sha512",
+    }
+    if signature != "":
+        headers["X-Webhook-Hmac"] = signature if signature is not None else sign(raw, key)
+    return function_url_event("POST", "/webhooks/waha", raw, headers=headers)

@@ -1,11 +1,11 @@
-"""Meta's webhook deliveries as API Gateway hands them to us, and notification bodies."""
+"""Meta's webhook deliveries as the webhook function's URL hands them to us, and notification
+bodies."""
 
-import base64
 import json
 from typing import Any
 
 from postino.webhooks.signature import sign
-from tests.support.events import rest_event
+from tests.support.events import function_url_event
 
 PHONE_NUMBER_ID = "106540352242922"
 WABA_ID = "102290129340398"
@@ -21,20 +21,16 @@ def webhook_event(
     method: str = "POST",
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A REST proxy event for /webhooks/meta. `body` may be bytes (sent as they are)."""
+    """A function URL event for /webhooks/meta. `body` may be bytes (sent as they are).
+    `base64_encoded`: sent as application/octet-stream, which Lambda hands over base64-encoded;
+    otherwise as Meta sends it, application/json (text)."""
+    if method != "POST":
+        return function_url_event(method, "/webhooks/meta", query=query)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"X-Hub-Signature-256": signature if signature is not None else sign(raw, secret)}
-    if signature == "":
-        headers = {}
-    event = rest_event(method, "/webhooks/meta", headers=headers, query=query)
-    del event["headers"]["x-api-key"]
-    event["body"] = (
-        (base64.b64encode(raw).decode() if base64_encoded else raw.decode("utf-8"))
-        if method == "POST"
-        else None
-    )
-    event["isBase64Encoded"] = base64_encoded
-    return event
+    headers = {"Content-Type": "application/octet-stream" if base64_encoded else "application/json"}
+    if signature != "":
+        headers["X-Hub-Signature-256"] = signature if signature is not None else sign(raw, secret)
+    return function_url_event("POST", "/webhooks/meta", raw, headers=headers, query=query)
 
 
 def notification(value: dict[str, Any], field: str = "messages") -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The webhook routes: Meta's verification handshake, and verify-then-enqueue for deliveries
-from Meta (/webhooks/meta) and from WAHA (/webhooks/waha).
+from Meta (/webhooks/meta) and from WAHA (/webhooks/waha), on the webhook function's own URL.
 
 Each is on its peer's clock (Meta: median under 250 ms), so it does the least: check the
 signature over the raw bytes, check the body's shape, put it on the ingest queue, answer. No
@@ -20,6 +20,10 @@ from postino.webhooks.signature import is_valid
 # The ingest queue's MaximumMessageSize (template.yaml): a body SQS cannot hold is refused.
 MAX_BODY_BYTES = 262_144
 WHATSAPP_OBJECT = "whatsapp_business_account"
+META_PATH = "/webhooks/meta"
+WAHA_PATH = "/webhooks/waha"
+# A function URL hands the function every path and method: the routes are decided here.
+ROUTES: dict[str, tuple[str, ...]] = {META_PATH: ("GET", "POST"), WAHA_PATH: ("POST",)}
 
 
 @dataclass
@@ -39,14 +43,18 @@ class Refusal(Exception):
     code: str
     message: str
     metric: str | None = None
+    allow: tuple[str, ...] = ()
 
 
 def handle(event: dict[str, Any], ingest: Ingest) -> dict[str, Any]:
-    """An API Gateway REST proxy event in, a proxy response out."""
+    """A function URL's request (payload format 2.0) in, its response out."""
+    method = str((event.get("requestContext") or {}).get("http", {}).get("method", ""))
+    path = str(event.get("rawPath") or "")
     try:
-        if event.get("httpMethod") == "GET":
+        _check_route(method, path)
+        if method == "GET":
             return _text(200, _challenge(event.get("queryStringParameters") or {}, ingest))
-        if str(event.get("resource") or event.get("path") or "").endswith("/webhooks/waha"):
+        if path == WAHA_PATH:
             _enqueue(_waha_event(event, ingest), ingest)
         else:
             _enqueue(_meta_notification(event, ingest), ingest)
@@ -55,6 +63,22 @@ def handle(event: dict[str, Any], ingest: Ingest) -> dict[str, Any]:
             ingest.count(refusal.metric)
         return _error(refusal)
     return _json(200, {"received": True})
+
+
+def _check_route(method: str, path: str) -> None:
+    if path not in ROUTES:
+        raise Refusal(
+            404,
+            "not_found",
+            f"There is no such route: the webhooks are {META_PATH} and {WAHA_PATH}.",
+        )
+    if method not in ROUTES[path]:
+        raise Refusal(
+            405,
+            "method_not_allowed",
+            f"{path} takes {' and '.join(ROUTES[path])}, not {method}.",
+            allow=ROUTES[path],
+        )
 
 
 def _challenge(query: dict[str, str], ingest: Ingest) -> str:
@@ -152,15 +176,15 @@ def _raw_body(event: dict[str, Any]) -> bytes:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError) as error:
             raise Refusal(400, "malformed_body", "The body is not valid base64.") from error
-    # API Gateway hands a non-binary body over as text: its UTF-8 bytes are what Meta signed.
+    # A function URL hands a text body (JSON, as both peers send) over as text, any other
+    # base64-encoded: either way these bytes are what the peer signed.
     return body.encode("utf-8", errors="surrogateescape")
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
+    """A request header; a function URL's event names each in lowercase."""
+    value = (event.get("headers") or {}).get(name)
+    return None if value is None else str(value)
 
 
 def _same(a: str, b: str) -> bool:
@@ -171,10 +195,12 @@ def _text(status: int, body: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": body}
 
 
-def _json(status: int, body: dict[str, Any]) -> dict[str, Any]:
+def _json(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
+        "headers": {"Content-Type": "application/json", **(headers or {})},
         "body": json.dumps(body),
     }
 
@@ -183,4 +209,5 @@ def _error(refusal: Refusal) -> dict[str, Any]:
     return _json(
         refusal.status,
         {"error": {"code": refusal.code, "message": refusal.message, "details": []}},
+        {"Allow": ", ".join(refusal.allow)} if refusal.allow else None,
     )
