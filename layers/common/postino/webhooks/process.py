@@ -19,7 +19,6 @@ from postino.events import announced, message_received, publish_at_most_once, st
 from postino.media.jobs import request_media
 from postino.messages.model import Status
 from postino.observability import logger, mask_phone, metrics
-from postino.reservations.service import request_reservations
 from postino.senders.model import CloudApiSender, Sender, WahaSender
 from postino.services import Services
 from postino.store.inbox import contact_key, inbound_key, orphan_status_key, templates_key
@@ -192,6 +191,9 @@ class Processor:
             inbound_at=at,
             profile={k: v for k, v in profile.items() if v is not None},
         )
+        # Imported on the first inbound message: the send path it needs is no status's cost.
+        from postino.reservations.service import request_reservations
+
         # Not gated on `created`: a retry after a crash still makes the requests it owes.
         request_reservations(self.s, sender_name, message, profile_name, now)
         if created and sender is not None and sender.auto_mark_read:

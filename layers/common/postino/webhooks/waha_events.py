@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from postino.observability import logger
 from postino.providers.waha import SESSION_PAUSE, WORKING, key_of, session_not_working
 from postino.senders.model import WahaSender
-from postino.senders.profiles import resume_sender
 from postino.services import Services
 from postino.webhooks.payload import Contact, InboundMessage, Profile, StatusUpdate, WebhookError
 
@@ -207,6 +206,10 @@ def apply_session_status(services: Services, sender: WahaSender, event: WahaEven
         return "ignored"
     sender = current
     if status == WORKING and sender.paused and sender.paused_code == SESSION_PAUSE:
+        # Imported here, where a session comes back: it brings the send path, no cost to the
+        # processor's every other notification.
+        from postino.senders.profiles import resume_sender
+
         _, moved = resume_sender(services, sender.name)
         logger.info(
             "sender resumed: session working", extra={"sender": sender.name, "moved": moved}
