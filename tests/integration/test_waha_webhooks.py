@@ -149,7 +149,12 @@ def test_acks_in_any_order_end_in_the_same_state(
     assert process() == []
     message = api("GET", f"/v1/messages/{message_id}").body
     assert message["status"] == "read"
-    assert [e["phase"] for e in message["events"]][-3:] == ["sent", "delivered", "read"]
+    # WAHA's ack 1 (sent) repeats our record of the send, and is not written
+    assert [e["phase"] for e in message["events"]][-3:] == [
+        "provider_accepted",
+        "delivered",
+        "read",
+    ]
 
 
 def test_an_ack_for_a_message_we_never_sent_is_kept_as_an_orphan(

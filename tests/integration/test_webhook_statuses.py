@@ -62,8 +62,8 @@ def test_statuses_in_order_move_the_message_forward_with_metas_times(
     assert after["delivered_at"] == iso(T0 + 5) and after["read_at"] == iso(T0 + 60)
     assert after["sent_at"] == message["sent_at"]  # ours: when Meta accepted it
     assert after["pricing"]["category"] == "service" and after["conversation"]["id"] == "c0ffee"
+    # Meta's `sent` repeats our record of the send (sent_at, provider_accepted): not written
     assert [(e["phase"], e["at"]) for e in webhook_part(after)] == [
-        ("sent", iso(T0)),
         ("delivered", iso(T0 + 5)),
         ("read", iso(T0 + 60)),
     ]
@@ -90,7 +90,6 @@ def test_duplicated_and_shuffled_statuses_end_in_the_same_state_and_timeline(
         assert (final["delivered_at"], final["read_at"]) == (iso(T0 + 3), iso(T0 + 9))
         # the timeline holds each status once, in Meta's time order, whatever the arrival order
         assert [(e["phase"], e["at"]) for e in webhook_part(final)] == [
-            ("sent", iso(T0)),
             ("delivered", iso(T0 + 3)),
             ("read", iso(T0 + 9)),
         ]

@@ -25,6 +25,8 @@ ALIASES = {"played": "read"}
 WEBHOOK = "webhook"
 # Our statuses a webhook may move: sent and after, and unknown (the webhook proves it went).
 RECEIVING = (Status.SENT, Status.DELIVERED, Status.READ, Status.FAILED, Status.UNKNOWN)
+# Our statuses that already say a message was sent: a plain `sent` receipt adds nothing.
+CONFIRMED = (Status.SENT, Status.DELIVERED, Status.READ)
 PHASES = {
     "sent": Phase.SENT,
     "delivered": Phase.DELIVERED,
@@ -54,6 +56,10 @@ def merge(message: Message, update: StatusUpdate, received_at: float) -> dict[st
         return None
     name, receipt = found
     if name in message.receipts:
+        return None
+    if name == "sent" and message.status in CONFIRMED and "errors" not in receipt:
+        # Our own record of the send says it already (the drain's, from Meta's answer): Meta's
+        # `sent` would only repeat it, and its write costs a unit a message.
         return None
     receipts = {**message.receipts, name: receipt}
     changes = derive(message, receipts, update.id)
