@@ -36,9 +36,17 @@ PROBE = (
     "module = importlib.import_module({module!r}); {then}; "
     "print(time.process_time() - c, time.perf_counter() - w)"
 )
-# The send API imports a route's module on the route's first request (functions/send/app.py):
-# the first send, and the API's description, which imports them all.
-FIRST_USE = {"SendFunction": ("/v1/messages", "/v1/docs")}
+# What a first invocation imports on top, where a function leaves it to the requests that need
+# it: the send API a route's module (the description: all of them), the drain its drainer's
+# modules (a tick needs none), the processor the reservations (a status needs none).
+FIRST_USE = {
+    "SendFunction": {
+        "POST /v1/messages": "module.include_routes('/v1/messages')",
+        "GET /v1/docs": "module.include_routes('/v1/docs')",
+    },
+    "SchedulerFunction": {"a drainer": "import postino.drain.drainer"},
+    "WebhookProcessorFunction": {"an inbound message": "import postino.reservations.service"},
+}
 
 
 @dataclass(frozen=True)
@@ -162,9 +170,8 @@ def rows() -> list[Row]:
     found = [Row("(reference)", None)]
     for handler in handlers():
         found.append(Row(handler.logical_id, handler))
-        for path in FIRST_USE.get(handler.logical_id, ()):
-            # What a first request for `path` imports on top of the cold start.
-            found.append(Row(f"  + {path}", handler, f"module.include_routes({path!r})"))
+        for first, then in FIRST_USE.get(handler.logical_id, {}).items():
+            found.append(Row(f"  + {first}", handler, then))
     return found
 
 
