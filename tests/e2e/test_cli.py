@@ -36,7 +36,11 @@ def test_send_waits_until_read_then_lists_and_shows_it(
     assert main(["send", "--to", "+39 333 765 4321", "--template", "hello_world", "--wait"]) == 0
     lines = capsys.readouterr().out.splitlines()
     message_id = lines[0]
-    assert [line.split()[1] for line in lines[1:]][-3:] == ["sent", "delivered", "read"]
+    assert [line.split()[1] for line in lines[1:]][-3:] == [
+        "provider_accepted",
+        "delivered",
+        "read",
+    ]
 
     assert main(["messages", "--json", "--limit", "100"]) == 0
     listed = json.loads(capsys.readouterr().out)
