@@ -1,9 +1,11 @@
-"""Meta's webhook route (GET verification, POST deliveries) and WAHA's: verify, queue, answer.
+"""Meta's webhook route (GET verification, POST deliveries) and WAHA's: verify, settle or
+queue, answer.
 
 Kept light on purpose, since the peers time webhooks and a cold start pays for every import: no
 settings model, no pydantic, no X-Ray SDK (Lambda's active tracing still records the
-invocation). `python -X importtime` shows the difference. The processor (process.py) does the
-work.
+invocation). `python -X importtime` shows the difference. A body of statuses only is settled
+here with the processor's own code, imported on the first such body; the processor
+(process.py) does everything else from the ingest queue.
 """
 
 import os
@@ -44,12 +46,35 @@ def _count(metric: str) -> None:
     metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
 
 
+def _settle(text: str) -> bool:
+    """Apply Meta's statuses now (postino/webhooks/process.py, as the processor would): True
+    when each is applied, a repeat or an orphan. False sends the body to the queue: a status
+    whose send the drain has not recorded yet (the processor retries it with its back-off), or
+    any failure here. What was applied stays applied; the processor finds it a repeat."""
+    # The status path's imports (models, settings, the stores), on the first status only.
+    from postino.services import get_services
+    from postino.webhooks.process import NotYetRecorded, Processor
+
+    try:
+        counts = Processor(get_services()).process(text)
+    except NotYetRecorded:
+        return False
+    except Exception as error:  # the queue is the fallback, and the log says why
+        # The type only: a message could quote the body (numbers, text).
+        logger.warning("statuses queued, not settled", extra={"error": type(error).__name__})
+        _count("WebhookStatusesQueued")
+        return False
+    logger.info("statuses settled", extra={"counts": dict(counts)})
+    return True
+
+
 INGEST = Ingest(
     app_secret=lambda: _secret(os.environ.get("APP_SECRET_NAME", "")),
     verify_token=lambda: _secret(os.environ.get("VERIFY_TOKEN_NAME", "")),
     waha_hmac_key=lambda: _secret(os.environ.get("WAHA_HMAC_KEY_NAME", "")),
     enqueue=_enqueue,
     count=_count,
+    settle=_settle,
 )
 
 

@@ -14,11 +14,19 @@ from local.functions import under_role
 from local.template_stack import REPO_ROOT
 from postino import aws
 from postino.services import Services
+from postino.webhooks.process import Processor
 from postino.webhooks.signature import sign
 from tests.conftest import VERIFY_TOKEN, sqs_depth
 from tests.support.events import FakeLambdaContext, HttpResult, as_http, function_url_event
 from tests.support.functions import load_function
-from tests.support.webhooks import APP_SECRET, status, statuses, webhook_event
+from tests.support.webhooks import (
+    APP_SECRET,
+    inbound,
+    status,
+    statuses,
+    text_message,
+    webhook_event,
+)
 
 Webhook = Callable[..., HttpResult]
 
@@ -104,7 +112,7 @@ def test_a_method_a_webhook_does_not_take_is_a_405_that_says_which_it_takes(
 def test_a_signed_notification_is_queued_then_answered(
     webhook: Webhook, services: Services
 ) -> None:
-    body = statuses(status("wamid.A", "delivered", 1795600000))
+    body = inbound(text_message("wamid.A", "Ciao"))
     answer = webhook(body)
     assert answer.status == 200 and answer.body == {"received": True}
     (queued,) = aws.sqs().receive_message(QueueUrl=services.settings.ingest_queue_url)["Messages"]
@@ -128,7 +136,7 @@ def test_a_base64_body_signed_over_its_bytes_is_accepted_and_queued_as_sent(
     webhook: Webhook, services: Services
 ) -> None:
     # GIVEN a notification Meta signed over its bytes, sent under a type that is not text
-    body = statuses(status("wamid.B64", "read", 1795600000))
+    body = inbound(text_message("wamid.B64", "Ciao"))
     raw = json.dumps(body, separators=(",", ":")).encode()
     event = webhook_event(raw, base64_encoded=True)
     assert event["isBase64Encoded"] and event["body"] != raw.decode()
@@ -208,7 +216,20 @@ def test_when_the_queue_fails_meta_gets_a_500_to_retry(
     webhook: Webhook, services: Services
 ) -> None:
     aws.sqs().delete_queue(QueueUrl=services.settings.ingest_queue_url)
-    answer = webhook(statuses(status("wamid.C", "sent", 1795600000)))
+    answer = webhook(inbound(text_message("wamid.C", "Ciao")))
+    assert answer.status == 500 and answer.body["error"]["code"] == "enqueue_failed"
+
+
+def test_statuses_the_route_cannot_settle_and_cannot_queue_are_a_500_to_retry(
+    webhook: Webhook, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the messages table failing, then the queue gone too
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("DynamoDB is unavailable")
+
+    monkeypatch.setattr(Processor, "apply_status", unavailable)
+    aws.sqs().delete_queue(QueueUrl=services.settings.ingest_queue_url)
+    answer = webhook(statuses(status("wamid.D", "delivered", 1795600000)))
     assert answer.status == 500 and answer.body["error"]["code"] == "enqueue_failed"
 
 

@@ -8,10 +8,10 @@ from local.graph_api_peer import GraphApiPeer
 from postino.clock import iso
 from postino.messages.model import Status
 from postino.services import Services
-from postino.store.inbox import orphan_status_key
+from postino.store.inbox import inbound_key, orphan_status_key
 from tests.conftest import sqs_depth
 from tests.support.events import HttpResult
-from tests.support.webhooks import status, statuses
+from tests.support.webhooks import inbound, status, statuses, text_message
 
 Api = Callable[..., HttpResult]
 T0 = 1795600000
@@ -163,20 +163,62 @@ def test_a_status_that_beats_the_drains_record_is_retried_alone(
 ) -> None:
     # GIVEN a message claimed by a drainer that has not recorded the send yet
     message_id = message_in(api, services, Status.SENDING)
-    # WHEN its status arrives in the same batch as an unrelated, fine notification, and in
-    # the same body as another status
+    # WHEN its status arrives in the same body as another status, which the route cannot settle
+    # then, and the ingest queue's batch also holds an unrelated, fine notification
     webhook(
         statuses(
             status("wamid.EARLY", "sent", T0, callback=message_id),
             status("wamid.SAME_BODY", "delivered", T0),
         )
     )
-    webhook(statuses(status("wamid.UNRELATED", "sent", T0)))
+    webhook(inbound(text_message("wamid.UNRELATED", "Ciao")))
     failed = process()
     # THEN only that record failed (it stays on the queue for a retry); the other was done
     assert len(failed) == 1
-    assert services.inbox.get(orphan_status_key("wamid.UNRELATED", "sent")) is not None
+    assert services.inbox.get(inbound_key("wamid.UNRELATED")) is not None
     # the rest of its own body was done too, not held back with it
     assert services.inbox.get(orphan_status_key("wamid.SAME_BODY", "delivered")) is not None
     assert services.messages.get(message_id).status is Status.SENDING  # type: ignore[union-attr]
     assert sqs_depth(services.settings.ingest_queue_url, "NotVisible") == 1
+
+
+def test_a_body_of_statuses_is_settled_before_the_200_and_never_queued(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    services: Services,
+) -> None:
+    # GIVEN a sent message
+    (message,) = sent_messages(api, drain, 1)
+    wamid = message["provider_message_id"]
+    # WHEN Meta's statuses for it, and one for a message not ours, come in
+    answer = webhook(
+        statuses(
+            status(wamid, "delivered", T0, callback=message["id"]),
+            status("wamid.NOT_OURS", "read", T0),
+        )
+    )
+    # THEN they are applied by the time Meta has its 200, and nothing waits on the queue
+    assert answer.status == 200
+    assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "delivered"
+    assert services.inbox.get(orphan_status_key("wamid.NOT_OURS", "read")) is not None
+    assert sqs_depth(services.settings.ingest_queue_url, "", "NotVisible") == 0
+
+
+def test_a_body_with_a_message_beside_its_statuses_is_queued_whole(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    process: Callable[[], list[str]],
+    services: Services,
+) -> None:
+    (message,) = sent_messages(api, drain, 1)
+    body = statuses(status(message["provider_message_id"], "read", T0, callback=message["id"]))
+    body["entry"][0]["changes"][0]["value"]["messages"] = inbound(
+        text_message("wamid.BESIDE", "Ciao")
+    )["entry"][0]["changes"][0]["value"]["messages"]
+    assert webhook(body).status == 200
+    assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "sent"  # not yet
+    assert process() == []
+    assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "read"
+    assert services.inbox.get(inbound_key("wamid.BESIDE")) is not None
