@@ -46,7 +46,17 @@ class Call:
 
     @property
     def billed_ms(self) -> int:
-        return math.ceil(1000 * self.cpu_s + self.aws_ms + 1000 * self.peer_s)
+        return self.billed_ms_at(FULL_VCPU_MB)
+
+    def billed_ms_at(self, memory_mb: int) -> int:
+        """Billed at a memory size: its CPU (measured on a whole core here) stretched to the
+        function's share of a vCPU (Lambda gives one at 1,769 MB, proportionally less below)."""
+        stretch = max(1.0, FULL_VCPU_MB / memory_mb)
+        return math.ceil(1000 * self.cpu_s * stretch + self.aws_ms + 1000 * self.peer_s)
+
+
+# Lambda gives a function one vCPU at 1,769 MB, proportionally less below.
+FULL_VCPU_MB = 1769
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.ledger import Call, Tally
+from bench.ledger import FULL_VCPU_MB, Call, Tally
 
 PRICES = Path(__file__).with_name("prices.json")
 RESULTS = Path(__file__).with_name("results.json")
@@ -26,7 +26,6 @@ FUNCTIONS = {
     "webhook": "WebhookFunction",
     "processor": "WebhookProcessorFunction",
 }
-FULL_VCPU_MB = 1769  # Lambda gives a function one vCPU at 1,769 MB, proportionally less below
 PEER_MS = 200.0  # Meta's Graph API answering a send (the bench's peer answers at once)
 
 
@@ -195,7 +194,7 @@ def rows(life: Life, facts: StackFacts, prices: Prices, drain: DrainModel) -> li
         if f == "scheduler":
             own = life.sent * drain.billed_s_per_message * gb / n
         else:
-            own = sum(c.billed_ms for c in calls[f]) / 1000 * gb / n
+            own = sum(c.billed_ms_at(facts.memory_mb[f]) for c in calls[f]) / 1000 * gb / n
         per = unit(facts.gb_second_price[f]) * 1e6
         out.append(Row(f"lambda: {f} GB-s ({facts.memory_mb[f]} MB)", wall, wall * per,
                        own, own * per))  # fmt: skip
