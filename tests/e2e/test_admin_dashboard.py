@@ -311,16 +311,18 @@ def test_the_senders_show_windows_and_a_qr_code_until_the_phone_is_paired(
 
 
 def test_a_reservation_request_is_acknowledged(tab: Tab) -> None:
+    # GIVEN an operator watching the reservations
+    tab.sign_in()
+    tab.view("reservations")
+    # WHEN a request comes in (webhook → SQS → processor: seconds on a loaded machine)
     code = f"RES-{uuid.uuid4().hex[:6].upper()}"
     played = httpx.post(
         f"{tab.stack.sandbox}/_sandbox/inbound",
         json={"from": "393331117777", "text": f"Ciao, prenoto {code} per due", "name": "Lia"},
     )
     assert played.status_code == 200
-    tab.sign_in()
-    tab.view("reservations")
+    # THEN it appears without a reload, and can be acknowledged
     row = tab.page.locator("#reservations li").filter(has_text=code)
-    # (the inbound goes webhook → SQS → processor: seconds on a loaded machine)
     expect(row).to_have_count(1, timeout=30_000)
     expect(row.locator(".to")).to_have_text("Lia 393331117777")
     tab.screenshot("reservations")

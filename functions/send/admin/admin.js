@@ -671,6 +671,8 @@ async function send(event) {
 function tick() {
   if (document.hidden || !apiKey()) return;
   if (state.view === "queue") refreshQueue();
+  // A request that comes in while an operator watches appears without a reload.
+  if (state.view === "reservations") refreshReservations();
   if (state.drawerId) refreshDrawer();
 }
 
