@@ -24,12 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
 from functools import cache
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local.http_server import LocalHttpServer
+from local.http_server import LocalHttpServer, Served, request_handler
 from local.template_stack import ApiRoute, load_template
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -88,12 +88,21 @@ class LocalApiGateway:
         self.api_key = api_key
         self.stage = stage
         self.on_request = on_request
-        self.server = LocalHttpServer((host, port), _http_handler(self))
+        self.server = LocalHttpServer((host, port), request_handler(self._answer))
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+        try:
+            served = self.serve(method, target, dict(headers.items()), body)
+        except Exception:  # what API Gateway says when the function itself fails
+            served = _json(502, {"message": "Internal server error"})
+        if self.on_request:
+            self.on_request(method, target, served[0])
+        return served
 
     def serve(
         self, method: str, target: str, headers: dict[str, str], body: bytes
@@ -218,33 +227,3 @@ def _response(result: dict[str, Any], *, accept: str) -> tuple[int, dict[str, st
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
-
-
-def _http_handler(gateway: LocalApiGateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k: v for k, v in self.headers.items()}
-            try:
-                status, out_headers, data = gateway.serve(self.command, self.path, headers, body)
-            except Exception:  # what API Gateway says when the function itself fails
-                status, out_headers, data = _json(502, {"message": "Internal server error"})
-            if gateway.on_request:
-                gateway.on_request(self.command, self.path, status)
-            self.send_response(status)
-            for name, value in out_headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - http.server names
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the stack prints its own lines."""
-
-    return Handler

@@ -26,15 +26,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.apigw import LambdaContext
-from local.http_server import LocalHttpServer
+from local.http_server import LocalHttpServer, Served, request_handler
 
 Handler = Callable[[dict[str, Any], Any], Any]
-Served = tuple[int, dict[str, str], bytes]
 
 # The content types whose body a function URL passes as text (AWS lists none; these are the
 # ones seen to arrive unencoded).
@@ -180,13 +179,21 @@ class LocalFunctionUrl:
         self.function_url = url
         self.handler = handler
         self.on_request = on_request
-        self.server = LocalHttpServer((host, port), _http_handler(self))
+        self.server = LocalHttpServer((host, port), request_handler(self._answer))
 
     @property
     def url(self) -> str:
         """As Lambda gives it (the AWS::Lambda::Url's FunctionUrl): ending in "/"."""
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/"
+
+    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+        # A header sent twice reaches the function once, its values joined by commas.
+        joined = {k: ",".join(headers.get_all(k) or []) for k in headers}
+        status, out_headers, data = self.serve(method, target, joined, body)
+        if self.on_request:
+            self.on_request(method, urlsplit(target).path, status)
+        return status, out_headers, data
 
     def serve(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Served:
         if not self.function_url.public:
@@ -200,31 +207,3 @@ class LocalFunctionUrl:
         except Exception:  # what Lambda answers when the function itself fails
             return 502, {"content-type": "text/plain"}, b"Internal Server Error"
         return url_response(result)
-
-
-def _http_handler(front: LocalFunctionUrl) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            # A header sent twice reaches the function once, its values joined by commas.
-            headers = {k: ",".join(self.headers.get_all(k) or []) for k in self.headers}
-            status, out_headers, data = front.serve(self.command, self.path, headers, body)
-            if front.on_request:
-                front.on_request(self.command, urlsplit(self.path).path, status)
-            self.send_response(status)
-            for name, value in out_headers.items():
-                if name.lower() != "content-length":
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle  # noqa: N815 - http.server names
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the stack prints its own lines."""
-
-    return Handler

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from local.function_url import FunctionUrl, LocalFunctionUrl, Served, function_urls
+from local.function_url import FunctionUrl, LocalFunctionUrl, function_urls
+from local.http_server import Served
 
 URL = FunctionUrl("WebhookFunction", "NONE", "BUFFERED", public=True)
 Serve = Callable[..., Served]
