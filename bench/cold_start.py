@@ -38,7 +38,8 @@ PROBE = (
 )
 # What a first invocation imports on top, where a function leaves it to the requests that need
 # it: the send API a route's module (the description: all of them), the drain its drainer's
-# modules (a tick needs none), the processor the reservations (a status needs none).
+# modules (a tick needs none), the processor the reservations (a status needs none), the
+# webhook route the processor's status path (a body of statuses only, settled at the route).
 FIRST_USE = {
     "SendFunction": {
         "POST /v1/messages": "module.include_routes('/v1/messages')",
@@ -46,6 +47,10 @@ FIRST_USE = {
     },
     "SchedulerFunction": {"a drainer": "import postino.drain.drainer"},
     "WebhookProcessorFunction": {"an inbound message": "import postino.reservations.service"},
+    "WebhookFunction": {
+        "a status": "import postino.services, postino.webhooks.process; "
+        "postino.services.get_services()"
+    },
 }
 
 
