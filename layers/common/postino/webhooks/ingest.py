@@ -63,8 +63,8 @@ def handle(event: dict[str, Any], ingest: Ingest) -> dict[str, Any]:
         if path == WAHA_PATH:
             _enqueue(_waha_event(event, ingest), ingest)
         else:
-            text = _meta_notification(event, ingest)
-            if not (statuses_only(json.loads(text)) and ingest.settle(text)):
+            text, body = _meta_notification(event, ingest)
+            if not (statuses_only(body) and ingest.settle(text)):
                 _enqueue(text, ingest)
     except Refusal as refusal:
         if refusal.metric:
@@ -102,7 +102,8 @@ def _challenge(query: dict[str, str], ingest: Ingest) -> str:
     return query["hub.challenge"]
 
 
-def _meta_notification(event: dict[str, Any], ingest: Ingest) -> str:
+def _meta_notification(event: dict[str, Any], ingest: Ingest) -> tuple[str, dict[str, Any]]:
+    """The verified body as Meta sent it (the text the queue takes) and as parsed."""
     raw = _sized_body(event)
     signature = _header(event, "x-hub-signature-256")
     if not is_valid(raw, signature, ingest.app_secret()):
@@ -121,7 +122,7 @@ def _meta_notification(event: dict[str, Any], ingest: Ingest) -> str:
         )
     if not isinstance(body.get("entry"), list):
         raise Refusal(400, "invalid_field", "The body's 'entry' must be a list.")
-    return text
+    return text, body
 
 
 def statuses_only(body: dict[str, Any]) -> bool:
