@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from postino.providers.waha import chat_id, key_of, message_key
+from postino.providers.waha import chat_id, message_key
+from postino.providers.waha_terms import key_of
 from postino.webhooks.waha_events import WahaEvent, ack_update, author, is_from_a_person, phone_of
 
 KEY = "3EB0C767D26A1D6B8A7F"

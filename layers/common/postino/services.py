@@ -2,20 +2,22 @@
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from postino.clock import Clock, SystemClock
 from postino.nudge import DrainNudger
 from postino.outbox import SenderQueues
-from postino.providers.cloud_api import CloudApiProvider
 from postino.providers.router import ProviderRouter
-from postino.providers.waha import WahaProvider
 from postino.settings import Settings, get_settings
 from postino.store.inbox import InboxStore
 from postino.store.lease import DrainLease
 from postino.store.messages import MessageStore
 from postino.store.rate_window import RateWindowStore
 from postino.store.senders import SenderStore
+
+if TYPE_CHECKING:
+    from postino.providers.cloud_api import CloudApiProvider
+    from postino.providers.waha import WahaProvider
 
 
 @dataclass
@@ -48,12 +50,24 @@ class Services:
             lease=DrainLease(settings.rate_window_table),
             queues=SenderQueues(settings.sender_queue_prefix, settings.outbound_dead_letter_arn),
             provider=ProviderRouter(
-                CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version),
-                WahaProvider(clock, rng, settings.waha_allowed_base_urls),
+                cloud_api=lambda: _cloud_api(settings),
+                waha=lambda: _waha(settings, clock, rng),
             ),
             nudger=DrainNudger(settings.drain_function_name),
             rng=rng,
         )
+
+
+def _cloud_api(settings: Settings) -> "CloudApiProvider":
+    from postino.providers.cloud_api import CloudApiProvider  # on first use: it loads httpx
+
+    return CloudApiProvider(settings.graph_api_base_url, settings.graph_api_version)
+
+
+def _waha(settings: Settings, clock: Clock, rng: random.Random) -> "WahaProvider":
+    from postino.providers.waha import WahaProvider  # on first use: it loads httpx
+
+    return WahaProvider(clock, rng, settings.waha_allowed_base_urls)
 
 
 _services: Services | None = None

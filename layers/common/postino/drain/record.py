@@ -18,7 +18,7 @@ from postino.messages.model import WAITING, Message, MessageError, Phase, Status
 from postino.observability import logger, metrics
 from postino.outbox import Delivery, QueuedRef
 from postino.providers.base import Accepted, OutcomeUnknown, SenderUnavailable
-from postino.providers.waha import SESSION_PAUSE
+from postino.providers.waha_terms import SESSION_PAUSE
 from postino.queueing import requeue
 from postino.senders.model import Sender
 from postino.services import Services

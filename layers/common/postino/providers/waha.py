@@ -26,23 +26,19 @@ from postino.providers.base import (
     SenderUnavailable,
     SendResult,
 )
+from postino.providers.waha_terms import (
+    ENDPOINTS,
+    UNAUTHORIZED_PAUSE,
+    WORKING,
+    key_of,
+    session_not_working,
+)
 from postino.senders.allowed import waha_url_allowed
 from postino.senders.model import WahaSender
 
 KEY_MAX_AGE_SECONDS = 300
 # A session's status is asked once per sender per this long, not once per message.
 SESSION_CHECK_SECONDS = 5.0
-WORKING = "WORKING"
-SESSION_PAUSE = "waha_session"
-UNAUTHORIZED_PAUSE = "waha_unauthorized"
-# WAHA sends every file type with sendFile but images, which get their own preview.
-ENDPOINTS = {
-    "text": "sendText",
-    "image": "sendImage",
-    "document": "sendFile",
-    "audio": "sendFile",
-    "video": "sendFile",
-}
 DEFAULT_MIME_TYPES = {
     "image": "image/jpeg",
     "document": "application/octet-stream",
@@ -94,13 +90,6 @@ def message_key(response: Any) -> str | None:
     if isinstance(found, dict):
         found = found.get("_serialized") or found.get("id")
     return key_of(found) if isinstance(found, str) and found else None
-
-
-def key_of(serialised: str) -> str:
-    parts = serialised.split("_")
-    if len(parts) >= 3 and parts[0] in ("true", "false"):
-        return parts[2]
-    return serialised
 
 
 def request_body(sender: WahaSender, message: Message) -> tuple[str, dict[str, Any]]:
@@ -283,14 +272,6 @@ class WahaProvider:
         except (WahaUnreachable, WahaError):
             return False
         return True
-
-
-def session_not_working(sender: WahaSender, status: str) -> SenderUnavailable:
-    return SenderUnavailable(
-        SESSION_PAUSE,
-        f"WAHA session '{sender.session}' is {status}, not WORKING"
-        + (": scan its QR code to pair the phone" if status == "SCAN_QR_CODE" else ""),
-    )
 
 
 def unavailable(sender: WahaSender, error: WahaError) -> SenderUnavailable | None:

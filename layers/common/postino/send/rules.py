@@ -15,7 +15,7 @@ from typing import Any
 from postino.errors import PostinoError, Problem, invalid
 from postino.messages.phone import is_group
 from postino.messages.request import SendMessageRequest
-from postino.providers.waha import ENDPOINTS
+from postino.providers.waha_terms import ENDPOINTS
 from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
 from postino.store.inbox import contact_key

@@ -1,22 +1,12 @@
 """A WABA's templates, cached in the inbox table: read at each template send, refreshed on demand
 (GET /v1/templates?refresh=true) and kept current by Meta's template status webhooks."""
 
-from functools import cache
-
-import httpx
-
 from postino import aws
 from postino.errors import PostinoError, invalid
 from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
 from postino.store.inbox import templates_key
-from postino.templates.meta import TemplateFetchError, fetch_templates
 from postino.templates.model import Template
-
-
-@cache
-def _http() -> httpx.Client:
-    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
 
 
 def cached_templates(services: Services, sender: CloudApiSender) -> list[Template]:
@@ -41,11 +31,18 @@ def templates_for(services: Services, sender: Sender, *, refresh: bool) -> list[
     cached = None if refresh else services.inbox.get(templates_key(sender.waba_id))
     if cached is not None:
         return [Template.model_validate(t) for t in cached.get("templates", [])]
+    # Only a refresh calls Meta: the module with httpx loads then, not for each template send.
+    from postino.templates.meta import TemplateFetchError, fetch_templates, http_client
+
     settings = services.settings
     token: str = aws.secret(sender.access_token_secret, max_age=300)
     try:
         templates = fetch_templates(
-            _http(), settings.graph_api_base_url, settings.graph_api_version, sender.waba_id, token
+            http_client(),
+            settings.graph_api_base_url,
+            settings.graph_api_version,
+            sender.waba_id,
+            token,
         )
     except TemplateFetchError as error:
         raise PostinoError(

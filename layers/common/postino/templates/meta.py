@@ -1,11 +1,18 @@
 """Reading a WABA's templates from Meta's Graph API (GET /{waba-id}/message_templates)."""
 
+from functools import cache
+
 import httpx
 
 from postino.templates.model import Template
 
 FIELDS = "name,language,status,category,components,id"
 MAX_PAGES = 20
+
+
+@cache
+def http_client() -> httpx.Client:
+    return httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0))
 
 
 class TemplateFetchError(Exception):

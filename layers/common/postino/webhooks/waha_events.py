@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from postino.observability import logger
-from postino.providers.waha import SESSION_PAUSE, WORKING, key_of, session_not_working
+from postino.providers.waha_terms import SESSION_PAUSE, WORKING, key_of, session_not_working
 from postino.senders.model import WahaSender
 from postino.services import Services
 from postino.webhooks.payload import Contact, InboundMessage, Profile, StatusUpdate, WebhookError
