@@ -19,11 +19,14 @@ from pydantic import BaseModel, Field
 from postino.clock import iso
 from postino.messages.model import Message, MessageError, Status
 from postino.observability import logger, metrics
-from postino.reservations.model import Reservation
 from postino.store.eventbus import MAX_ENTRIES, EventNotPublished, put
 
 if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef as Entry
+
+    # Only the reservations service puts one, and it is imported with the first inbound message:
+    # the reservation models stay out of a status's cold start.
+    from postino.reservations.model import Reservation
 
 SOURCE = "postino"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -69,11 +72,13 @@ class MessageStatusChanged(BaseModel):
     at: str = Field(description="When it reached the status (ISO 8601, UTC).")
 
 
-Detail = Reservation | MessageReceived | MessageStatusChanged
-DETAIL_TYPES: dict[type[BaseModel], str] = {
-    Reservation: "ReservationRequested",
-    MessageReceived: "MessageReceived",
-    MessageStatusChanged: "MessageStatusChanged",
+# A `type` statement is evaluated when used: Reservation need not be imported for it.
+type Detail = Reservation | MessageReceived | MessageStatusChanged
+# Each detail model's class name → its DetailType.
+DETAIL_TYPES = {
+    "Reservation": "ReservationRequested",
+    "MessageReceived": "MessageReceived",
+    "MessageStatusChanged": "MessageStatusChanged",
 }
 
 
@@ -130,7 +135,7 @@ def announced(setting: str, status: Status) -> bool:
 def entry(bus: str, detail: Detail) -> "Entry":
     return {
         "Source": SOURCE,
-        "DetailType": DETAIL_TYPES[type(detail)],
+        "DetailType": DETAIL_TYPES[type(detail).__name__],
         "Detail": detail.model_dump_json(by_alias=True),
         "EventBusName": bus,
     }
@@ -176,11 +181,14 @@ def _why(error: BotoCoreError | ClientError | EventNotPublished) -> str:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """Each detail type's JSON Schema, as docs/events/<DetailType>.schema.json holds it."""
+    from postino.reservations.model import Reservation
+
+    models: list[type[BaseModel]] = [Reservation, MessageReceived, MessageStatusChanged]
     return {
-        name: {
+        DETAIL_TYPES[model.__name__]: {
             "$schema": JSON_SCHEMA_DIALECT,
             **model.model_json_schema(by_alias=True, mode="serialization"),
-            "title": name,
+            "title": DETAIL_TYPES[model.__name__],
         }
-        for model, name in DETAIL_TYPES.items()
+        for model in models
     }
