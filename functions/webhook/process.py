@@ -6,18 +6,12 @@ SQS tries it again until the redrive policy moves it to the ingest dead-letter q
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from postino import aws
 from postino.observability import logger, metrics, tracer
 from postino.services import get_services
+from postino.sqs_batch import PartialBatchResponse, SqsRecord, handle_batch
 from postino.webhooks.process import NotYetRecorded, Processor
 
 # A status that beat the drain's own record comes back soon (10 s), then later and later (30,
@@ -25,20 +19,17 @@ from postino.webhooks.process import NotYetRecorded, Processor
 # (outbound visibility 120 s) and mark the send unknown, which the status then settles.
 NOT_YET_RECORDED_FIRST_RETRY_SECONDS = 10
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SqsRecord) -> None:
     services = get_services()
     try:
         counts = Processor(services).process(record.body)
     except NotYetRecorded:
-        receives = record.attributes.approximate_receive_count or "1"
         aws.sqs().change_message_visibility(
             QueueUrl=services.settings.ingest_queue_url,
             ReceiptHandle=record.receipt_handle,
             VisibilityTimeout=min(
-                NOT_YET_RECORDED_FIRST_RETRY_SECONDS * 3 ** (int(receives) - 1),
+                NOT_YET_RECORDED_FIRST_RETRY_SECONDS * 3 ** (record.receive_count - 1),
                 900,
             ),
         )
@@ -51,7 +42,5 @@ def record_handler(record: SQSRecord) -> None:
 # POWERTOOLS_TRACER_CAPTURE_*, so that no environment setting can turn them back on.
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialBatchResponse:
+    return handle_batch(event, record_handler)

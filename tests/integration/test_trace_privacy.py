@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped]
 from aws_xray_sdk.core import xray_recorder  # type: ignore[import-untyped]
 from aws_xray_sdk.core.context import Context  # type: ignore[import-untyped]
 
+from postino.observability import tracer
 from postino.services import Services
+from postino.sqs_batch import EveryRecordFailed
 from tests.support.events import FakeLambdaContext, HttpResult
 from tests.support.functions import load_function
 from tests.support.webhooks import inbound, text_message
@@ -99,18 +100,34 @@ def test_a_full_run_leaves_no_phone_number_or_text_in_the_traces(
     assert webhook(inbound(text_message("wamid.REPLY1", REPLY, sender=PHONE))).status == 200
     assert process() == []
     # AND a record the processor cannot read (a number where Meta sends a string): the whole
-    # batch fails, so the handler raises, its error holding the record's own traceback
+    # batch fails, so the handler raises
     unreadable = inbound(text_message("wamid.BAD", REPLY, sender=PHONE))
     unreadable["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = int(PHONE)
     processor = load_function("webhook", "process")
-    with pytest.raises(BatchProcessingError) as failed:
+    with pytest.raises(EveryRecordFailed) as failed:
         processor.lambda_handler(unreadable_batch(unreadable), FakeLambdaContext())
-    assert PHONE in str(failed.value)  # what the trace must not repeat
+    # its message (which Lambda logs) names the error's type, not the record's content
+    assert str(failed.value) == "All 1 records of the batch failed: ValidationError"
     # THEN the handlers were traced, and their failure too (its type and stack)
     recorded = "\n".join(traces.sent)
     assert recorded.count('"## lambda_handler"') >= 4
-    assert "BatchProcessingError" in recorded
+    assert "EveryRecordFailed" in recorded
     # AND no segment holds the number or either text, in any spelling
     for secret in (PHONE, "333 123 4567", TEXT, REPLY):
         assert secret not in recorded, secret
     assert json.dumps(TEXT)[1:-1] not in recorded  # as JSON escapes it (è → \u00e8)
+
+
+def test_an_error_escaping_a_handler_is_traced_without_its_message(traces: KeptEntities) -> None:
+    # GIVEN a traced handler whose error names a WAHA chat (a phone number in its id)
+    @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise LookupError(f"no chat true_{PHONE}@c.us_3EB0")
+
+    # WHEN it escapes
+    with pytest.raises(LookupError):
+        handler({}, FakeLambdaContext())
+    # THEN the trace has its type and not its message
+    recorded = "\n".join(traces.sent)
+    assert "LookupError" in recorded
+    assert PHONE not in recorded
