@@ -5,16 +5,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from openapi_errors import OK, error_responses
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.clock import iso
 from postino.links import signing_key, verify_link
+from postino.model import Model
 from postino.services import get_services
 
 router = Router()
 
 
-class LinkVerification(BaseModel):
+class LinkVerification(Model):
     valid: bool
     reason: str | None = Field(
         description="Why not: no_token, malformed, bad_signature, or expired (then the fields "

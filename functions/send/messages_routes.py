@@ -11,12 +11,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from caller import api_key_id
 from openapi_errors import OK, error_response, error_responses
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.conversations.contacts import recipient
 from postino.errors import PostinoError
 from postino.messages.model import MessageResource, Status
 from postino.messages.request import SendMessageRequest
+from postino.model import Model
 from postino.send.accept import (
     IDEMPOTENCY_CONFIG,
     KEY_REUSED,
@@ -41,7 +42,7 @@ ERRORS = error_responses(
 )
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(Model):
     messages: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=100,
@@ -49,11 +50,11 @@ class BatchRequest(BaseModel):
     )
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(Model):
     results: list[BatchResult]
 
 
-class MessagePage(BaseModel):
+class MessagePage(Model):
     items: list[MessageResource]
     next_cursor: str | None
 

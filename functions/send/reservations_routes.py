@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from caller import api_key_id
 from openapi_errors import OK, error_responses
-from pydantic import BaseModel
 
+from postino.model import Model
 from postino.reservations import service
 from postino.reservations.model import (
     Binding,
@@ -44,7 +44,7 @@ ExperienceId = Annotated[Identifier, Path(description="Your id for the experienc
 ReservationId = Annotated[str, Path(description="The reservation request's id", max_length=64)]
 
 
-class ReservationList(BaseModel):
+class ReservationList(Model):
     items: list[Reservation]
 
 

@@ -8,9 +8,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from caller import api_key_id
 from openapi_errors import OK, error_responses
-from pydantic import BaseModel
 
 from postino.messages.model import MessageResource
+from postino.model import Model
 from postino.senders.model import SenderName, SenderResource, SenderSettings
 from postino.senders.profiles import (
     get_sender,
@@ -53,7 +53,7 @@ SESSION_ERRORS = error_responses(
 )
 
 
-class SenderList(BaseModel):
+class SenderList(Model):
     items: list[SenderResource]
 
 

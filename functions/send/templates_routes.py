@@ -5,8 +5,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from openapi_errors import OK, error_responses
-from pydantic import BaseModel
 
+from postino.model import Model
 from postino.senders.model import SenderName
 from postino.senders.profiles import get_sender
 from postino.services import get_services
@@ -22,7 +22,7 @@ class MetaTemplate(Template):
     """A message template as Meta lists it."""
 
 
-class TemplateList(BaseModel):
+class TemplateList(Model):
     items: list[MetaTemplate]
 
 

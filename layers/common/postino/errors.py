@@ -4,7 +4,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from postino.model import Model
 
 
 @dataclass(frozen=True)
@@ -88,18 +90,18 @@ def from_validation_errors(errors: Sequence[Any]) -> PostinoError:
     )
 
 
-class ProblemBody(BaseModel):
+class ProblemBody(Model):
     field: str
     problem: str
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     code: str
     message: str
     details: list[ProblemBody] = Field(default_factory=list)
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     """The one error shape of the API."""
 
     error: ErrorDetail

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from postino.clock import iso
 from postino.messages.model import Message, MessageError, Status
+from postino.model import Model
 from postino.observability import logger, metrics
 from postino.store.eventbus import MAX_ENTRIES, EventNotPublished, put
 
@@ -34,7 +35,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ForwardStatus = Literal["sent", "delivered", "read", "failed", "unknown", "expired"]
 
 
-class MessageReceived(BaseModel):
+class MessageReceived(Model):
     """A person wrote to one of the senders: once per inbound message."""
 
     sender: str = Field(description="The Postino sender the message came to.")
@@ -55,12 +56,12 @@ class MessageReceived(BaseModel):
     received_at: str = Field(description="When Postino received it (ISO 8601, UTC).")
 
 
-class EventError(BaseModel):
+class EventError(Model):
     code: str | None = Field(description="Meta's error code, or Postino's reason.")
     title: str | None = Field(description="A short title of the error.")
 
 
-class MessageStatusChanged(BaseModel):
+class MessageStatusChanged(Model):
     """An outbound message moved forward: once per status it reaches."""
 
     id: str = Field(description="The message's id, as POST /v1/messages returned it.")

@@ -4,12 +4,13 @@ import os
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from postino.drain.rate_window import GRACE_SECONDS
+from postino.model import Model
 
 
-class Settings(BaseModel):
+class Settings(Model):
     model_config = ConfigDict(frozen=True)
 
     messages_table: str = "postino-MessagesTable"

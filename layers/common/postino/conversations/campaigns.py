@@ -4,10 +4,11 @@ the reply buttons pressed (the wedding's "Ci sarò" / "Non posso")."""
 from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.errors import PostinoError
 from postino.messages.model import Status
+from postino.model import Model
 from postino.services import Services
 from postino.store.campaigns import campaign_rows
 
@@ -15,13 +16,13 @@ from postino.store.campaigns import campaign_rows
 NOT_YET_SENT = {Status.SCHEDULED, Status.QUEUED, Status.SENDING}
 
 
-class ButtonCount(BaseModel):
+class ButtonCount(Model):
     id: str
     title: str | None
     count: int
 
 
-class CampaignReport(BaseModel):
+class CampaignReport(Model):
     campaign: str
     total: int
     statuses: dict[str, int] = Field(

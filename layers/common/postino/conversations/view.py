@@ -3,13 +3,14 @@ marking one read (with Meta's read receipt for a Cloud API sender)."""
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.clock import iso
 from postino.conversations.threads import preview
 from postino.errors import PostinoError
 from postino.media.shown import media_content
 from postino.messages.model import Message, MessageError, Status, current_reactions
+from postino.model import Model
 from postino.senders.model import CloudApiSender, Sender
 from postino.services import Services
 from postino.store.conversations import (
@@ -27,14 +28,14 @@ from postino.store.conversations import (
 SERVICE_WINDOW_SECONDS = 24 * 3600
 
 
-class LastMessage(BaseModel):
+class LastMessage(Model):
     direction: Literal["in", "out"]
     type: str
     preview: str
     at: str
 
 
-class Conversation(BaseModel):
+class Conversation(Model):
     sender: str
     contact: str = Field(description="E.164 digits, or a WAHA chat id (a group: …@g.us)")
     name: str | None = Field(description="The contact's profile name")
@@ -46,12 +47,12 @@ class Conversation(BaseModel):
     unread: int = Field(description="Inbound messages since the conversation was last read")
 
 
-class ConversationPage(BaseModel):
+class ConversationPage(Model):
     items: list[Conversation]
     next_cursor: str | None
 
 
-class ConversationMessage(BaseModel):
+class ConversationMessage(Model):
     id: str = Field(description="Our id (outbound) or WhatsApp's (inbound)")
     direction: Literal["in", "out"]
     type: str
@@ -69,7 +70,7 @@ class ConversationMessage(BaseModel):
     name: str | None = Field(default=None, description="Inbound: the author's profile name")
 
 
-class ConversationMessagePage(BaseModel):
+class ConversationMessagePage(Model):
     items: list[ConversationMessage]
     next_cursor: str | None
 

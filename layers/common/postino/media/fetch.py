@@ -19,10 +19,11 @@ from functools import cache
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from postino import aws
 from postino.media.jobs import MediaJob
+from postino.model import Model
 from postino.providers.cloud_api import TOKEN_MAX_AGE_SECONDS
 from postino.providers.waha import WahaClient
 from postino.senders.allowed import waha_url_allowed
@@ -61,7 +62,7 @@ class _OverLimit(Exception):
         self.size = size
 
 
-class MediaInfo(BaseModel):
+class MediaInfo(Model):
     """Meta's answer to GET /{media-id} (file_size: a string in the spec, a number in practice)."""
 
     url: str

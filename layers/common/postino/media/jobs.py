@@ -3,8 +3,7 @@ taken by the media function (functions/webhook/media.py). Small: what to fetch a
 
 from typing import Literal
 
-from pydantic import BaseModel
-
+from postino.model import Model
 from postino.observability import logger
 from postino.senders.model import CloudApiSender, Sender, WahaSender
 from postino.settings import Settings
@@ -13,7 +12,7 @@ from postino.store.media import MediaJobs
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 
 
-class MediaJob(BaseModel):
+class MediaJob(Model):
     wamid: str
     sender: str
     provider: Literal["cloud_api", "waha"]

@@ -17,6 +17,8 @@ from pydantic import (
     model_validator,
 )
 
+from postino.model import Model
+
 MessageType = Literal[
     "text",
     "template",
@@ -34,7 +36,7 @@ MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
-class MetaShape(BaseModel):
+class MetaShape(Model):
     """Meta refuses unknown fields, so do we: a typo fails here, not at 3 a.m. in the drain."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +69,7 @@ class TemplateLanguage(MetaShape):
     policy: Literal["deterministic"] | None = None
 
 
-class TemplateParameter(BaseModel):
+class TemplateParameter(Model):
     """One parameter of a template component; Meta has many kinds, so unknown keys pass through."""
 
     model_config = ConfigDict(extra="allow")
@@ -98,7 +100,7 @@ class TemplateParameter(BaseModel):
         return self
 
 
-class TemplateComponent(BaseModel):
+class TemplateComponent(Model):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["header", "body", "button", "carousel", "limited_time_offer", "order_status"]
@@ -170,7 +172,7 @@ class ListSection(MetaShape):
     rows: list[ListRow] = Field(min_length=1, max_length=10)
 
 
-class InteractiveAction(BaseModel):
+class InteractiveAction(Model):
     """The action of button, list and cta_url messages is checked; other kinds pass through."""
 
     model_config = ConfigDict(extra="allow")

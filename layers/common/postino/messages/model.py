@@ -3,9 +3,10 @@
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.clock import iso
+from postino.model import Model
 
 
 class Status(StrEnum):
@@ -56,7 +57,7 @@ class Phase(StrEnum):
     REACTED = "reacted"
 
 
-class Event(BaseModel):
+class Event(Model):
     at: str
     phase: Phase
     detail: dict[str, Any] = Field(default_factory=dict)
@@ -75,7 +76,7 @@ def event(phase: Phase, now: float, *, api_key_id: str | None = None, **detail: 
     )
 
 
-class MessageError(BaseModel):
+class MessageError(Model):
     code: str
     title: str
     message: str
@@ -83,7 +84,7 @@ class MessageError(BaseModel):
     details: str | None = None
 
 
-class Message(BaseModel):
+class Message(Model):
     """The stored record: everything about one message, its timeline included."""
 
     id: str
@@ -135,7 +136,7 @@ def _time(value: float | None) -> str | None:
     return None if value is None else iso(value)
 
 
-class MessageResource(BaseModel):
+class MessageResource(Model):
     """A message as the API shows it."""
 
     id: str

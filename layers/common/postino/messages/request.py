@@ -25,6 +25,7 @@ from postino.messages.content import (
     check_media_fields,
 )
 from postino.messages.phone import normalise_recipient
+from postino.model import Model
 
 MAX_METADATA_BYTES = 2048
 DEFAULT_VALIDITY_SECONDS = 36_000
@@ -36,7 +37,7 @@ VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$
 VariableValue = Annotated[str, StringConstraints(max_length=1024)]
 
 
-class SignedLinkRequest(BaseModel):
+class SignedLinkRequest(Model):
     """A link to the user's own site, signed for the message's recipient (postino.links)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +46,7 @@ class SignedLinkRequest(BaseModel):
     valid_seconds: Annotated[int, Field(ge=60, le=366 * 86_400)] = DEFAULT_LINK_VALID_SECONDS
 
 
-class SendMessageRequest(BaseModel):
+class SendMessageRequest(Model):
     """A message to send: a recipient, a sender profile, and one object of Meta's shape."""
 
     model_config = ConfigDict(

@@ -4,10 +4,11 @@ import threading
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from postino import aws
 from postino.messages.model import Message
+from postino.model import Model
 from postino.providers.base import (
     Accepted,
     NotSent,
@@ -23,11 +24,11 @@ from postino.senders.model import CloudApiSender
 TOKEN_MAX_AGE_SECONDS = 300
 
 
-class GraphApiErrorData(BaseModel):
+class GraphApiErrorData(Model):
     details: str | None = None
 
 
-class GraphApiErrorBody(BaseModel):
+class GraphApiErrorBody(Model):
     message: str = ""
     type: str | None = None
     code: int | None = None
@@ -38,16 +39,16 @@ class GraphApiErrorBody(BaseModel):
     fbtrace_id: str | None = None
 
 
-class GraphApiError(BaseModel):
+class GraphApiError(Model):
     error: GraphApiErrorBody
 
 
-class SentMessage(BaseModel):
+class SentMessage(Model):
     id: str
     message_status: str = "accepted"
 
 
-class SendMessageResponse(BaseModel):
+class SendMessageResponse(Model):
     messages: list[SentMessage]
 
 

@@ -8,15 +8,16 @@ lists whatsmeow's groups (JID, Name, Participants).
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.clock import iso
+from postino.model import Model
 
 # Seconds or milliseconds since the epoch: WhatsApp's times are seconds, until 2286.
 _MILLISECONDS_FROM = 10**11
 
 
-class Chat(BaseModel):
+class Chat(Model):
     id: str = Field(description="WhatsApp's chat id: <digits>@c.us, …@lid or a group's …@g.us")
     name: str | None = None
     last_message_at: str | None = Field(
@@ -24,7 +25,7 @@ class Chat(BaseModel):
     )
 
 
-class Group(BaseModel):
+class Group(Model):
     id: str = Field(description="The group's id (…@g.us): a target's `to` for this sender")
     name: str | None = None
     participant_count: int = Field(description="How many members the group has")

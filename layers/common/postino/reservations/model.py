@@ -3,8 +3,9 @@
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
+from postino.model import Model
 from postino.senders.model import SenderName
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
@@ -37,7 +38,7 @@ TRANSITIONS: dict[ReservationStatus, tuple[ReservationStatus, ...]] = {
 }
 
 
-class Target(BaseModel):
+class Target(Model):
     """Where a notification goes: a sender and a phone number (or, for WAHA senders, a group)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -46,7 +47,7 @@ class Target(BaseModel):
     to: Annotated[str, StringConstraints(min_length=3, max_length=128)]
 
 
-class OperatorSettings(BaseModel):
+class OperatorSettings(Model):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -61,7 +62,7 @@ class Operator(OperatorSettings):
     updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
-class BindingSettings(BaseModel):
+class BindingSettings(Model):
     model_config = ConfigDict(extra="forbid")
 
     operator_id: Identifier
@@ -77,7 +78,7 @@ class Binding(BindingSettings):
     updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
-class CodeSettings(BaseModel):
+class CodeSettings(Model):
     model_config = ConfigDict(extra="forbid")
 
     experience_id: Identifier
@@ -92,7 +93,7 @@ class CodeRegistration(CodeSettings):
     updated_by: str | None = Field(default=None, description=UPDATED_BY)
 
 
-class Reservation(BaseModel):
+class Reservation(Model):
     id: str
     code: str
     from_: str = Field(alias="from", serialization_alias="from")
@@ -116,7 +117,7 @@ class Reservation(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
-class StatusChange(BaseModel):
+class StatusChange(Model):
     model_config = ConfigDict(extra="forbid")
 
     status: ReservationStatus

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import StringConstraints, ValidationError
 
 from postino import aws
 from postino.drain import targets
@@ -21,6 +21,7 @@ from postino.messages.content import to_meta
 from postino.messages.model import Message, Phase, Status, event
 from postino.messages.personalise import personalise
 from postino.messages.request import SendMessageRequest
+from postino.model import Model
 from postino.outbox import MAX_DELAY_SECONDS, QueuedRef
 from postino.queueing import queued_ref
 from postino.send.rules import check_conversation_rules
@@ -48,7 +49,7 @@ KEY_REUSED = PostinoError(
 )
 
 
-class KeyedSend(BaseModel):
+class KeyedSend(Model):
     """What idempotency hashes: the key names the send, the request must match it."""
 
     key: str
@@ -185,7 +186,7 @@ class BatchItem(SendMessageRequest):
     idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
 
-class BatchResult(BaseModel):
+class BatchResult(Model):
     index: int
     id: str | None = None
     status: Status | None = None

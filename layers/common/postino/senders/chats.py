@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.clock import iso
+from postino.model import Model
 from postino.providers.waha import WahaClient
 from postino.providers.waha_chats import Chat, Group, chats_of, groups_of
 from postino.senders.model import WahaSender
@@ -29,13 +30,13 @@ def waha_list_key(kind: str, sender: str) -> str:
     return f"waha_{kind}#{sender}"
 
 
-class ChatList(BaseModel):
+class ChatList(Model):
     sender: str
     fetched_at: str = Field(description="When WAHA was read (the list is cached 5 minutes)")
     items: list[Chat]
 
 
-class GroupList(BaseModel):
+class GroupList(Model):
     sender: str
     fetched_at: str = Field(description="When WAHA was read (the list is cached 5 minutes)")
     items: list[Group]

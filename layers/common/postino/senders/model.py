@@ -1,9 +1,9 @@
 """A sender profile and its limits."""
 
+from functools import cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -13,10 +13,12 @@ from pydantic import (
     model_validator,
 )
 
+from postino.model import Model
+
 SenderName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
-class Limit(BaseModel):
+class Limit(Model):
     """At most `max` sends started in any interval of `per_seconds`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,7 +36,7 @@ CLOUD_API_LIMITS = (Limit(max=80, per_seconds=1),)
 CLOUD_API_PAIR_LIMIT = Limit(max=1, per_seconds=6)
 
 
-class CloudApiSettings(BaseModel):
+class CloudApiSettings(Model):
     """A sender on Meta's Cloud API (the body of PUT /v1/senders/{name})."""
 
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +71,7 @@ WAHA_PER_CONTACT_LIMIT = Limit(max=4, per_seconds=3600)
 LONGEST_HUMAN_FLOW_SECONDS = 15.0
 
 
-class SecondsRange(BaseModel):
+class SecondsRange(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min: Annotated[float, Field(ge=0, le=3600)]
@@ -82,7 +84,7 @@ class SecondsRange(BaseModel):
         return self
 
 
-class HumanLike(BaseModel):
+class HumanLike(Model):
     """How a WAHA sender behaves before each send: read the chat, think, type for a while."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -104,7 +106,7 @@ class HumanLike(BaseModel):
         return self
 
 
-class WahaSettings(BaseModel):
+class WahaSettings(Model):
     """A sender on a WAHA server (WhatsApp Web): a phone paired by QR code."""
 
     model_config = ConfigDict(extra="forbid")
@@ -148,7 +150,7 @@ SenderSettings = Annotated[
 ]
 
 
-class SenderState(BaseModel):
+class SenderState(Model):
     """What a stored sender has beyond its settings: its name and its pause."""
 
     name: SenderName
@@ -181,27 +183,32 @@ class WahaSender(WahaSettings, SenderState):
 
 
 Sender = CloudApiSender | WahaSender
-_SENDER: TypeAdapter[Sender] = TypeAdapter(
-    Annotated[
-        Annotated[CloudApiSender, Tag("cloud_api")] | Annotated[WahaSender, Tag("waha")],
-        Discriminator(_provider),
-    ]
-)
+
+
+@cache
+def _sender_adapter() -> TypeAdapter[Sender]:
+    """Built on first use, as the models are (postino/model.py)."""
+    return TypeAdapter(
+        Annotated[
+            Annotated[CloudApiSender, Tag("cloud_api")] | Annotated[WahaSender, Tag("waha")],
+            Discriminator(_provider),
+        ]
+    )
 
 
 def sender_from(data: dict[str, Any]) -> Sender:
     """A stored sender (items written before WAHA existed have no provider: Cloud API)."""
-    return _SENDER.validate_python(data)
+    return _sender_adapter().validate_python(data)
 
 
-class LimitWindow(BaseModel):
+class LimitWindow(Model):
     max: int
     per_seconds: int
     used: int
     next_slot_at: str
 
 
-class SenderResource(BaseModel):
+class SenderResource(Model):
     """A sender as the API shows it; the fields of the other provider are null."""
 
     name: str

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from postino.errors import PostinoError
 from postino.messages.model import Message
 from postino.messages.request import SendMessageRequest
+from postino.model import Model
 from postino.providers.waha import WahaError, WahaNotAllowed, WahaUnreachable
 from postino.send.accept import accept_message
 from postino.senders.model import WahaSender
@@ -23,12 +24,12 @@ SESSION_ACTIONS = ("start", "restart", "logout")
 TEST_REFERENCE = "session-test"
 
 
-class SessionAccount(BaseModel):
+class SessionAccount(Model):
     id: str | None = None
     push_name: str | None = None
 
 
-class SessionResource(BaseModel):
+class SessionResource(Model):
     sender: str
     session: str
     status: str = Field(
@@ -39,12 +40,12 @@ class SessionResource(BaseModel):
     )
 
 
-class QrCode(BaseModel):
+class QrCode(Model):
     mimetype: str
     data: str = Field(description="The PNG, base64")
 
 
-class SessionTest(BaseModel):
+class SessionTest(Model):
     to: str = Field(description="E.164 phone number or a group id (…@g.us)")
     text: str = Field(min_length=1, max_length=4096)
 

@@ -3,7 +3,9 @@
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from postino.model import Model
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 # Headers whose one parameter is an object (media, or a location), not text.
@@ -12,7 +14,7 @@ OBJECT_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT", "LOCATION")
 ONE_PARAMETER_BUTTONS = ("COPY_CODE", "OTP")
 
 
-class Template(BaseModel):
+class Template(Model):
     model_config = ConfigDict(extra="ignore")
 
     name: str

@@ -6,30 +6,32 @@ required, so a new kind of message or change is stored or skipped, never a crash
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from postino.model import Model
 
 Open = ConfigDict(extra="allow")
 
 
-class Metadata(BaseModel):
+class Metadata(Model):
     model_config = Open
     display_phone_number: str | None = None
     phone_number_id: str | None = None
 
 
-class Profile(BaseModel):
+class Profile(Model):
     model_config = Open
     name: str | None = None
 
 
-class Contact(BaseModel):
+class Contact(Model):
     model_config = Open
     wa_id: str | None = None
     user_id: str | None = None
     profile: Profile | None = None
 
 
-class WebhookError(BaseModel):
+class WebhookError(Model):
     model_config = Open
     code: int | None = None
     title: str | None = None
@@ -38,7 +40,7 @@ class WebhookError(BaseModel):
     href: str | None = None
 
 
-class StatusUpdate(BaseModel):
+class StatusUpdate(Model):
     model_config = Open
     id: str
     status: str
@@ -50,7 +52,7 @@ class StatusUpdate(BaseModel):
     errors: list[WebhookError] = Field(default_factory=list)
 
 
-class InboundMessage(BaseModel):
+class InboundMessage(Model):
     model_config = Open
     id: str
     from_: str = Field(alias="from")
@@ -65,7 +67,7 @@ class InboundMessage(BaseModel):
         return value if isinstance(value, dict) else {}
 
 
-class Value(BaseModel):
+class Value(Model):
     model_config = Open
     metadata: Metadata | None = None
     contacts: list[Contact] = Field(default_factory=list)
@@ -74,19 +76,19 @@ class Value(BaseModel):
     errors: list[WebhookError] = Field(default_factory=list)
 
 
-class Change(BaseModel):
+class Change(Model):
     model_config = Open
     field: str
     value: dict[str, Any] = Field(default_factory=dict)
 
 
-class Entry(BaseModel):
+class Entry(Model):
     model_config = Open
     id: str
     changes: list[Change] = Field(default_factory=list)
 
 
-class Notification(BaseModel):
+class Notification(Model):
     model_config = Open
     object: str
     entry: list[Entry] = Field(default_factory=list)

@@ -16,8 +16,9 @@ once per envelope id, and a session status older than the one we keep changes no
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from postino.model import Model
 from postino.observability import logger
 from postino.providers.waha_terms import SESSION_PAUSE, WORKING, key_of, session_not_working
 from postino.senders.model import WahaSender
@@ -37,7 +38,7 @@ def event_key(event_id: str) -> str:
     return f"waha_event#{event_id}"
 
 
-class WahaEvent(BaseModel):
+class WahaEvent(Model):
     model_config = ConfigDict(extra="allow")
 
     id: str
