@@ -41,8 +41,7 @@ class MessageFreeXRay(BaseProvider):
     clients record to as well), except for exception messages.
 
     The SDK adds str(exception) to the handler's subsegment whatever capture_error says, and a
-    message can hold a phone number (a WAHA message id is `true_<phone>@c.us_...`) or, in the
-    processor's BatchProcessingError, the traceback of every failed record.
+    message can hold a phone number (a WAHA message id is `true_<phone>@c.us_...`).
     """
 
     def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Any:
