@@ -20,6 +20,7 @@ API's BinaryMediaTypes from template.yaml (a type may be a wildcard: `image/*`, 
 import base64
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -85,6 +86,9 @@ class LocalApiGateway:
     ) -> None:
         self.routes = routes
         self.handlers = handlers
+        # Lambda runs one invocation at a time in an environment, and here each function is one
+        # environment (one module, one Powertools app holding the request it answers).
+        self._one_at_a_time = {function: threading.Lock() for function in handlers}
         self.api_key = api_key
         self.stage = stage
         self.on_request = on_request
@@ -128,7 +132,8 @@ class LocalApiGateway:
             api_key=given_key if route.api_key_required else None,
         )
         context = LambdaContext(function_name=route.function, aws_request_id=str(uuid.uuid4()))
-        result = self.handlers[route.function](event, context)
+        with self._one_at_a_time[route.function]:
+            result = self.handlers[route.function](event, context)
         return _response(result, accept=_header(headers, "accept"))
 
 

@@ -22,6 +22,7 @@ AWS_IAM and RESPONSE_STREAM are not emulated: a template that asks for them is r
 
 import base64
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -178,6 +179,8 @@ class LocalFunctionUrl:
     ) -> None:
         self.function_url = url
         self.handler = handler
+        # Lambda runs one invocation at a time in an environment: here the function is one.
+        self._one_at_a_time = threading.Lock()
         self.on_request = on_request
         self.server = LocalHttpServer((host, port), request_handler(self._answer))
 
@@ -203,7 +206,8 @@ class LocalFunctionUrl:
             function_name=self.function_url.function, aws_request_id=str(uuid.uuid4())
         )
         try:
-            result = self.handler(event, context)
+            with self._one_at_a_time:
+                result = self.handler(event, context)
         except Exception:  # what Lambda answers when the function itself fails
             return 502, {"content-type": "text/plain"}, b"Internal Server Error"
         return url_response(result)
