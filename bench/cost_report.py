@@ -103,7 +103,7 @@ def _idle_lines(idle: list[IdleRow], prices: Prices, schedule: float) -> list[st
         f"{prices.data['as_of']}; [how many a month]):",
         *[f"  {r.usd:>7.2f}  {r.what} [{_count(r.quantity)}]" for r in idle],
         f"  {total:>7.2f}  total",
-        f"  {total - dashboard:>7.2f}  {FREE_DASHBOARD}",
+        *([f"  {total - dashboard:>7.2f}  {FREE_DASHBOARD}"] if dashboard else []),
         f"(requests meter, the schedule alone: ${schedule:.2f}/month)",
     ]
 

@@ -124,7 +124,7 @@ def idle_rows(
     template: dict[str, Any], tick: Tick, prices: Prices, memory_mb: int, gb_price: str
 ) -> list[IdleRow]:
     """The idle month, itemised. The dashboard is the last row (free within an account's
-    first three)."""
+    first three; off by default, when the row says what it would add)."""
     rows: list[IdleRow] = []
 
     def add(what: str, quantity: float, *priced: tuple[float, str]) -> None:
@@ -163,6 +163,10 @@ def idle_rows(
     add(f"Secrets Manager: {len(secrets)} secrets ({', '.join(secrets)})", len(secrets),
         (len(secrets), "secrets_manager_secret_month"))  # fmt: skip
     dashboards = len(_resources(template, "AWS::CloudWatch::Dashboard"))
-    add(f"CloudWatch: {dashboards} dashboard(s)", dashboards,
-        (dashboards, "cloudwatch_dashboard_month"))  # fmt: skip
+    if dashboards:
+        add(f"CloudWatch: {dashboards} dashboard(s)", dashboards,
+            (dashboards, "cloudwatch_dashboard_month"))  # fmt: skip
+    else:
+        add(f"CloudWatch: no dashboard (CloudWatchDashboard=true adds one at "
+            f"${prices.unit('cloudwatch_dashboard_month'):.2f} a month)", 0)  # fmt: skip
     return rows

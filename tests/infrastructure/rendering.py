@@ -22,6 +22,7 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
         "EnableWaha": "true",
         **NETWORK,
         "AlarmEmail": "ops@example.com",
+        "CloudWatchDashboard": "true",
         "CreateApiGatewayLogsRole": "false",
         "WahaAllowedBaseUrls": "http://10.0.*.*:3000,https://waha.example.com",
     },

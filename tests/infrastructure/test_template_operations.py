@@ -79,8 +79,18 @@ def test_the_api_the_webhook_signatures_and_the_outbound_queue_are_watched() -> 
     assert 'name="QueueWaitSeconds"' in scheduler
     # longer than SQS's longest delay (the drain's backoff) and a drain after it
     assert age["Threshold"] > 900 + 60
-    assert of_type(resources, "AWS::CloudWatch::Dashboard")
-    assert "DashboardUrl" in template["Outputs"] and "AlarmTopicArn" in template["Outputs"]
+    assert "AlarmTopicArn" in template["Outputs"]
+
+
+def test_the_cloudwatch_dashboard_is_there_when_asked_for() -> None:
+    # An idle month's largest item ($3 past an account's first three): off unless asked for
+    defaults = rendered(PARAMETER_SETS["defaults"])
+    assert not of_type(defaults["Resources"], "AWS::CloudWatch::Dashboard")
+    assert "DashboardUrl" not in defaults["Outputs"]
+    asked = rendered(PARAMETER_SETS["waha-efs"])
+    assert PARAMETER_SETS["waha-efs"]["CloudWatchDashboard"] == "true"
+    assert of_type(asked["Resources"], "AWS::CloudWatch::Dashboard")
+    assert "DashboardUrl" in asked["Outputs"]
 
 
 @pytest.mark.parametrize("parameter_set", SETS)
