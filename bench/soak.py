@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.figures import most_in_window  # noqa: E402 - after the project root is on the path
-from local.spawn import free_port, spawn  # noqa: E402
+from local.spawn import free_ports, spawn  # noqa: E402
 
 API_KEY = "soak-api-key"
 SECRETS = {
@@ -134,7 +134,7 @@ class Soak:
 
 @contextmanager
 def local_stack(workdir: Path) -> Iterator[tuple[str, str, Path, list[str]]]:
-    ports = [free_port() for _ in range(4)]
+    ports = free_ports(4)
     env_file = workdir / "stack-env.json"
     env = {
         **os.environ,

@@ -23,10 +23,25 @@ class StartedStack:
 
 def free_port() -> int:
     """A port nothing listens on now, for a stack started beside others (tests, the soak)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    (port,) = free_ports(1)
+    return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different ports nothing listens on now: each held until all are chosen, so the
+    system cannot hand the same one out twice."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+# What a stack that lost a port to another process (between choosing it and binding it) says.
+PORT_TAKEN = "Address already in use"
 
 
 def spawn(env: dict[str, str] | None = None, timeout: float = 90) -> StartedStack:
