@@ -10,7 +10,9 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local import iam, moto_speedups
+from local.aws_faults import AwsFaults
 from local.console import say
+from local.moto_faults import serve_with_faults
 from local.stack_config import LocalConfig
 from local.template_stack import StackResources, create_stack_resources, function_environment
 
@@ -19,10 +21,13 @@ WAHA_KEY_NAME = "postino/waha/api-key"
 WEDDING_PHONES = {"groom": ("393470000001", "Marco"), "bride": ("393470000002", "Sara")}
 
 
-def start_aws(config: LocalConfig) -> ThreadedMotoServer:
+def start_aws(config: LocalConfig, faults: AwsFaults) -> ThreadedMotoServer:
+    """moto's server, with the AWS fault layer between it and its callers (no faults until a
+    plan is put in force)."""
     moto_speedups.apply()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=config.moto_port, verbose=False)
     server.start()
+    serve_with_faults(server, faults)
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{config.moto_port}",

@@ -421,6 +421,9 @@ def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._handle()
 
+        def do_DELETE(self) -> None:
+            self._handle()
+
         def _handle(self) -> None:
             received_at = peer.clock()
             peer._enter()

@@ -18,6 +18,7 @@ from typing import Any
 
 from local import iam
 from local.apigw import LocalApiGateway
+from local.aws_faults import AwsFaults, PlanRefused, parse_plan
 from local.bus_log import print_bus_events
 from local.console import quiet_the_machinery, say, welcome
 from local.embedded_aws import WEDDING_PHONES, add_wedding_senders, create_stack, start_aws
@@ -32,8 +33,13 @@ def main() -> int:
     sys.path[:0] = [str(REPO_ROOT / "layers" / "common"), str(REPO_ROOT)]
     quiet_the_machinery()
     config = LocalConfig.from_environment()
+    try:
+        faults_when_ready = parse_plan(config.aws_faults or "{}")
+    except PlanRefused as refused:
+        raise SystemExit(f"POSTINO_AWS_FAULTS: {refused}") from None
     started = time.monotonic()
-    moto = start_aws(config)
+    aws_faults = AwsFaults()
+    moto = start_aws(config, aws_faults)
     print_bus_events()
     api_url = f"http://127.0.0.1:{config.api_port}"
     sandbox_url = f"http://127.0.0.1:{config.sandbox_port}"
@@ -69,6 +75,7 @@ def main() -> int:
             waba_id=config.waba_id,
             port=config.sandbox_port,
             on_event=say,
+            aws_faults=aws_faults,
         ).start()
     waha = None
     waha_url = config.waha_base_url
@@ -105,6 +112,8 @@ def main() -> int:
         sandbox_url if sandbox is not None else None,
         waha.base_url if waha is not None else None,
     )
+    # Only now: the stack's own setup (tables, secrets, senders) is not what the faults test.
+    aws_faults.use(faults_when_ready)
     print(f"ready: {api_url}  ({time.monotonic() - started:.1f} s)", flush=True)
 
     def shut_down(*_: Any) -> None:

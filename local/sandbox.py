@@ -5,11 +5,15 @@ webhook with signed status webhooks in Meta's shape: sent, delivered, read, with
 Numbers ending in 0000 fail with 131026 (undeliverable), numbers ending in 0001 with 131047
 (the 24-hour window). It lists a few approved templates, plays a customer writing in
 (POST /_sandbox/inbound), takes faults (POST /_sandbox/faults) and shows what it received
-(GET /_sandbox/requests).
+(GET /_sandbox/requests, a send with the wamid it was answered with) and each try of each status
+webhook it delivered (GET /_sandbox/webhooks). It also sets the local stack's AWS faults (POST,
+GET and DELETE /_sandbox/aws-faults; local/aws_faults.py): the sandbox lives in the process that
+serves moto.
 
 Faults may also ask for Meta's worst webhook habits (`make soak` does): `status_copies` (each
 status webhook delivered that many times) and `shuffle_statuses` (delivered in random order,
 each at a random moment over the statuses' span, while each keeps the time it happened).
+A status webhook our route refuses (anything but a 200) is tried again, as Meta does.
 """
 
 import json
@@ -23,11 +27,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from local.aws_faults import AwsFaults, sandbox_answer
 from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest, graph_error
 from postino.observability import mask_phone
 from postino.webhooks.signature import sign
 
 STATUS_DELAYS = (("sent", 0.2), ("delivered", 0.5), ("read", 1.0))
+# Meta retries failed webhook deliveries (with backoff, for days): a status webhook that did not
+# get a 200 is tried again after each of these pauses, five tries in all.
+RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0)
 FAILURES = {"0000": 131026, "0001": 131047}
 FAILURE_TEXT = {
     131026: "Message undeliverable",
@@ -93,8 +101,10 @@ class MetaSandbox(GraphApiPeer):
         port: int,
         host: str = "127.0.0.1",
         on_event: Callable[[str], None] | None = None,
+        aws_faults: AwsFaults | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
+        self.aws_faults = aws_faults
         self.webhook_url = webhook_url
         self.app_secret = app_secret
         self.phone_number_id = phone_number_id
@@ -104,6 +114,12 @@ class MetaSandbox(GraphApiPeer):
         self.status_copies = 1
         self.shuffle_statuses = False
         self._shuffler = random.Random(0)
+        self.retry_pauses = RETRY_PAUSES
+        # Every status webhook attempt, and the sends whose statuses are still going out; the
+        # deliveries run in threads of their own.
+        self._deliveries: list[dict[str, Any]] = []
+        self._delivering = 0
+        self._deliveries_lock = threading.Lock()
 
     def latency_for(self, path: str) -> float:
         """Injected latency slows Meta's routes, not the sandbox's own."""
@@ -116,21 +132,29 @@ class MetaSandbox(GraphApiPeer):
         if route.startswith("/_sandbox/"):
             return self._sandbox(method, route, raw)
         status, response, problems, fault = super().answer(method, path, headers, raw)
-        if status == 200 and method == "POST" and isinstance(response, dict):
-            sent = response.get("messages") or []
-            if sent:
-                body = json.loads(raw)
-                phone_number_id = route.strip("/").split("/")[1]
-                threading.Thread(
-                    target=self._after_send,
-                    args=(body, sent[0]["id"], phone_number_id),
-                    daemon=True,
-                ).start()
+        wamid = _wamid(response)
+        if status == 200 and method == "POST" and wamid is not None:
+            body = json.loads(raw)
+            phone_number_id = route.strip("/").split("/")[1]
+            with self._deliveries_lock:
+                self._delivering += 1
+            threading.Thread(
+                target=self._after_send,
+                args=(body, wamid, phone_number_id),
+                daemon=True,
+            ).start()
         return status, response, problems, fault
 
     # ---- what Meta does after accepting a send ------------------------------------------------
 
     def _after_send(self, body: dict[str, Any], wamid: str, phone_number_id: str) -> None:
+        try:
+            self._send_statuses(body, wamid, phone_number_id)
+        finally:
+            with self._deliveries_lock:
+                self._delivering -= 1
+
+    def _send_statuses(self, body: dict[str, Any], wamid: str, phone_number_id: str) -> None:
         to = str(body["to"]).lstrip("+")
         code = next((c for end, c in FAILURES.items() if to.endswith(end)), None)
         plan: tuple[tuple[str, float], ...] = STATUS_DELAYS
@@ -146,8 +170,30 @@ class MetaSandbox(GraphApiPeer):
             happened.append((offset, name, self._value({"statuses": [status]}, phone_number_id)))
         for offset, name, notification in self._delivery_plan(happened):
             time.sleep(max(began + offset - time.time(), 0.0))
-            self.deliver(notification)
-            self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{mask_phone(to)}")
+            answered = self._deliver_status(notification, wamid, name)
+            refused = "" if answered == 200 else f" (refused: {answered}, given up)"
+            self.on_event(f"sandbox   {name:<9} {wamid[-12:]} → +{mask_phone(to)}{refused}")
+
+    def _deliver_status(self, notification: dict[str, Any], wamid: str, name: str) -> int:
+        """Deliver a status webhook, again after each pause until a 200, recording each try. The
+        send's later statuses wait behind the retries: they share this thread."""
+        status = 0
+        for attempt, pause in enumerate((0.0, *self.retry_pauses), 1):
+            time.sleep(pause)
+            at = self.clock()
+            status = self.deliver(notification)
+            tried = {"wamid": wamid, "status": name, "http_status": status, "attempt": attempt}
+            with self._deliveries_lock:
+                self._deliveries.append(tried | {"at": at})
+            if status == 200:
+                break
+        return status
+
+    def webhook_deliveries(self) -> dict[str, Any]:
+        """Every status webhook attempt so far; `delivering`: the sends whose statuses (or their
+        retries) are still to go out."""
+        with self._deliveries_lock:
+            return {"deliveries": list(self._deliveries), "delivering": self._delivering}
 
     def _delivery_plan(
         self, happened: list[tuple[float, str, dict[str, Any]]]
@@ -197,6 +243,12 @@ class MetaSandbox(GraphApiPeer):
     # ---- the sandbox's own routes ---------------------------------------------------------------
 
     def _sandbox(self, method: str, route: str, raw: bytes) -> tuple[int, Any, list[str], None]:
+        if route == "/_sandbox/aws-faults" and self.aws_faults is not None:
+            status, answer = sandbox_answer(self.aws_faults, method, raw)
+            if status == 200 and method != "GET":
+                rules = len(self.aws_faults.report()["plan"]["rules"])
+                self.on_event(f"sandbox   AWS faults: {rules} rule(s) in force")
+            return status, answer, [], None
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -215,6 +267,8 @@ class MetaSandbox(GraphApiPeer):
             return 200, {"ok": True}, [], None
         if method == "GET" and route == "/_sandbox/requests":
             return 200, {"requests": [_shown(r) for r in self.requests]}, [], None
+        if method == "GET" and route == "/_sandbox/webhooks":
+            return 200, self.webhook_deliveries(), [], None
         return 404, graph_error(100, f"No sandbox route {method} {route}"), [], None
 
     def _inbound(self, body: dict[str, Any]) -> tuple[int, Any, list[str], None]:
@@ -292,4 +346,11 @@ def _shown(request: ReceivedRequest) -> dict[str, Any]:
         "status": request.status,
         "body": request.body,
         "problems": request.problems,
+        "wamid": _wamid(request.response),
     }
+
+
+def _wamid(response: Any) -> str | None:
+    """The wamid a send was answered with; None for any other answer."""
+    sent = response.get("messages") if isinstance(response, dict) else None
+    return str(sent[0]["id"]) if sent else None

@@ -25,6 +25,8 @@ class LocalConfig:
     # A real WAHA to use instead of the sandbox (its sessions "groom" and "bride").
     waha_base_url: str | None
     link_key: str
+    # A plan of AWS faults (local/aws_faults.py), JSON, in force once the stack is ready.
+    aws_faults: str | None
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -50,6 +52,7 @@ class LocalConfig:
             waha_engine=env.get("POSTINO_WAHA_ENGINE", "NOWEB"),
             waha_base_url=env.get("WAHA_BASE_URL") or None,
             link_key=env.get("POSTINO_LINK_KEY", "local-link-signing-key"),
+            aws_faults=env.get("POSTINO_AWS_FAULTS") or None,
         )
 
     def shown(self) -> dict[str, str]:
@@ -69,4 +72,5 @@ class LocalConfig:
             "WAHA_HMAC_KEY": masked(self.waha_hmac_key),
             "WAHA_BASE_URL": self.waha_base_url or f"(the sandbox, engine {self.waha_engine})",
             "POSTINO_LINK_KEY": masked(self.link_key),
+            "POSTINO_AWS_FAULTS": self.aws_faults or "(none)",
         }

@@ -1,0 +1,120 @@
+"""The Meta sandbox's status webhooks: a refused one is tried again, as Meta does, and every try
+is shown at GET /_sandbox/webhooks."""
+
+import threading
+import time
+from collections.abc import Iterator
+from email.message import Message
+from typing import Any
+
+import httpx
+import pytest
+
+from local.http_server import LocalHttpServer, Served, request_handler
+from local.meta_contract import spec_path
+from local.sandbox import MetaSandbox
+
+BODY = {
+    "messaging_product": "whatsapp",
+    "to": "393331234567",
+    "type": "text",
+    "text": {"body": "Ciao"},
+}
+# Short pauses: the retries' growth is what matters here, not Meta's seconds.
+PAUSES = (0.05, 0.1, 0.2, 0.4)
+
+
+class RefusingWebhook:
+    """Our webhook route, refusing its first `refusals` requests with a 500."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.received = 0
+        self.server = LocalHttpServer(("127.0.0.1", 0), request_handler(self.answer))
+
+    def answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+        self.received += 1
+        status = 500 if self.received <= self.refusals else 200
+        return status, {"Content-Type": "text/plain"}, b"ok"
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/webhooks/meta"
+
+
+@pytest.fixture
+def webhook() -> Iterator[RefusingWebhook]:
+    refusing = RefusingWebhook(refusals=2)
+    thread = threading.Thread(target=refusing.server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield refusing
+    refusing.server.shutdown()
+    refusing.server.server_close()
+
+
+def sandbox(webhook_url: str) -> MetaSandbox:
+    if not spec_path().exists():
+        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    meta = MetaSandbox(
+        webhook_url=webhook_url,
+        app_secret="secret",
+        phone_number_id="100000000000001",
+        waba_id="100000000000002",
+        port=0,
+    )
+    meta.retry_pauses = PAUSES
+    return meta
+
+
+def delivered(meta: MetaSandbox, within: float = 10.0) -> dict[str, Any]:
+    """GET /_sandbox/webhooks once no status is left to go out."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        shown: dict[str, Any] = httpx.get(f"{meta.base_url}/_sandbox/webhooks").json()
+        if shown["delivering"] == 0:
+            return shown
+        time.sleep(0.05)
+    raise AssertionError("the sandbox's status webhooks never finished")
+
+
+def send(meta: MetaSandbox, to: str = "393331234567") -> str:
+    answer = httpx.post(f"{meta.base_url}/v23.0/100000000000001/messages", json=BODY | {"to": to})
+    assert answer.status_code == 200
+    return str(answer.json()["messages"][0]["id"])
+
+
+def test_a_refused_status_webhook_is_tried_again_until_accepted(webhook: RefusingWebhook) -> None:
+    meta = sandbox(webhook.url)
+    with meta:
+        # GIVEN our webhook route refuses its first two requests (500)
+        # WHEN the sandbox accepts a send to a number it fails (131026: sent, then failed)
+        wamid = send(meta, to="393331230000")
+        deliveries = delivered(meta)["deliveries"]
+        # THEN sent is tried three times, the pauses between them growing, and each try is shown
+        tries = [(d["status"], d["http_status"], d["attempt"]) for d in deliveries]
+        assert tries == [
+            ("sent", 500, 1),
+            ("sent", 500, 2),
+            ("sent", 200, 3),
+            ("failed", 200, 1),
+        ]
+        assert {d["wamid"] for d in deliveries} == {wamid}
+        at = [d["at"] for d in deliveries[:3]]
+        assert at[1] - at[0] >= PAUSES[0] and at[2] - at[1] >= PAUSES[1]
+        # AND the send shows, among the requests, with the wamid it was answered with
+        requests = httpx.get(f"{meta.base_url}/_sandbox/requests").json()["requests"]
+        assert [r["wamid"] for r in requests if r["path"].endswith("/messages")] == [wamid]
+
+
+def test_a_status_webhook_nobody_takes_is_given_up_after_five_tries() -> None:
+    # GIVEN nothing listens at the webhook URL (each try a connection error: 0)
+    meta = sandbox("http://127.0.0.1:9/webhooks/meta")
+    with meta:
+        # WHEN a send to a number that fails outright (131047: one status, failed) is accepted
+        send(meta, to="393331230001")
+        deliveries = delivered(meta)["deliveries"]
+    # THEN failed was tried five times in all, each shown with the 0 it got
+    assert [(d["status"], d["http_status"], d["attempt"]) for d in deliveries] == [
+        ("failed", 0, n) for n in range(1, 6)
+    ]
