@@ -28,6 +28,7 @@ from postino.send.rules import check_conversation_rules
 from postino.senders.model import Sender
 from postino.services import Services
 from postino.store.messages import DUE_PARTITION
+from postino.store.own_writes import PutOnce
 
 # A retried POST with the same Idempotency-Key within a day returns the first answer.
 IDEMPOTENCY_CONFIG = IdempotencyConfig(
@@ -269,7 +270,8 @@ def _idempotent_accept(services: Services) -> Any:
     accepter = services.memo.get("accept_keyed")
     if accepter is None:
         persistence = DynamoDBPersistenceLayer(
-            table_name=services.settings.idempotency_table, boto3_client=aws.dynamodb()
+            table_name=services.settings.idempotency_table,
+            boto3_client=PutOnce(aws.dynamodb()),  # type: ignore[arg-type]
         )
 
         @idempotent_function(  # type: ignore[untyped-decorator]

@@ -14,6 +14,7 @@ from postino import aws
 from postino.messages.model import Event
 from postino.store.codec import is_condition_failure, serialise
 from postino.store.messages import stored_event
+from postino.store.own_writes import write_once
 
 
 def record_answer(
@@ -53,13 +54,16 @@ def record_answer(
         names["#reactions"] = "reactions"
         values[":reaction"] = serialise([reaction])
     try:
-        aws.dynamodb().update_item(
-            TableName=table,
-            Key={"id": serialise(message_id)},
-            UpdateExpression=f"SET {', '.join(sets)} ADD #ids :answers",
-            ConditionExpression="attribute_exists(#id) AND NOT contains(#ids, :answer)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+        write_once(
+            aws.dynamodb().update_item,
+            {
+                "TableName": table,
+                "Key": {"id": serialise(message_id)},
+                "UpdateExpression": f"SET {', '.join(sets)} ADD #ids :answers",
+                "ConditionExpression": "attribute_exists(#id) AND NOT contains(#ids, :answer)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            },
         )
     except ClientError as error:
         if is_condition_failure(error):

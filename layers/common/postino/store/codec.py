@@ -39,8 +39,15 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: serialise(v) for k, v in values.items() if v is not None}
 
 
+# The attribute that holds the token of the write an item last took (postino/store/own_writes.py):
+# the store's bookkeeping, never part of what an item says.
+WRITER_MARK = "wt"
+
+
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {
+        k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items() if k != WRITER_MARK
+    }
 
 
 def is_condition_failure(error: ClientError) -> bool:

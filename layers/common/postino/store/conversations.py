@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from postino import aws
 from postino.errors import PostinoError
 from postino.store.codec import from_item, is_condition_failure, serialise
+from postino.store.own_writes import write_once
 
 
 def conversation_key(sender: str, contact: str) -> str:
@@ -97,23 +98,30 @@ class ConversationStore:
             "TableName": self.table,
             "Key": {"pk": serialise(conversation_key(sender, contact))},
         }
+        # Each write at most once: a retry that found its own ADD applied would count twice.
         try:
-            aws.dynamodb().update_item(
-                **request,
-                UpdateExpression=f"SET {', '.join(sets + newest)} ADD #unread :new",
-                ConditionExpression="attribute_not_exists(#activity) OR #activity <= :at",
-                ExpressionAttributeNames=names | newest_names,
-                ExpressionAttributeValues=values | newest_values,
+            write_once(
+                aws.dynamodb().update_item,
+                request
+                | {
+                    "UpdateExpression": f"SET {', '.join(sets + newest)} ADD #unread :new",
+                    "ConditionExpression": "attribute_not_exists(#activity) OR #activity <= :at",
+                    "ExpressionAttributeNames": names | newest_names,
+                    "ExpressionAttributeValues": values | newest_values,
+                },
             )
         except ClientError as error:
             if not is_condition_failure(error):
                 raise
             # An older message arriving after a newer one: counted, but it moves nothing.
-            aws.dynamodb().update_item(
-                **request,
-                UpdateExpression=f"SET {', '.join(sets)} ADD #unread :new",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
+            write_once(
+                aws.dynamodb().update_item,
+                request
+                | {
+                    "UpdateExpression": f"SET {', '.join(sets)} ADD #unread :new",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                },
             )
 
     def get(self, sender: str, contact: str) -> dict[str, Any] | None:

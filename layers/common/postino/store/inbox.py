@@ -18,6 +18,7 @@ from postino.store.codec import (
     serialise,
     to_item,
 )
+from postino.store.own_writes import write_once
 
 
 class Conflict(Exception):
@@ -93,10 +94,13 @@ class InboxStore:
         if now is not None:
             item["expires_at"] = int(now + self.retention_seconds)
         try:
-            aws.dynamodb().put_item(
-                TableName=self.table,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(pk)",
+            write_once(
+                aws.dynamodb().put_item,
+                {
+                    "TableName": self.table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                },
             )
         except ClientError as error:
             if is_condition_failure(error):
@@ -127,29 +131,25 @@ class InboxStore:
             update.set(attribute, value)
             name = f"#{attribute}"
             conditions.append(f"(attribute_not_exists({name}) OR {name} < {update.value(value)})")
-        condition = (
-            {
-                "ConditionExpression": " AND ".join(conditions),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-            if conditions
-            else {}
-        )
+        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table,
-                Key={"pk": serialise(key)},
-                UpdateExpression=update.expression(),
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-                ReturnValues="ALL_NEW",
-                **condition,  # type: ignore[arg-type]
+            written = write_once(
+                aws.dynamodb().update_item,
+                {
+                    "TableName": self.table,
+                    "Key": {"pk": serialise(key)},
+                    "UpdateExpression": update.expression(),
+                    "ExpressionAttributeNames": update.names,
+                    "ExpressionAttributeValues": update.values,
+                    "ReturnValues": "ALL_NEW",
+                    **condition,
+                },
             )
         except ClientError as error:
             if is_condition_failure(error):
                 raise Conflict(failed_condition_item(error)) from error
             raise
-        return from_item(response["Attributes"])
+        return written.item
 
     # ---- contacts ------------------------------------------------------------------------------
 

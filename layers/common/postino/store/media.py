@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from postino import aws
 from postino.store.codec import is_condition_failure, serialise
 from postino.store.inbox import inbound_key
+from postino.store.own_writes import write_once
 
 # A presigned URL is handed to whoever reads the conversation: short-lived, as Meta's are.
 PRESIGNED_URL_SECONDS = 300
@@ -49,13 +50,16 @@ class MediaJobs:
 def set_inbound_media(table: str, wamid: str, media: dict[str, Any]) -> bool:
     """Set the inbound item's `media` unless it has one: True if this call set it."""
     try:
-        aws.dynamodb().update_item(
-            TableName=table,
-            Key={"pk": serialise(inbound_key(wamid))},
-            UpdateExpression="SET #media = :media",
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#media)",
-            ExpressionAttributeNames={"#media": "media"},
-            ExpressionAttributeValues={":media": serialise(media)},
+        write_once(
+            aws.dynamodb().update_item,
+            {
+                "TableName": table,
+                "Key": {"pk": serialise(inbound_key(wamid))},
+                "UpdateExpression": "SET #media = :media",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#media)",
+                "ExpressionAttributeNames": {"#media": "media"},
+                "ExpressionAttributeValues": {":media": serialise(media)},
+            },
         )
     except ClientError as error:
         if is_condition_failure(error):

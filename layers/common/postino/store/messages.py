@@ -38,6 +38,7 @@ from postino.store.message_pages import (
     encode_cursor,
     query_pool,
 )
+from postino.store.own_writes import write_once
 
 LIST_PARTITION = "message"
 # A filtered listing looks at no more messages than this a page (see MessageStore.page).
@@ -153,10 +154,13 @@ class MessageStore:
         }
         if due_partition is not None and message.send_at is not None:
             item |= {"due_pk": due_partition, "due_at": int(message.send_at)}
-        aws.dynamodb().put_item(
-            TableName=self.table,
-            Item=to_item(item),
-            ConditionExpression="attribute_not_exists(id)",
+        write_once(
+            aws.dynamodb().put_item,
+            {
+                "TableName": self.table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(id)",
+            },
         )
 
     def get(self, message_id: str) -> Message | None:
@@ -176,7 +180,7 @@ class MessageStore:
         Raises StaleState with the message as it is when the condition fails.
         """
         item = self._update(message_id, statuses, now, change, returning="ALL_NEW")
-        return _message(from_item(item))
+        return _message(item)
 
     def update_without_reading(
         self, message_id: str, *, statuses: tuple[Status, ...], now: float, **change: Unpack[Change]
@@ -210,22 +214,24 @@ class MessageStore:
         if (not_after_validity := change.get("not_after_validity")) is not None:
             conditions.append(f"valid_until >= {update.value(not_after_validity)}")
         try:
-            response = aws.dynamodb().update_item(
-                TableName=self.table,
-                Key={"id": serialise(message_id)},
-                UpdateExpression=update.expression(),
-                ConditionExpression=" AND ".join(conditions),
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-                ReturnValues=returning,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            written = write_once(
+                aws.dynamodb().update_item,
+                {
+                    "TableName": self.table,
+                    "Key": {"id": serialise(message_id)},
+                    "UpdateExpression": update.expression(),
+                    "ConditionExpression": " AND ".join(conditions),
+                    "ExpressionAttributeNames": update.names,
+                    "ExpressionAttributeValues": update.values,
+                    "ReturnValues": returning,
+                },
             )
         except ClientError as error:
             if is_condition_failure(error):
                 old = failed_condition_item(error)
                 raise StaleState(_message(old) if old else None) from error
             raise
-        return response.get("Attributes", {})
+        return written.item
 
     def page(
         self,

@@ -21,6 +21,7 @@ from postino import aws
 from postino.drain.rate_window import Plan, give_back_gap, is_paced, limit_key, prune
 from postino.senders.model import Limit
 from postino.store.codec import failed_condition_item, from_item, is_condition_failure, serialise
+from postino.store.own_writes import write_once
 
 _CACHE_SIZE = 10_000
 _MAX_CONFLICTS = 8
@@ -78,6 +79,7 @@ class RateWindowStore:
             except ClientError as error:
                 if not is_condition_failure(error):
                     raise
+                # Another drainer's write (ours, whose answer was lost, counts as written).
                 self._remember(key, _parse(failed_condition_item(error)))
                 continue
             self._remember(key, (version + 1, plan.logs))
@@ -133,21 +135,17 @@ class RateWindowStore:
                 "ConditionExpression": "attribute_not_exists(#k)",
                 "ExpressionAttributeNames": {"#k": "key"},
             }
-        aws.dynamodb().put_item(
-            TableName=self.table,
-            Item={
-                "key": serialise(key),
-                "v": serialise(version + 1),
-                # Milliseconds as integers: exact, and shorter than a float's text. Rounded up:
-                # an entry read back a little later only keeps a start further away.
-                "logs": serialise(
-                    {k: [math.ceil(e * 1000) for e in log] for k, log in logs.items()}
-                ),
-                "expires_at": serialise(int(newest + longest + 60)),
-            },
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            **condition,
-        )
+        item = {
+            "key": serialise(key),
+            "v": serialise(version + 1),
+            # Milliseconds as integers: exact, and shorter than a float's text. Rounded up:
+            # an entry read back a little later only keeps a start further away.
+            "logs": serialise({k: [math.ceil(e * 1000) for e in log] for k, log in logs.items()}),
+            "expires_at": serialise(int(newest + longest + 60)),
+        }
+        # Without its token, a reservation whose answer was lost would find its own version
+        # and plan again: a second slot for the same send, the first never given back.
+        write_once(aws.dynamodb().put_item, {"TableName": self.table, "Item": item} | condition)
 
     def _remembered(self, key: str) -> tuple[int, dict[str, list[float]]]:
         with self._lock:

@@ -7,6 +7,7 @@ from postino.errors import PostinoError
 from postino.senders.model import CloudApiSender, Sender, WahaSender, sender_from
 from postino.settings import Settings
 from postino.store.codec import from_item, is_condition_failure, serialise, to_item
+from postino.store.own_writes import write_once
 
 DEFAULT_SENDER = "default"
 
@@ -127,20 +128,23 @@ class SenderStore:
     def set_session_status(self, name: str, status: str, now: float, *, at: float) -> bool:
         """Keep a WAHA session's status as of `at`; False if a newer one is kept already."""
         try:
-            aws.dynamodb().update_item(
-                TableName=self.table,
-                Key={"name": serialise(name)},
-                # A new updated_at makes a concurrent set_pause (which writes the whole item over
-                # the version it read) fail its condition and read again, so nothing is undone.
-                UpdateExpression="SET session_status = :s, session_status_at = :at, "
-                "updated_at = :now",
-                ConditionExpression="provider = :waha AND "
-                "(attribute_not_exists(session_status_at) OR session_status_at < :at)",
-                ExpressionAttributeValues={
-                    ":s": serialise(status),
-                    ":at": serialise(at),
-                    ":now": serialise(now),
-                    ":waha": serialise("waha"),
+            write_once(
+                aws.dynamodb().update_item,
+                {
+                    "TableName": self.table,
+                    "Key": {"name": serialise(name)},
+                    # A new updated_at makes a concurrent set_pause (which writes the whole item
+                    # over the version it read) fail its condition and read again.
+                    "UpdateExpression": "SET session_status = :s, session_status_at = :at, "
+                    "updated_at = :now",
+                    "ConditionExpression": "provider = :waha AND "
+                    "(attribute_not_exists(session_status_at) OR session_status_at < :at)",
+                    "ExpressionAttributeValues": {
+                        ":s": serialise(status),
+                        ":at": serialise(at),
+                        ":now": serialise(now),
+                        ":waha": serialise("waha"),
+                    },
                 },
             )
         except ClientError as error:
