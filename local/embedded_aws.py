@@ -35,6 +35,9 @@ def start_aws(config: LocalConfig, faults: AwsFaults) -> ThreadedMotoServer:
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
+            # moto on a busy 2-core machine can take seconds where AWS takes milliseconds: the
+            # clients' read timeouts (postino/aws.py BUDGETS) are stretched for it, not changed.
+            "POSTINO_AWS_TIMEOUT_SCALE": "10",
         }
     )
     return server
@@ -88,7 +91,12 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> StackResources:
         # For a drainer run from outside (python -m local.drain_once), as a second Lambda would:
         # the stack's environment and the drain function's own role; and for a harness that
         # looks from outside (the soak), the operator's key.
-        shared = [*environment, "AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL"]
+        shared = [
+            *environment,
+            "AWS_ENDPOINT_URL",
+            "GRAPH_API_BASE_URL",
+            "POSTINO_AWS_TIMEOUT_SCALE",
+        ]
         drain_role = roles.credentials["SchedulerFunction"]
         operator = roles.credentials[iam.OPERATOR]
         Path(os.environ["POSTINO_ENV_FILE"]).write_text(

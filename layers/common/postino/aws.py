@@ -6,9 +6,11 @@ they give each function its own role's credentials through `use_roles` and `acti
 that what a role lacks is refused locally as AWS would refuse it.
 """
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,14 +24,60 @@ if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
 
-# Standard retry mode: throttling and 5xx are retried with backoff by botocore itself.
-# No client-side parameter validation: every request is built by code, AWS validates it again,
-# and the check was a tenth of the drain's CPU per message (bench/drain_cpu.py).
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    max_pool_connections=96,
-    parameter_validation=False,
-)
+
+@dataclass(frozen=True)
+class CallBudget:
+    """How a client retries and how long it waits: chosen per service, not botocore's defaults
+    (60 s to connect and 60 s for each read, which no function's timeout could hold)."""
+
+    attempts: int  # in all, the first one included
+    connect_seconds: float
+    read_seconds: float  # without a byte from the service
+
+    def config(self) -> Config:
+        # Standard mode: throttles, 5xx and connection errors retried with jittered backoff.
+        # No client-side parameter validation: every request is built by code, AWS validates it
+        # again, and the check was a tenth of the drain's CPU per message (bench/drain_cpu.py).
+        scale = _timeout_scale()
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": self.attempts},
+            connect_timeout=self.connect_seconds * scale,
+            read_timeout=self.read_seconds * scale,
+            max_pool_connections=96,
+            parameter_validation=False,
+        )
+
+    def worst_case_seconds(self) -> float:
+        """Every attempt timed out reading, and the longest throttling backoff between them
+        (botocore: up to 2**i seconds before retry i+1)."""
+        waits = self.attempts * (self.connect_seconds + self.read_seconds)
+        backoffs = sum(min(2.0**i, 20.0) for i in range(self.attempts - 1))
+        return waits + backoffs
+
+
+# Four attempts where a failure costs a message's progress: at the soak's 2 % throttles and
+# 1 % 500s, all four fail about once in 10 million calls. Reads that stall are cut short: these
+# services answer in milliseconds, and a connection quiet for seconds is better tried anew.
+BUDGETS = {
+    # Single-digit milliseconds; a retried write is told from its own earlier effect by its
+    # token (postino/store/own_writes.py). Worst case 19 s: inside the drain's 20 s margin.
+    "dynamodb": CallBudget(attempts=4, connect_seconds=1, read_seconds=2),
+    # The drain's long poll waits at most 1 s (WaitTimeSeconds): 3 s covers it and its answer.
+    "sqs": CallBudget(attempts=4, connect_seconds=1, read_seconds=3),
+    "events": CallBudget(attempts=4, connect_seconds=1, read_seconds=3),
+    "secretsmanager": CallBudget(attempts=4, connect_seconds=1, read_seconds=3),
+    # A nudge (an asynchronous Invoke): one that fails is made up by the next minute's tick.
+    "lambda": CallBudget(attempts=2, connect_seconds=1, read_seconds=3),
+    # Inbound media, up to 100 MB each way: the read timeout is between bytes, not the whole.
+    "s3": CallBudget(attempts=3, connect_seconds=2, read_seconds=10),
+}
+
+
+def _timeout_scale() -> float:
+    # The local stack's moto answers in seconds on a loaded 2-core machine what AWS answers in
+    # milliseconds: it scales the timeouts (local/embedded_aws.py). Unset in Lambda.
+    return float(os.environ.get("POSTINO_AWS_TIMEOUT_SCALE", "1"))
+
 
 # Whose credentials the clients use: "" is the process's own (Lambda: the function's role).
 _acting_as: ContextVar[str] = ContextVar("postino_aws_acting_as", default="")
@@ -44,7 +92,8 @@ def _session(identity: str) -> boto3.session.Session:
 
 @cache
 def _client_of(service: str, identity: str) -> Any:
-    return _session(identity).client(service, config=_CONFIG)  # type: ignore[call-overload]
+    config = BUDGETS[service].config()
+    return _session(identity).client(service, config=config)  # type: ignore[call-overload]
 
 
 def _client(service: str) -> Any:
@@ -74,7 +123,7 @@ def lambda_() -> "LambdaClient":
 @cache
 def _s3_of(identity: str) -> Any:
     # Signature version 4 for presigned URLs too (botocore would presign with version 2).
-    config = _CONFIG.merge(Config(signature_version="s3v4"))
+    config = BUDGETS["s3"].config().merge(Config(signature_version="s3v4"))
     return _session(identity).client("s3", config=config)
 
 
