@@ -40,3 +40,24 @@ def test_a_thread_that_reaches_its_claim_with_less_than_a_claims_time_left_is_la
     assert timing.reached_claim_late(start=10.0, now=9.99)
     assert not timing.reached_claim_late(start=10.0, now=9.9)
     assert timing.lead == CLAIM_LEAD_SECONDS
+
+
+def test_a_claim_write_retried_after_a_throttle_widens_the_lead_a_little() -> None:
+    # GIVEN steady claim writes of 20 ms
+    timing = slots()
+    for _ in range(50):
+        timing.claimed_in(0.02)
+    # WHEN one is throttled and retried after botocore's backoff (two seconds)
+    timing.claimed_in(2.0)
+    # THEN sends are not claimed seconds ahead: a drainer killed then would leave every one of
+    # them unknown
+    assert timing.claim_ahead() < 0.4
+
+
+def test_claim_writes_that_stay_slow_move_the_lead_all_the_way() -> None:
+    timing = slots()
+    for _ in range(50):
+        timing.claimed_in(0.02)
+    for _ in range(60):
+        timing.claimed_in(0.5)
+    assert timing.claim_ahead() > 0.5

@@ -43,6 +43,8 @@ LEAD_SHRINK = 0.98
 # lands before its start, not just the average one. No sooner: a drainer that dies between
 # the claim and the send leaves the message unknown.
 CLAIM_DEVIATIONS = 4.0
+# A claim write slower than this is a retried one, or the start of a slowdown (claimed_in).
+SLOW_CLAIM_SECONDS = 0.25
 # A claimed send that still misses its slot reserves another this many times, then gives up.
 LATE_RETRIES = 3
 # A window too busy to write (its conditional write lost eight times in a row) is tried again
@@ -164,6 +166,13 @@ class Slots:
     def claimed_in(self, seconds: float) -> None:
         """A claim write took this long."""
         with self.state.lock:
+            # A write retried after a throttle or a lost answer (botocore's backoff: a second or
+            # more) says nothing of the next one. A sample counts at most this far above the
+            # estimate (and never less than a slow write's time): one outlier widens the lead a
+            # little, where sends claimed seconds ahead would each be left unknown by a drainer
+            # killed then; a lasting slowdown still moves it, step by step.
+            ceiling = self._claim_seconds + 2 * CLAIM_DEVIATIONS * self._claim_deviation
+            seconds = min(seconds, max(ceiling, SLOW_CLAIM_SECONDS))
             error = seconds - self._claim_seconds
             self._claim_seconds += 0.125 * error
             self._claim_deviation += 0.25 * (abs(error) - self._claim_deviation)
