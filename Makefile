@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu bench-drain-pacing bench-drain-virtual fuzz soak
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu bench-drain-pacing bench-drain-virtual fuzz soak soak-aws-faults
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -25,6 +25,9 @@ help:
 	@echo "make bench-drain-virtual   the real drain in simulated time: 1 x 80, 1 x 1,000, 20 x 80 msg/s"
 	@echo "make fuzz      17,500 generated hostile requests at the webhooks and the send API"
 	@echo "make soak      1,000 messages through faults and killed drainers; fails on any loss"
+	@echo "make soak AWS_FAULTS=1   (or make soak-aws-faults) AWS fails too: DynamoDB throttles,"
+	@echo "               DynamoDB and SQS 500s, writes applied then dropped (bench/soak.py --aws-faults;"
+	@echo "               make cannot take 'make soak --aws-faults': it reads that as its own option)"
 	@echo "make validate  sam validate --lint, cfn-lint and checkov"
 	@echo "make deploy    sam deploy --guided"
 
@@ -94,9 +97,14 @@ fuzz: $(VENV)/.installed
 	  --hypothesis-show-statistics
 
 # The local stack under faults and killed drainers; exits non-zero on any violation.
-# make test runs a short one (tests/e2e/test_soak.py).
+# make test runs a short one (tests/e2e/test_soak.py). AWS_FAULTS=1: AWS's faults too.
+AWS_FAULTS ?=
 soak: $(VENV)/.installed $(SAM)
-	$(BIN)/python bench/soak.py --messages 1000 --kills 3
+	$(BIN)/python bench/soak.py --messages 1000 --kills 3 \
+	  $(if $(filter 1 yes true,$(AWS_FAULTS)),--aws-faults)
+
+soak-aws-faults:
+	$(MAKE) soak AWS_FAULTS=1
 
 CHECKOV := .tools/checkov/bin/checkov
 $(CHECKOV): requirements-checkov.txt

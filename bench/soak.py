@@ -1,13 +1,16 @@
 """`make soak`: the local stack under faults and killed drainers; exits non-zero on any violation.
 
-    .venv/bin/python bench/soak.py [--messages 1000] [--kills 3] [--seed 7] [--json FILE]
+    .venv/bin/python bench/soak.py [--messages 1000] [--kills 3] [--seed 7] [--aws-faults]
+                                   [--json FILE]
 
 Against `make run`'s stack as separate processes: the send API takes the messages over two
 senders; drainers run as their own processes (python -m local.drain_once, as Lambda would run
 them), back to back as a busy schedule would start them; the Meta sandbox injects 5 % HTTP 5xx,
 2 % timeouts, 1 % 130429 and 1 % 131056, and delivers every status webhook three times in
 shuffled order. Meanwhile drainers are SIGKILLed mid-batch, two start at once, and one is frozen
-(SIGSTOP) past its lease so that, woken, it drains beside the one that took over.
+(SIGSTOP) past its lease so that, woken, it drains beside the one that took over. With
+--aws-faults, AWS fails too, between the functions and moto (local/aws_faults.py): 2 % DynamoDB
+throttles, 1 % DynamoDB and SQS 500s, and 0.5 % of every write applied, then its answer dropped.
 
 At the end it checks, from what the sandbox received and what the API shows:
 - lost: accepted, yet never sent and not failed, expired or unknown for a reason shown;
@@ -15,9 +18,13 @@ At the end it checks, from what the sandbox received and what the API shows:
   one) without `at_least_once`;
 - rate-window violations: more sends of a sender in any interval of its limit than the limit,
   or two to one recipient within the pair limit, by the sandbox's clock;
-- not final: not read, failed, expired or unknown once the retries are spent;
+- not final: not read, failed, expired or unknown once the retries are spent (an unknown is
+  explained by Meta's fault at the send itself, never by AWS's);
 - backwards timelines: our events out of time order, or Meta's out of order (read before
   delivered);
+- webhooks lost: a status webhook the sandbox delivered for a message's send and our route
+  accepted (a 200) that the message does not show (the sandbox retries a refused one, as Meta
+  does);
 - the dead-letter queues' contents, each explained (a copy of a message already final);
 - log lines (stack and drainers) holding a secret or a full phone number.
 """
@@ -71,9 +78,20 @@ FAULTS = [
     {"error_code": 130429, "rate": 0.01, "times": None},
     {"error_code": 131056, "rate": 0.01, "times": None},
 ]
+# --aws-faults: in force from the first message accepted to the last drainer's end.
+AWS_FAULTS = {
+    "seed": 7,
+    "rules": [
+        {"match": "dynamodb:*", "throttle": 0.02, "error_500": 0.01},
+        {"match": "sqs:*", "error_500": 0.01},
+        {"match": "writes", "applied_then_dropped": 0.005},
+    ],
+}
 FINAL = {"read", "failed", "expired", "unknown", "cancelled"}
 NOT_FINAL = ("scheduled", "queued", "sending", "sent", "delivered")
 META_ORDER = {"sent": 1, "delivered": 2, "failed": 2, "read": 3}
+# As postino/webhooks/receipts.py keeps Meta's statuses: "played" (a voice message) is read.
+STATUS_ALIASES = {"played": "read"}
 # A drain invocation's limit: 8 s of work before the drain's 20 s margin. A drain hides what it
 # receives for its time left plus 10 s (postino/drain/intake.py), so a killed drainer's copies
 # come back once it would have ended.
@@ -95,6 +113,7 @@ class SoakPlan:
     repeat_every: int = 25
     failing_every: int = 50
     deadline_seconds: float = 900.0
+    aws_faults: bool = False
 
 
 @dataclass
@@ -127,6 +146,8 @@ class Soak:
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     drainer_output: list[str] = field(default_factory=list)
     alive: list[tuple[subprocess.Popen[str], float, Path]] = field(default_factory=list)
+    # What the AWS fault layer injected (its report, GET /_sandbox/aws-faults), with --aws-faults.
+    aws_faults: dict[str, Any] | None = None
 
 
 # ---- the stack and its drainers ------------------------------------------------------------
@@ -147,7 +168,7 @@ def local_stack(workdir: Path) -> Iterator[tuple[str, str, Path, list[str]]]:
         "POSTINO_ENV_FILE": str(env_file),
         "POSTINO_LOG_LEVEL": "INFO",  # every log line the functions write, to be scanned
     }
-    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "WAHA_BASE_URL"):
+    for name in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "WAHA_BASE_URL", "POSTINO_AWS_FAULTS"):
         env.pop(name, None)
     started = spawn(env)
     try:
@@ -242,6 +263,36 @@ def prepare(soak: Soak) -> None:
         httpx.post(f"{soak.sandbox}/_sandbox/faults", json=fault).raise_for_status()
     shuffled = {"status_copies": 3, "shuffle_statuses": True}
     httpx.post(f"{soak.sandbox}/_sandbox/faults", json=shuffled).raise_for_status()
+    if soak.plan.aws_faults:  # the senders are set up: from here on, what the product does
+        httpx.post(f"{soak.sandbox}/_sandbox/aws-faults", json=AWS_FAULTS).raise_for_status()
+
+
+def aws_faults_off(soak: Soak) -> None:
+    """The checks read through an AWS without faults; what was injected is kept for the report."""
+    if soak.plan.aws_faults:
+        answer = httpx.delete(f"{soak.sandbox}/_sandbox/aws-faults", timeout=30)
+        soak.aws_faults = answer.raise_for_status().json()
+
+
+def webhooks_settled(soak: Soak, limit_seconds: float = 200.0) -> None:
+    """Wait, a while at most, for the sandbox's last status webhooks and their retries to go out,
+    and for the ingest queue to empty: a record the processor failed comes back only after the
+    queue's visibility timeout (180 s)."""
+    sqs = sqs_client(soak.env_file)
+    ingest = [url for url in sqs.list_queues()["QueueUrls"] if url.endswith("-IngestQueue")]
+    began = time.monotonic()
+    while time.monotonic() - began < limit_seconds:
+        shown = httpx.get(f"{soak.sandbox}/_sandbox/webhooks", timeout=60).json()
+        if shown["delivering"] == 0 and not any(queued(sqs, url) for url in ingest):
+            return
+        time.sleep(1.0)
+
+
+def queued(sqs: Any, url: str) -> int:
+    """Records on a queue, in flight or waiting."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[name]) for name in names)
 
 
 def call(api: httpx.Client, method: str, path: str, body: Any = None) -> Any:
@@ -379,6 +430,8 @@ class Findings:
     reasons: Counter[str]
     details: list[str]
     dead_letters: list[str]
+    # With --aws-faults: how many of each kind the run met.
+    aws_faults_injected: dict[str, int] | None = None
 
     @property
     def violations(self) -> int:
@@ -448,7 +501,8 @@ def backwards(message: dict[str, Any]) -> str | None:
 
 
 def explain_unknown(message: dict[str, Any], sends: list[dict[str, Any]]) -> str | None:
-    """Why an at-most-once message ended unknown; None if nothing explains it."""
+    """Why an at-most-once message ended unknown; None if nothing explains it. Only a fault at
+    the send itself (Meta's, or a killed drainer's) does: never an AWS fault around it."""
     reason = next(
         (
             e["detail"].get("reason", "")
@@ -464,9 +518,33 @@ def explain_unknown(message: dict[str, Any], sends: list[dict[str, Any]]) -> str
     return None
 
 
+def accepted_statuses(deliveries: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """By wamid: the statuses whose webhook our route accepted (a 200) at some try."""
+    accepted: dict[str, set[str]] = defaultdict(set)
+    for delivery in deliveries:
+        if delivery["http_status"] == 200:
+            name = delivery["status"]
+            accepted[delivery["wamid"]].add(STATUS_ALIASES.get(name, name))
+    return accepted
+
+
+def webhooks_lost(
+    message: dict[str, Any], sends: list[dict[str, Any]], accepted: dict[str, set[str]]
+) -> list[str]:
+    """The statuses accepted for any of the message's sends that its timeline does not show. A
+    message keeps one receipt per status, whichever send it came for; Meta's plain `sent` is not
+    kept once our own record says sent, so it is never required."""
+    wamids = {r["wamid"] for r in sends if r.get("wamid")}
+    due = set().union(*(accepted.get(w, set()) for w in wamids)) - {"sent"}
+    shown = {e["phase"] for e in message["events"] if e["detail"].get("source") == "webhook"}
+    return sorted(due - shown)
+
+
 def check(soak: Soak) -> Findings:
     requests = httpx.get(f"{soak.sandbox}/_sandbox/requests", timeout=60).json()["requests"]
     by_message = sends_by_message(requests)
+    webhooks = httpx.get(f"{soak.sandbox}/_sandbox/webhooks", timeout=60).json()["deliveries"]
+    accepted = accepted_statuses(webhooks)
     counts = dict.fromkeys(
         (
             "lost",
@@ -474,6 +552,7 @@ def check(soak: Soak) -> Findings:
             "rate_violations",
             "not_final",
             "backwards",
+            "webhooks_lost",
             "dlq_unexplained",
             "log_leaks",
         ),
@@ -510,6 +589,9 @@ def check(soak: Soak) -> Findings:
         if problem:
             counts["backwards"] += 1
             details.append(f"backwards: {message_id}: {problem}")
+        for name in webhooks_lost(message, sends, accepted):
+            counts["webhooks_lost"] += 1
+            details.append(f"webhook lost: {message_id}: {name} accepted (200), not applied")
     for violation in rate_violations(soak.senders, requests):
         counts["rate_violations"] += 1
         details.append(f"rate: {violation}")
@@ -564,6 +646,7 @@ GOALS = {
     "rate_violations": "rate-window violations seen at the sandbox",
     "not_final": "messages not in a final state",
     "backwards": "timelines that go backwards",
+    "webhooks_lost": "status webhooks accepted (200) but not applied",
     "dlq_unexplained": "dead-letter copies not explained",
     "log_leaks": "log lines with a secret or a full phone number",
 }
@@ -594,6 +677,7 @@ def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> li
         + ", ".join(f"{scope} {sent}" for scope, sent in sorted(sent_by_drainer(soak).items())),
         *soak.chaos.kills,
         *soak.chaos.frozen,
+        *aws_fault_lines(soak),
         f"{'check':<62}{'found':>7}{'goal':>6}",
         *(f"{what:<62}{findings.counts[key]:>7}{0:>6}" for key, what in GOALS.items()),
         "statuses: " + ", ".join(f"{k} {v}" for k, v in findings.statuses.most_common()),
@@ -604,6 +688,19 @@ def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> li
         *findings.details[:40],
         "PASS" if findings.violations == 0 else f"FAIL: {findings.violations} violation(s)",
     ]
+    return lines
+
+
+def aws_fault_lines(soak: Soak) -> list[str]:
+    if soak.aws_faults is None:
+        return []
+    lines = [
+        "AWS faults: 2 % DynamoDB throttles, 1 % DynamoDB and SQS 500s, 0.5 % of writes applied "
+        "then dropped; injected:"
+    ]
+    for kind, by_operation in soak.aws_faults["injected"].items():
+        each = ", ".join(f"{operation} {count}" for operation, count in by_operation.items())
+        lines.append(f"  {kind} {soak.aws_faults['totals'][kind]}" + (f" ({each})" if each else ""))
     return lines
 
 
@@ -628,6 +725,8 @@ def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
                 seconds = drive(soak)
             finally:
                 stop_all(soak)
+                aws_faults_off(soak)
+            webhooks_settled(soak)
             time.sleep(3)  # the last webhooks through the processor
             findings = check(soak)
         # Scanned once the stack has stopped: its last lines too.
@@ -638,6 +737,8 @@ def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
     leaks = leaking_lines(log_lines, numbers)
     findings.counts["log_leaks"] = len(leaks)
     findings.details += [f"log leak: {line[:160]}" for line in leaks[:10]]
+    if soak.aws_faults is not None:
+        findings.aws_faults_injected = soak.aws_faults["totals"]
     return report(soak, findings, seconds, len(log_lines)), findings
 
 
@@ -647,6 +748,11 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--deadline", type=float, default=2400.0, help="seconds to settle")
+    parser.add_argument(
+        "--aws-faults",
+        action="store_true",
+        help="AWS fails too: DynamoDB throttles, DynamoDB and SQS 500s, writes applied then dropped",
+    )
     parser.add_argument("--json", type=Path, help="write the counts and statuses here")
     parser.add_argument("--logs", type=Path, help="keep every scanned log line here")
     args = parser.parse_args()
@@ -656,6 +762,7 @@ def main() -> int:
             kills=args.kills,
             seed=args.seed,
             deadline_seconds=args.deadline,
+            aws_faults=args.aws_faults,
         ),
         args.logs,
     )
@@ -667,6 +774,7 @@ def main() -> int:
                     "counts": findings.counts,
                     "statuses": findings.statuses,
                     "reasons": findings.reasons,
+                    "aws_faults_injected": findings.aws_faults_injected,
                 },
                 indent=2,
             )

@@ -7,13 +7,20 @@ import pytest
 from bench.soak import SoakPlan, run
 from local.meta_contract import spec_path
 
+# AWS fails too: DynamoDB throttles, DynamoDB and SQS 500s, writes applied then dropped.
+AWS_FAULTS = True
+
 
 def test_a_short_soak_loses_nothing_doubles_nothing_and_breaks_no_limit() -> None:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
     # GIVEN 60 messages over three senders, Meta failing now and then and repeating its webhooks
     # WHEN a drainer is killed mid-batch, two start at once and one is frozen past its lease
-    lines, findings = run(SoakPlan(messages=60, kills=1, deadline_seconds=300))
+    lines, findings = run(
+        SoakPlan(messages=60, kills=1, deadline_seconds=300, aws_faults=AWS_FAULTS)
+    )
     # THEN every check of the full soak holds
     assert findings.violations == 0, "\n".join(lines)
     assert sum(findings.statuses.values()) == 60
+    # AND with AWS faults on, AWS did fail under it
+    assert not AWS_FAULTS or sum((findings.aws_faults_injected or {}).values()) > 0

@@ -6,10 +6,12 @@ from bench.figures import most_in_window
 from bench.soak import (
     SECRETS,
     Sender,
+    accepted_statuses,
     backwards,
     explain_unknown,
     leaking_lines,
     rate_violations,
+    webhooks_lost,
 )
 from postino.observability import mask_phone
 
@@ -87,6 +89,80 @@ def test_an_unknown_message_is_explained_only_by_a_timeout_or_a_kill_before_its_
     assert "killed" in str(explain_unknown(unknown, []))
     # Meta accepted it: its webhooks should have settled it, so nothing explains "unknown"
     assert explain_unknown(unknown, [send(0, "+391")]) is None
+
+
+def test_an_aws_fault_never_explains_an_unknown() -> None:
+    # GIVEN a message left unknown by an AWS error around its send, not by Meta's fault
+    unknown = {
+        "events": [
+            {
+                "phase": "outcome_unknown",
+                "detail": {"reason": "ThrottlingException while recording the send"},
+            }
+        ]
+    }
+    # THEN neither Meta's acceptance nor no request at all explains it
+    assert explain_unknown(unknown, [send(0, "+391")]) is None
+    assert explain_unknown(unknown, []) is None
+
+
+def delivery(status: str, http_status: int = 200, wamid: str = "wamid.A") -> dict[str, Any]:
+    return {"wamid": wamid, "status": status, "http_status": http_status, "attempt": 1, "at": 0}
+
+
+def shown(*phases: str) -> dict[str, Any]:
+    """A message as the API returns it, with Meta's statuses `phases` on its timeline."""
+    ours = (("accepted", "2026-11-25T10:00:00Z", False), ("sent", "2026-11-25T10:00:01Z", False))
+    theirs = tuple((phase, "2026-11-25T10:00:02Z", True) for phase in phases)
+    return {"status": "read", "events": timeline(*ours, *theirs)}
+
+
+def test_a_status_accepted_and_shown_on_the_message_is_not_lost() -> None:
+    # GIVEN a send answered with wamid.A, whose delivered and read webhooks got a 200
+    sends = [send(0, "+391") | {"wamid": "wamid.A"}]
+    accepted = accepted_statuses([delivery("delivered"), delivery("read")])
+    # THEN a message showing both lost nothing
+    assert webhooks_lost(shown("delivered", "read"), sends, accepted) == []
+
+
+def test_a_status_accepted_but_missing_from_the_message_is_lost() -> None:
+    # GIVEN read accepted (200) for the message's send, and its timeline without read
+    sends = [send(0, "+391") | {"wamid": "wamid.A"}]
+    accepted = accepted_statuses([delivery("delivered"), delivery("read")])
+    # THEN read is lost; "played" counts as read
+    assert webhooks_lost(shown("delivered"), sends, accepted) == ["read"]
+    played = accepted_statuses([delivery("played")])
+    assert webhooks_lost(shown("delivered"), sends, played) == ["read"]
+    assert webhooks_lost(shown("read"), sends, played) == []
+
+
+def test_a_refused_status_and_another_sends_status_are_not_counted() -> None:
+    sends = [send(0, "+391") | {"wamid": "wamid.A"}]
+    # GIVEN read refused (500) at every try, and a failed accepted for another wamid
+    accepted = accepted_statuses(
+        [delivery("read", 500), delivery("read", 0), delivery("failed", wamid="wamid.B")]
+    )
+    # THEN the message lost nothing: our route never took them for its send
+    assert webhooks_lost(shown("delivered"), sends, accepted) == []
+    # AND a refused try, then a 200, is accepted
+    retried = accepted_statuses([delivery("read", 500), delivery("read")])
+    assert webhooks_lost(shown("delivered"), sends, retried) == ["read"]
+
+
+def test_sent_is_never_required_and_any_send_of_the_message_counts() -> None:
+    # GIVEN two sends of one message (at_least_once), each with its own wamid
+    sends = [
+        send(0, "+391") | {"wamid": "wamid.A"},
+        send(1, "+391", status=503) | {"wamid": None},
+        send(2, "+391") | {"wamid": "wamid.B"},
+    ]
+    accepted = accepted_statuses(
+        [delivery("sent"), delivery("delivered"), delivery("read", wamid="wamid.B")]
+    )
+    # THEN Meta's sent need not show (our own record said sent), and one receipt per status
+    # covers both sends: read from wamid.B is due, delivered from wamid.A too
+    assert webhooks_lost(shown("delivered", "read"), sends, accepted) == []
+    assert webhooks_lost(shown("read"), sends, accepted) == ["delivered"]
 
 
 def test_log_lines_with_a_secret_or_a_full_number_are_leaks() -> None:
