@@ -14,6 +14,7 @@ from moto.events.models import EventsBackend
 
 from local.bus_log import printing
 from local.graph_api_peer import Fault, GraphApiPeer
+from local.moto_faults import answers_lost
 from local.template_stack import StackResources
 from postino.clock import iso
 from postino.services import Services
@@ -245,3 +246,21 @@ def test_the_local_stack_prints_each_event_without_numbers_or_text(
     assert len(lines) == 1
     assert "MessageReceived" in lines[0] and "contact=39*******567" in lines[0]
     assert GUEST not in lines[0] and "Ciao" not in lines[0] and "Giulia" not in lines[0]
+
+
+def test_a_status_whose_merge_lost_its_answer_is_still_its_one_event(
+    every_status: None, api: Api, drain: Drain, webhook: Webhook, bus_events: BusEvents
+) -> None:
+    # GIVEN a message sent
+    message_id = api("POST", "/v1/messages", {"to": f"+{GUEST}", "type": "text",
+                                              "text": {"body": "hi"}}).body["id"]  # fmt: skip
+    drain()
+    wamid = api("GET", f"/v1/messages/{message_id}").body["provider_message_id"]
+    # WHEN the route merges Meta's delivered, and the merge's answer is lost (botocore retries)
+    with answers_lost("dynamodb:UpdateItem") as dropped:
+        answer = webhook(statuses(status(wamid, "delivered", T0 + 5, callback=message_id)))
+    # THEN Meta gets its 200 and the change is one event: the retry that found the receipt
+    # merged knew it for its own, not for a repeat to keep quiet about
+    assert dropped and answer.status == 200
+    changes = of_type(bus_events(), "MessageStatusChanged")
+    assert [c["status"] for c in changes].count("delivered") == 1
