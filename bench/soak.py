@@ -295,8 +295,18 @@ def queued(sqs: Any, url: str) -> int:
     return sum(int(attributes[name]) for name in names)
 
 
+# The harness's own reads (a listing is sixteen queries over the whole table) queue behind the
+# drain's work on moto's one process, and with AWS faults on, behind their retries' backoff: it
+# waits for them rather than failing the run. Each slow one is shown.
+HARNESS_TIMEOUT_SECONDS = 180.0
+SLOW_CALL_SECONDS = 20.0
+
+
 def call(api: httpx.Client, method: str, path: str, body: Any = None) -> Any:
+    began = time.monotonic()
     answer = api.request(method, path, json=body)
+    if (took := time.monotonic() - began) > SLOW_CALL_SECONDS:
+        print(f"slow harness call: {method} {path.split('?')[0]} took {took:.0f} s", flush=True)
     if answer.status_code >= 300:
         raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
     return answer.json()
@@ -708,7 +718,9 @@ def run(plan: SoakPlan, logs: Path | None = None) -> tuple[list[str], Findings]:
     with tempfile.TemporaryDirectory() as workdir:
         with (
             local_stack(Path(workdir)) as (api, sandbox, env_file, later),
-            httpx.Client(base_url=api, headers={"x-api-key": API_KEY}, timeout=30) as client,
+            httpx.Client(
+                base_url=api, headers={"x-api-key": API_KEY}, timeout=HARNESS_TIMEOUT_SECONDS
+            ) as client,
         ):
             default_phone = call(client, "GET", "/v1/senders/default")["phone_number_id"]
             senders = [
