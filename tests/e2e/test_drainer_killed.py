@@ -90,8 +90,7 @@ def test_a_drainer_killed_mid_batch_loses_nothing_and_doubles_nothing(
             assert sent.get(number) == in_flight.get(number), (number, sent, in_flight)
         else:
             assert sent.get(number) == 1
-    # the kill caught sends in flight: those are unknown, never resent (their status webhooks,
-    # retried meanwhile, settle them later)
-    assert in_flight and any(m["status"] == "unknown" for m in messages), [
-        [(e["phase"], e["at"]) for e in m["events"]] for m in messages
-    ]
+    # the kill caught sends in flight: those became unknown, never resent (their status
+    # webhooks, retried meanwhile, may have settled them since: the timeline keeps the unknown)
+    caught = [m for m in messages if "outcome_unknown" in (e["phase"] for e in m["events"])]
+    assert in_flight and caught, [[(e["phase"], e["at"]) for e in m["events"]] for m in messages]
