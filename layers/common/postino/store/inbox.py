@@ -133,7 +133,7 @@ class InboxStore:
             conditions.append(f"(attribute_not_exists({name}) OR {name} < {update.value(value)})")
         condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
-            written = write_once(
+            item = write_once(
                 aws.dynamodb().update_item,
                 {
                     "TableName": self.table,
@@ -149,7 +149,7 @@ class InboxStore:
             if is_condition_failure(error):
                 raise Conflict(failed_condition_item(error)) from error
             raise
-        return written.item
+        return item
 
     # ---- contacts ------------------------------------------------------------------------------
 

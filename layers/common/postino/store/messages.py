@@ -214,7 +214,7 @@ class MessageStore:
         if (not_after_validity := change.get("not_after_validity")) is not None:
             conditions.append(f"valid_until >= {update.value(not_after_validity)}")
         try:
-            written = write_once(
+            item = write_once(
                 aws.dynamodb().update_item,
                 {
                     "TableName": self.table,
@@ -231,7 +231,7 @@ class MessageStore:
                 old = failed_condition_item(error)
                 raise StaleState(_message(old) if old else None) from error
             raise
-        return written.item
+        return item
 
     def page(
         self,

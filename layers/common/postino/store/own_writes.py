@@ -17,7 +17,6 @@ A token is 12 characters (72 random bits) in every item it marks: about 15 bytes
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,21 +26,14 @@ from postino.store.codec import WRITER_MARK, failed_condition_item, from_item, i
 _NAME, _VALUE = "#own_write", ":own_write"
 
 
-@dataclass(frozen=True)
-class Written:
-    """A write that took effect: `item` as DynamoDB returned it (ALL_NEW when asked for, or
-    the item as it is when our own earlier attempt was found), and whether it was found so."""
-
-    item: dict[str, Any]
-    answer_was_lost: bool = False
-
-
 def new_token() -> str:
     return secrets.token_urlsafe(9)
 
 
-def write_once(write: Callable[..., Any], request: dict[str, Any]) -> Written:
-    """Make a PutItem or UpdateItem (`write` is the client's method) at most once.
+def write_once(write: Callable[..., Any], request: dict[str, Any]) -> dict[str, Any]:
+    """Make a PutItem or UpdateItem (`write` is the client's method) at most once. Returns the
+    item as DynamoDB answered it (ALL_NEW when asked for), or as it is when our own earlier
+    attempt was found.
 
     Raises the ClientError of a failed condition only when the item is not ours.
     """
@@ -50,9 +42,9 @@ def write_once(write: Callable[..., Any], request: dict[str, Any]) -> Written:
         response = write(**stamped(request, token))
     except ClientError as error:
         if is_condition_failure(error) and _mark(error) == token:
-            return Written(failed_condition_item(error) or {}, answer_was_lost=True)
+            return failed_condition_item(error) or {}
         raise
-    return Written(from_item(response.get("Attributes") or {}))
+    return from_item(response.get("Attributes") or {})
 
 
 def _mark(error: ClientError) -> str | None:
