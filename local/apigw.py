@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from local.http_server import LocalHttpServer, Served, request_handler
+from local.http_server import ClientGone, LocalHttpServer, Served, request_handler
 from local.template_stack import ApiRoute, load_template
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -99,7 +99,9 @@ class LocalApiGateway:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+    def _answer(
+        self, method: str, target: str, headers: Message, body: bytes, gone: ClientGone
+    ) -> Served:
         try:
             served = self.serve(method, target, dict(headers.items()), body)
         except Exception:  # what API Gateway says when the function itself fails

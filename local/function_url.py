@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local.apigw import LambdaContext
-from local.http_server import LocalHttpServer, Served, request_handler
+from local.http_server import ClientGone, LocalHttpServer, Served, request_handler
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -190,24 +190,46 @@ class LocalFunctionUrl:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/"
 
-    def _answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+    def _answer(
+        self, method: str, target: str, headers: Message, body: bytes, gone: ClientGone
+    ) -> Served | None:
         # A header sent twice reaches the function once, its values joined by commas.
         joined = {k: ",".join(headers.get_all(k) or []) for k in headers}
-        status, out_headers, data = self.serve(method, target, joined, body)
+        try:
+            served = self.serve(method, target, joined, body, gone)
+        except ClientGaveUp:
+            served = None
         if self.on_request:
+            status = 499 if served is None else served[0]  # 499: nginx's "client closed"
             self.on_request(method, urlsplit(target).path, status)
-        return status, out_headers, data
+        return served
 
-    def serve(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Served:
+    def serve(
+        self,
+        method: str,
+        target: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        gone: ClientGone | None = None,
+    ) -> Served:
         if not self.function_url.public:
             return 403, {"content-type": "application/json"}, b'{"Message":"Forbidden"}'
         event = url_event(method, target, headers, body, domain=self.function_url.domain)
         context = LambdaContext(
             function_name=self.function_url.function, aws_request_id=str(uuid.uuid4())
         )
-        try:
-            with self._one_at_a_time:
+        with self._one_at_a_time:
+            # Lambda would have run it at once in another environment. Here it queued behind the
+            # one environment, and run for a client that gave up meanwhile (Meta's sandbox, which
+            # then tries again), the function would do its work twice: a local artefact.
+            if gone is not None and gone():
+                raise ClientGaveUp
+            try:
                 result = self.handler(event, context)
-        except Exception:  # what Lambda answers when the function itself fails
-            return 502, {"content-type": "text/plain"}, b"Internal Server Error"
+            except Exception:  # what Lambda answers when the function itself fails
+                return 502, {"content-type": "text/plain"}, b"Internal Server Error"
         return url_response(result)
+
+
+class ClientGaveUp(Exception):
+    """The request's client closed its connection before the function could take it."""

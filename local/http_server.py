@@ -2,6 +2,8 @@
 HTTP side of a local front end: the API gateway (local/apigw.py) and a function URL
 (local/function_url.py)."""
 
+import select
+import socket
 from collections.abc import Callable
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,8 +11,11 @@ from typing import Any
 
 # A response: status, headers, body.
 Served = tuple[int, dict[str, str], bytes]
-# What a front end does with a request: method, target (path and query), headers, body.
-Answer = Callable[[str, str, Message, bytes], Served]
+# Whether the request's client has closed its connection (gave up waiting for the answer).
+ClientGone = Callable[[], bool]
+# What a front end does with a request: method, target (path and query), headers, body, and a
+# way to ask whether the client is still there. None: the client has gone, nothing to write.
+Answer = Callable[[str, str, Message, bytes, ClientGone], Served | None]
 
 
 class LocalHttpServer(ThreadingHTTPServer):
@@ -30,7 +35,13 @@ def request_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, out_headers, data = answer(self.command, self.path, self.headers, body)
+            served = answer(
+                self.command, self.path, self.headers, body, lambda: closed(self.connection)
+            )
+            if served is None:
+                self.close_connection = True
+                return
+            status, out_headers, data = served
             self.send_response(status)
             for name, value in out_headers.items():
                 if name.lower() != "content-length":
@@ -45,3 +56,13 @@ def request_handler(answer: Answer) -> type[BaseHTTPRequestHandler]:
             """Quiet: the stack prints its own lines."""
 
     return Handler
+
+
+def closed(connection: socket.socket) -> bool:
+    """Whether the peer closed the connection: readable, with nothing to read. An HTTP client
+    sends nothing more while it waits for its answer, so anything readable is the end of it."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

@@ -6,9 +6,11 @@ AuthType NONE needs (since October 2025, lambda:InvokeFunction too) never runs t
 """
 
 import base64
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from local.function_url import FunctionUrl, LocalFunctionUrl, function_urls
@@ -165,3 +167,42 @@ def test_what_it_cannot_emulate_is_refused() -> None:
     template["Resources"]["FUrl"]["Properties"]["AuthType"] = "AWS_IAM"
     with pytest.raises(ValueError, match="AWS_IAM"):
         function_urls(template)
+
+
+def test_a_request_whose_client_gave_up_while_it_waited_is_not_run() -> None:
+    # Lambda would have run it at once in another environment; the local URL has one, and a
+    # request queued behind a slow one is the local stack's queue, not the function's work. Run
+    # after its client gave up (Meta's sandbox retries it), it would be work done twice.
+    first_running, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        ran.append(event["body"])  # text: it came as text/plain
+        first_running.set()
+        release.wait(10)
+        return {"statusCode": 200, "body": "ok"}
+
+    front = LocalFunctionUrl(URL, handler, port=0)
+    threading.Thread(target=front.server.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{front.server.server_address[1]}/webhooks/meta"
+    try:
+        # GIVEN one request is being served, slowly
+        slow = threading.Thread(target=lambda: post(url, b"first", 10))
+        slow.start()
+        assert first_running.wait(5)
+        # WHEN a second one waits behind it longer than its client will wait
+        with pytest.raises(httpx.ReadTimeout):
+            post(url, b"second", 0.3)
+        release.set()
+        slow.join(10)
+        # THEN the function ran the first only; AND the URL still serves the next one
+        assert post(url, b"third", 10).status_code == 200
+        assert ran == ["first", "third"]
+    finally:
+        release.set()
+        front.server.shutdown()
+        front.server.server_close()
+
+
+def post(url: str, body: bytes, timeout: float) -> httpx.Response:
+    return httpx.post(url, content=body, headers={"Content-Type": "text/plain"}, timeout=timeout)

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from local.http_server import LocalHttpServer, Served, request_handler
+from local.http_server import ClientGone, LocalHttpServer, Served, request_handler
 from local.meta_contract import spec_path
 from local.sandbox import MetaSandbox
 
@@ -20,7 +20,7 @@ BODY = {
     "type": "text",
     "text": {"body": "Ciao"},
 }
-# Short pauses: the retries' growth is what matters here, not Meta's seconds.
+# Short pauses, five tries: the retries' growth is what matters here, not Meta's seconds.
 PAUSES = (0.05, 0.1, 0.2, 0.4)
 
 
@@ -32,7 +32,9 @@ class RefusingWebhook:
         self.received = 0
         self.server = LocalHttpServer(("127.0.0.1", 0), request_handler(self.answer))
 
-    def answer(self, method: str, target: str, headers: Message, body: bytes) -> Served:
+    def answer(
+        self, method: str, target: str, headers: Message, body: bytes, gone: ClientGone
+    ) -> Served:
         self.received += 1
         status = 500 if self.received <= self.refusals else 200
         return status, {"Content-Type": "text/plain"}, b"ok"
