@@ -34,8 +34,13 @@ from postino.webhooks.signature import sign
 
 STATUS_DELAYS = (("sent", 0.2), ("delivered", 0.5), ("read", 1.0))
 # Meta retries failed webhook deliveries (with backoff, for days): a status webhook that did not
-# get a 200 is tried again after each of these pauses, five tries in all.
-RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0)
+# get a 200 is tried again after each of these pauses, six tries over some four minutes here.
+RETRY_PAUSES = (1.0, 5.0, 15.0, 60.0, 120.0)
+# How long a try waits for its answer: longer than the webhook function's own timeout (25 s),
+# so only a stack that never answers counts as no answer. Meta does not publish its wait. The
+# local function URL runs one invocation at a time where Lambda runs them side by side, so a
+# shorter wait would time out deliveries queued behind others, and send them again.
+WEBHOOK_TIMEOUT_SECONDS = 30.0
 FAILURES = {"0000": 131026, "0001": 131047}
 FAILURE_TEXT = {
     131026: "Message undeliverable",
@@ -110,11 +115,11 @@ class MetaSandbox(GraphApiPeer):
         self.phone_number_id = phone_number_id
         self.templates[waba_id] = [dict(t) for t in TEMPLATES]
         self.on_event = on_event or (lambda line: None)
-        self._http = httpx.Client(timeout=10.0)
+        self._http = httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
         self.status_copies = 1
         self.shuffle_statuses = False
         self._shuffler = random.Random(0)
-        self.retry_pauses = RETRY_PAUSES
+        self.retry_pauses: tuple[float, ...] = RETRY_PAUSES
         # Every status webhook attempt, and the sends whose statuses are still going out; the
         # deliveries run in threads of their own.
         self._deliveries: list[dict[str, Any]] = []
