@@ -148,6 +148,8 @@ class Soak:
     alive: list[tuple[subprocess.Popen[str], float, Path]] = field(default_factory=list)
     # What the AWS fault layer injected (its report, GET /_sandbox/aws-faults), with --aws-faults.
     aws_faults: dict[str, Any] | None = None
+    # Every status webhook try the sandbox made (GET /_sandbox/webhooks), read at the checks.
+    webhook_tries: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---- the stack and its drainers ------------------------------------------------------------
@@ -274,7 +276,7 @@ def aws_faults_off(soak: Soak) -> None:
         soak.aws_faults = answer.raise_for_status().json()
 
 
-def webhooks_settled(soak: Soak, limit_seconds: float = 200.0) -> None:
+def webhooks_settled(soak: Soak, limit_seconds: float = 420.0) -> None:
     """Wait, a while at most, for the sandbox's last status webhooks and their retries to go out,
     and for the ingest queue to empty: a record the processor failed comes back only after the
     queue's visibility timeout (180 s)."""
@@ -351,9 +353,11 @@ def enqueue(soak: Soak) -> None:
 # ---- the run -------------------------------------------------------------------------------
 
 
-def waiting(soak: Soak) -> int:
-    """Messages not yet final, counted through the API."""
-    total = 0
+def anything_waiting(soak: Soak) -> bool:
+    """Whether any message is not yet final. The harness asks every 3 s, and stops reading at
+    the first such message: a page filtered by status may come back empty with a cursor (the
+    filter reads a budget of the newest messages a page), so it follows the cursor until an
+    item or the end. The checks at the end count them all."""
     for status in NOT_FINAL:
         cursor: str | None = None
         while True:
@@ -361,11 +365,12 @@ def waiting(soak: Soak) -> int:
                 f"&cursor={cursor}" if cursor else ""
             )
             page = call(soak.api, "GET", query)
-            total += len(page["items"])
+            if page["items"]:
+                return True
             cursor = page.get("next_cursor")
             if not cursor:
                 break
-    return total
+    return False
 
 
 def sending_now(soak: Soak) -> int:
@@ -406,7 +411,7 @@ def drive(soak: Soak) -> float:
             continue
         if now - last_look > 3.0:
             last_look = now
-            if waiting(soak) == 0:
+            if not anything_waiting(soak):
                 break
     stop_all(soak)
     return time.monotonic() - began
@@ -554,6 +559,7 @@ def check(soak: Soak) -> Findings:
     requests = httpx.get(f"{soak.sandbox}/_sandbox/requests", timeout=60).json()["requests"]
     by_message = sends_by_message(requests)
     webhooks = httpx.get(f"{soak.sandbox}/_sandbox/webhooks", timeout=60).json()["deliveries"]
+    soak.webhook_tries = webhooks
     accepted = accepted_statuses(webhooks)
     counts = dict.fromkeys(
         (
@@ -688,6 +694,7 @@ def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> li
         *soak.chaos.kills,
         *soak.chaos.frozen,
         *aws_fault_lines(soak),
+        webhook_line(soak.webhook_tries),
         f"{'check':<62}{'found':>7}{'goal':>6}",
         *(f"{what:<62}{findings.counts[key]:>7}{0:>6}" for key, what in GOALS.items()),
         "statuses: " + ", ".join(f"{k} {v}" for k, v in findings.statuses.most_common()),
@@ -699,6 +706,18 @@ def report(soak: Soak, findings: Findings, seconds: float, log_lines: int) -> li
         "PASS" if findings.violations == 0 else f"FAIL: {findings.violations} violation(s)",
     ]
     return lines
+
+
+def webhook_line(tries: list[dict[str, Any]]) -> str:
+    """How the sandbox's status webhooks went: tries per status, and how the refused ones were
+    refused (0: no answer within the sandbox's wait)."""
+    statuses = {(t["wamid"], t["status"]) for t in tries}
+    refused = Counter(t["http_status"] for t in tries if t["http_status"] != 200)
+    how = ", ".join(f"{status}: {count}" for status, count in sorted(refused.items()))
+    return (
+        f"status webhooks: {len(tries)} tries for {len(statuses)} (wamid, status) pairs; "
+        f"refused {sum(refused.values())}" + (f" ({how})" if how else "")
+    )
 
 
 def aws_fault_lines(soak: Soak) -> list[str]:
