@@ -22,9 +22,10 @@ KEY_REFUSED = "The API refused the key: check POSTINO_API_KEY."
 class CliError(Exception):
     """A failure the user can act on: one sentence and the exit code it means."""
 
-    def __init__(self, sentence: str, exit_code: int) -> None:
+    def __init__(self, sentence: str, exit_code: int, code: str | None = None) -> None:
         super().__init__(sentence)
         self.exit_code = exit_code
+        self.code = code  # the API's error code, when it gave one
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,11 @@ def refusal(response: httpx.Response) -> CliError:
     if response.status_code in (401, 403):
         return CliError(KEY_REFUSED, REFUSED)
     try:
-        message = str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        message = f"The API answered {response.status_code}: {response.text[:200]}"
-    return CliError(message, REFUSED if response.status_code < 500 else UNREACHABLE)
+        error = response.json()["error"]
+        message, code = str(error["message"]), str(error.get("code") or "") or None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        message, code = f"The API answered {response.status_code}: {response.text[:200]}", None
+    return CliError(message, REFUSED if response.status_code < 500 else UNREACHABLE, code)
 
 
 # A command: the client and the parsed arguments in, one of the exit codes above out.

@@ -1,9 +1,10 @@
-"""`report`, `conversations` and `conversation`: the replies read back, as the API's
+"""`report`, `conversations`, `inbox` and `conversation`: the replies read back, as the API's
 /v1/campaigns and /v1/conversations give them."""
 
 import argparse
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -57,12 +58,50 @@ def conversations(client: ApiClient, args: argparse.Namespace) -> int:
     if args.json:
         print(as_json(page))
         return OK
-    rows = [
-        [c["sender"], c["contact"], c["name"], c["unread"], *_last(c["last_message"])]
-        for c in page["items"]
-    ]
-    print(table(("sender", "contact", "name", "unread", "last message", "at"), rows))
+    print(conversation_table(page["items"], datetime.now(UTC)))
     return OK
+
+
+def inbox(client: ApiClient, args: argparse.Namespace) -> int:
+    """The conversations with unread messages (all of them with --all), newest activity first,
+    with the time left to answer in free text."""
+    page = client.get("/v1/conversations", sender=args.sender, limit=args.limit)
+    waiting = [c for c in page["items"] if args.all or c["unread"]]
+    if args.json:
+        print(as_json({"items": waiting}))
+    elif waiting:
+        print(conversation_table(waiting, datetime.now(UTC)))
+    else:
+        print(f"no unread conversation among the {len(page['items'])} newest")
+    return OK
+
+
+def conversation_table(items: list[dict[str, Any]], now: datetime) -> str:
+    rows = [
+        [
+            c["sender"],
+            c["contact"],
+            c["name"],
+            c["unread"],
+            window_left(c.get("window_open_until"), now),
+            *_last(c["last_message"]),
+        ]
+        for c in items
+    ]
+    columns = ("sender", "contact", "name", "unread", "window", "last message", "at")
+    return table(columns, rows)
+
+
+def window_left(open_until: str | None, now: datetime) -> str:
+    """How long free text can still be sent: '23h 12m', '4m', or 'closed' (templates only).
+    Empty when the sender has no such window (WAHA)."""
+    if open_until is None:
+        return ""
+    left = datetime.fromisoformat(open_until.replace("Z", "+00:00")) - now
+    minutes = int(left.total_seconds() // 60)
+    if minutes <= 0:
+        return "closed"
+    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m"
 
 
 def _last(message: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -141,6 +180,10 @@ def register(command: AddCommand) -> None:
     listed = command("conversations", conversations, "conversations, newest activity first")
     listed.add_argument("--sender", help="one sender's only")
     listed.add_argument("--limit", type=int, default=20)
+    unread = command("inbox", inbox, "conversations waiting for an answer, with the window left")
+    unread.add_argument("--sender", help="one sender's only")
+    unread.add_argument("--limit", type=int, default=50, help="among the newest N (≤ 100)")
+    unread.add_argument("--all", action="store_true", help="read ones too")
     one = command("conversation", conversation, "a conversation's messages, oldest first")
     one.add_argument("sender")
     one.add_argument("contact", help="the phone number, or a WAHA chat id (a group: …@g.us)")

@@ -1,7 +1,6 @@
 """`postino`: argument parsing and one small function per command; the work is in the modules."""
 
 import argparse
-import base64
 import os
 import sys
 import time
@@ -11,11 +10,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
-from postino_cli import bulk, conversations, qr
+from postino_cli import bulk, conversations, sessions
 from postino_cli.client import (
     OK,
     REFUSED,
-    UNREACHABLE,
     USAGE,
     ApiClient,
     CliError,
@@ -183,28 +181,6 @@ def _limits(limits: Sequence[dict[str, int]]) -> str:
     return ", ".join(f"{limit['max']}/{limit['per_seconds']}s" for limit in limits)
 
 
-def session(client: ApiClient, args: argparse.Namespace) -> int:
-    path = f"/v1/senders/{args.name}/session"
-    if args.action == "qr":
-        answer = client.request("GET", f"{path}/qr", headers={"Accept": "application/json"})
-        try:
-            drawing = qr.draw(qr.decode_png(base64.b64decode(answer.json()["data"])))
-        except (ValueError, KeyError) as error:  # not base64, not a PNG we read (PngError)
-            raise CliError(
-                f"The QR code came in a form this command cannot draw: {error}.", UNREACHABLE
-            ) from error
-        print(drawing)
-        return OK
-    state = client.post(f"{path}/{args.action}") if args.action else client.get(path)
-    if args.json:
-        print(as_json(state))
-        return OK
-    account = state.get("me") or {}
-    paired = f"  {account.get('id', '')} {account.get('pushName') or ''}".rstrip()
-    print(f"{state['sender']}  session {state['session']}  {state['status']}{paired}")
-    return OK
-
-
 def reservations(client: ApiClient, args: argparse.Namespace) -> int:
     found = client.get("/v1/reservations", status=args.status)
     if args.json:
@@ -359,9 +335,6 @@ def parser() -> argparse.ArgumentParser:
     command("cancel", act("cancel"), "cancel a scheduled or queued message").add_argument("id")
 
     command("senders", senders, "the sender profiles")
-    paired = command("session", session, "a WAHA sender's session; qr draws its QR code")
-    paired.add_argument("name")
-    paired.add_argument("action", nargs="?", choices=("qr", "restart", "logout"))
     command("reservations", reservations, "reservation requests").add_argument("--status")
 
     many = command("bulk", send_bulk, "send one message per CSV row, safely re-runnable")
@@ -387,5 +360,6 @@ def parser() -> argparse.ArgumentParser:
     many.add_argument("--to-column", default="phone")
     many.add_argument("--dry-run", action="store_true", help="check the rows and stop")
     many.add_argument("--follow", action="store_true", help="then count the run's statuses")
+    sessions.register(command)
     conversations.register(command)
     return main_parser

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from local.spawn import free_port
 from local.template_stack import REPO_ROOT
+from postino_cli import sessions
 from postino_cli.client import KEY_REFUSED, REFUSED, UNREACHABLE, USAGE
 from postino_cli.main import main
 from tests.e2e.conftest import API_KEY, Stack, until
@@ -158,3 +160,32 @@ def test_a_campaign_never_sent_is_one_sentence(
 ) -> None:
     assert main(["report", "never-sent-campaign"]) == REFUSED
     assert capsys.readouterr().err == "No message was sent with campaign 'never-sent-campaign'.\n"
+
+
+def test_pair_starts_a_new_phone_and_ends_when_it_is_scanned(
+    cli: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a WAHA sender of its own, on a session WAHA has never seen
+    name = f"pair{uuid.uuid4().hex[:8]}"
+    groom = cli.call("GET", "/v1/senders/groom").json()
+    fields = {key: groom[key] for key in ("base_url", "api_key_secret")}
+    settings = {"provider": "waha", **fields, "session": name}
+    assert cli.call("PUT", f"/v1/senders/{name}", settings).status_code == 200
+    # WHEN the user pairs it, and scans the code once it is drawn
+    exit_codes: list[int] = []
+    pairing = threading.Thread(target=lambda: exit_codes.append(main(["pair", name])))
+    pairing.start()
+    printed: list[str] = []
+
+    def code_drawn() -> bool:
+        printed.append(capsys.readouterr().out)
+        return sessions.SCAN_HINT in "".join(printed)
+
+    assert until(code_drawn)
+    assert httpx.post(f"{cli.waha}/_sandbox/waha/{name}/scan").status_code == 200
+    pairing.join(30)
+    # THEN it drew the code, and ended with the session WORKING
+    assert exit_codes == [0]
+    out = "".join(printed) + capsys.readouterr().out
+    assert "█" in out
+    assert out.splitlines()[-1].startswith(f"paired: {name}  session {name}  WORKING")

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from postino_cli import main as cli
-from postino_cli.client import REFUSED, USAGE, ApiClient, Config
+from postino_cli.client import REFUSED, USAGE
 from postino_cli.conversations import chat_line, report_lines
+from tests.support.cli_api import FakeApi, run_against_fake
 
 REPORT = {
     "campaign": "wedding",
@@ -74,33 +74,9 @@ CONVERSATION = {
 }
 
 
-class FakeApi:
-    """Answers from a table of (method, path) → (status, body), and keeps every request."""
-
-    def __init__(self, answers: dict[tuple[str, str], tuple[int, Any]]) -> None:
-        self.answers = answers
-        self.requests: list[httpx.Request] = []
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        status, body = self.answers[(request.method, request.url.path)]
-        return httpx.Response(status, json=body)
-
-    def client(self, config: Config | None = None) -> ApiClient:
-        return ApiClient(config or Config("http://api.test", "k"), httpx.MockTransport(self.handle))
-
-
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """`postino ARGS…` through main(), against the given fake API."""
-    monkeypatch.setenv("POSTINO_API_URL", "http://api.test")
-    monkeypatch.setenv("POSTINO_API_KEY", "k")
-
-    def run_against(api: FakeApi, *argv: str) -> int:
-        monkeypatch.setattr(cli, "ApiClient", api.client)
-        return cli.main(list(argv))
-
-    return run_against
+    return run_against_fake(monkeypatch)
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -198,8 +174,8 @@ def test_conversations_list_contact_name_unread_and_the_last_message(
     assert run(api, "conversations", "--sender", "groom") == 0
     assert api.requests[0].url.params["sender"] == "groom"
     assert capsys.readouterr().out.splitlines() == [
-        "sender  contact       name  unread  last message  at",
-        "groom   393331112222  Luca  1       ← Ci sarò!    2026-11-25 11:01:05",
+        "sender  contact       name  unread  window  last message  at",
+        "groom   393331112222  Luca  1               ← Ci sarò!    2026-11-25 11:01:05",
         "groom   393334445555        1",
     ]
 
