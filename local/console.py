@@ -24,6 +24,8 @@ def welcome(
     webhook_function_url: str,
     meta_sandbox_url: str | None,
     waha_sandbox_url: str | None,
+    live_url: str,
+    live_connections_url: str,
 ) -> None:
     """The settings, the URLs, and the first commands to try (a sandbox's only if it runs)."""
     print("Postino, locally: an embedded AWS (moto) and a Meta sandbox. Ctrl-C stops it.")
@@ -34,6 +36,8 @@ def welcome(
     # The webhook function's own URL, as on AWS (the WebhookUrl and WahaWebhookUrl outputs).
     print(f"  WebhookUrl (Meta)                {webhook_function_url}webhooks/meta")
     print(f"  WahaWebhookUrl                   {webhook_function_url}webhooks/waha")
+    print(f"  LiveUrl (the dashboard's socket) {live_url}")
+    print(f"  @connections (LiveFunction's)    {live_connections_url}")
     if meta_sandbox_url is not None:
         print(f"  Meta sandbox                     {meta_sandbox_url}/_sandbox/requests")
     if waha_sandbox_url is not None:

@@ -57,6 +57,7 @@ def create_stack(config: LocalConfig, sandbox_url: str) -> StackResources:
     environment = function_environment(resources, "WebhookProcessorFunction")
     environment |= function_environment(resources, "SendFunction")
     environment |= function_environment(resources, "MediaFunction")
+    environment |= function_environment(resources, "LiveFunction")
     os.environ.update(environment)
 
     os.environ.update(

@@ -6,8 +6,8 @@ for credentials. postino.aws then signs each function's calls with its own role
 (`aws.acting_as`), and moto refuses what the role lacks with AccessDenied, as AWS would.
 
 Where moto is lenient or off, this module makes it answer as AWS does:
-- it checks a policy's Resource only for SQS, IAM and S3; for DynamoDB, Secrets Manager and
-  EventBridge (and a queue that is gone) it asks about "*", which no ARN-scoped statement
+- it checks a policy's Resource only for SQS, IAM and S3; for DynamoDB (and its streams),
+  Secrets Manager and EventBridge (and a queue that is gone) it asks about "*", which no ARN-scoped statement
   matches. `_RESOURCES` names the resource each request is about;
 - it knows the `*` wildcard but not `?` (the one that matches a secret's ARN suffix);
 - it asks for SQS batch actions, which IAM does not have: SQS authorizes a batch call with its
@@ -33,6 +33,7 @@ import boto3
 from moto import settings as moto_settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.events.responses import EventsHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, S3IAMRequest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
@@ -92,7 +93,13 @@ def render(resources: StackResources) -> dict[str, Any]:
 
 def function_role_documents(resources: StackResources) -> dict[str, dict[str, Any]]:
     """Each function's role, resolved: {function: {"trust", "managed", "inline": {name: doc}}}."""
-    key = (resources.stack_name, resources.region, tuple(sorted(resources.parameters.items())))
+    # A table's stream ARN ends in its creation time: a new moto's stack names new streams.
+    key = (
+        resources.stack_name,
+        resources.region,
+        tuple(sorted(resources.parameters.items())),
+        tuple(sorted(resources.stream_arns.items())),
+    )
     if key not in _role_documents:  # every test builds the same stack: resolve it once
         _role_documents[key] = _resolve_role_documents(resources)
     return copy.deepcopy(_role_documents[key])
@@ -276,7 +283,15 @@ def _queue_resource(handler: Any) -> str:
     return f"arn:aws:sqs:{handler.region}:{handler.current_account}:{name}" if name else "*"
 
 
+def _stream_resource(handler: Any) -> str:
+    # GetRecords names its shard iterator, which moto makes "<stream ARN>|1|<id>".
+    body = _json_body(handler)
+    arn = body.get("StreamArn") or str(body.get("ShardIterator") or "").split("|", 1)[0]
+    return str(arn) if arn else "*"
+
+
 _RESOURCES: dict[type, Callable[[Any], str]] = {
+    DynamoDBStreamsHandler: _stream_resource,
     SQSResponse: _queue_resource,
     DynamoHandler: _dynamodb_resource,
     SecretsManagerResponse: _secret_resource,

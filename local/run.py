@@ -2,7 +2,8 @@
 a WAHA sandbox.
 
 One process: moto's server, the resources of template.yaml, a local API Gateway in front of
-the send function, the webhook function on its own function URL (a port of its own), the drain
+the send function, the webhook function on its own function URL (a port of its own), the
+dashboard's WebSocket API fed by the tables' streams (a port of its own), the drain
 on its schedule (and on the send API's nudge), the webhook processor fed from its SQS queue,
 the Meta sandbox, and the WAHA sandbox with two phones to pair, the senders "groom" and "bride".
 Both sandboxes deliver their webhooks to the function URL. Ctrl-C stops it all.
@@ -24,6 +25,7 @@ from local.console import quiet_the_machinery, say, welcome
 from local.embedded_aws import WEDDING_PHONES, add_wedding_senders, create_stack, start_aws
 from local.function_url import LocalFunctionUrl, function_urls
 from local.functions import load_function, under_role
+from local.live import live_loop, start_live_api
 from local.stack_config import LocalConfig
 from local.template_stack import REPO_ROOT, api_routes
 from local.triggers import LocalNudger, drain_loop, ingest_loop, media_loop
@@ -44,6 +46,7 @@ def main() -> int:
     api_url = f"http://127.0.0.1:{config.api_port}"
     sandbox_url = f"http://127.0.0.1:{config.sandbox_port}"
     resources = create_stack(config, sandbox_url)
+    live_api = start_live_api(resources, config.live_port)  # before the functions read LIVE_URL
 
     from local.sandbox import MetaSandbox  # after the environment is set
     from local.waha_peer import WahaPeer
@@ -99,6 +102,7 @@ def main() -> int:
         threading.Thread(target=webhooks.server.serve_forever, daemon=True),
         threading.Thread(target=ingest_loop, args=(stop,), daemon=True),
         threading.Thread(target=media_loop, args=(stop,), daemon=True),
+        threading.Thread(target=live_loop, args=(stop, resources), daemon=True),
     ]
     if drain_here:
         threads.append(threading.Thread(target=drain_loop, args=(stop,), daemon=True))
@@ -111,6 +115,8 @@ def main() -> int:
         webhooks.url,
         sandbox_url if sandbox is not None else None,
         waha.base_url if waha is not None else None,
+        live_api.url,
+        live_api.management_url,
     )
     # Only now: the stack's own setup (tables, secrets, senders) is not what the faults test.
     aws_faults.use(faults_when_ready)
@@ -127,6 +133,7 @@ def main() -> int:
     faulthandler.dump_traceback_later(20, exit=True)
     gateway.server.shutdown()
     webhooks.server.shutdown()
+    live_api.stop()
     if sandbox is not None:
         sandbox.stop()
     if waha is not None:

@@ -13,6 +13,8 @@ class LocalConfig:
     api_port: int
     # The webhook function's URL: a host of its own in AWS, a port of its own here.
     webhook_port: int
+    # The dashboard's WebSocket API (local/websocket_api.py); its @connections take a free port.
+    live_port: int
     sandbox_port: int
     moto_port: int
     phone_number_id: str
@@ -41,6 +43,9 @@ class LocalConfig:
             webhook_port=int(
                 env.get("POSTINO_WEBHOOK_PORT") or (0 if "POSTINO_LOCAL_PORT" in env else 3004)
             ),
+            live_port=int(
+                env.get("POSTINO_LIVE_PORT") or (0 if "POSTINO_LOCAL_PORT" in env else 3005)
+            ),
             sandbox_port=int(env.get("POSTINO_SANDBOX_PORT", "3001")),
             moto_port=int(env.get("POSTINO_MOTO_PORT", "3002")),
             phone_number_id=env.get("POSTINO_DEFAULT_PHONE_NUMBER_ID", "100000000000001"),
@@ -65,6 +70,7 @@ class LocalConfig:
             "META_VERIFY_TOKEN": masked(self.verify_token),
             "POSTINO_LOCAL_PORT": str(self.api_port),
             "POSTINO_WEBHOOK_PORT": str(self.webhook_port or "(a free one)"),
+            "POSTINO_LIVE_PORT": str(self.live_port or "(a free one)"),
             "POSTINO_SANDBOX_PORT": str(self.sandbox_port),
             "POSTINO_DEFAULT_PHONE_NUMBER_ID": self.phone_number_id,
             "GRAPH_API_BASE_URL": self.graph_api_base_url or "(the sandbox)",

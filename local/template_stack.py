@@ -4,6 +4,7 @@ One source of truth: tables, queues and the functions' environment come from the
 own definitions, so what runs locally cannot drift from what `sam deploy` creates.
 """
 
+import hashlib
 import json
 import re
 import uuid
@@ -39,6 +40,8 @@ class StackResources:
     parameters: dict[str, str]
     physical: dict[str, str] = field(default_factory=dict)
     arns: dict[str, str] = field(default_factory=dict)
+    # A table's stream (GetAtt StreamArn), for those with a StreamSpecification.
+    stream_arns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,10 @@ def create_stack_resources(
             resources.arns[name] = (
                 f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{stack_name}-{name}"
             )
+    for name in _resources_of(template, "AWS::ApiGatewayV2::Api"):
+        # Its id, as API Gateway makes them (10 lowercase letters and digits): the local
+        # WebSocket API (local/websocket_api.py) serves it; roles and URLs name it.
+        resources.physical[name] = hashlib.sha256(f"{stack_name}/{name}".encode()).hexdigest()[:10]
     _create_tables(template, resources)
     _create_queues(template, resources)
     _create_buckets(template, resources)
@@ -112,24 +119,32 @@ def _create_tables(template: dict[str, Any], resources: StackResources) -> None:
     dynamodb: Any = boto3.client("dynamodb", region_name=resources.region)
     for name, properties in _resources_of(template, "AWS::DynamoDB::Table").items():
         unknown = (
-            set(properties) - _TABLE_PROPERTIES - _DEPLOYMENT_ONLY - {"TimeToLiveSpecification"}
+            set(properties)
+            - _TABLE_PROPERTIES
+            - _DEPLOYMENT_ONLY
+            - {"TimeToLiveSpecification", "StreamSpecification"}
         )
         if unknown:
             raise ValueError(f"AWS::DynamoDB::Table {name}: cannot emulate {sorted(unknown)}")
         table = f"{resources.stack_name}-{name}"
         sse = properties.get("SSESpecification")
-        dynamodb.create_table(
+        stream = properties.get("StreamSpecification")
+        created = dynamodb.create_table(
             TableName=table,
             **{
                 k: v for k, v in properties.items() if k in _TABLE_PROPERTIES - {"SSESpecification"}
             },
             **({"SSESpecification": {"Enabled": sse["SSEEnabled"]}} if sse else {}),
+            # CloudFormation's StreamSpecification has no StreamEnabled: naming one turns it on.
+            **({"StreamSpecification": {"StreamEnabled": True, **stream}} if stream else {}),
         )
         ttl = properties.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
         resources.physical[name] = table
         resources.arns[name] = f"arn:aws:dynamodb:{resources.region}:{ACCOUNT_ID}:table/{table}"
+        if stream:
+            resources.stream_arns[name] = created["TableDescription"]["LatestStreamArn"]
 
 
 def _create_queues(template: dict[str, Any], resources: StackResources) -> None:
@@ -248,6 +263,8 @@ def _ref(name: str, resources: StackResources) -> str:
 def _get_att(name: str, attribute: str, resources: StackResources) -> str:
     if attribute == "Arn":
         return resources.arns[name]
+    if attribute == "StreamArn":
+        return resources.stream_arns[name]
     if attribute == "QueueName":
         return resources.arns[name].rsplit(":", 1)[1]
     if attribute == "QueueUrl":

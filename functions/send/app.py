@@ -40,6 +40,7 @@ ROUTE_MODULES: dict[str, tuple[str, ...]] = {
     "templates_routes": ("/v1/templates",),
     "links_routes": ("/v1/links",),
     "conversations_routes": ("/v1/conversations", "/v1/campaigns"),
+    "live_routes": ("/v1/live",),
     "admin_routes": ("/admin",),
 }
 OPENAPI_PATH = "/v1/openapi.json"

@@ -24,6 +24,10 @@ class Stack:
     webhooks: str
     sandbox: str
     waha: str
+    # The dashboard's WebSocket (ws://…/prod), as the LiveUrl output gives it on AWS.
+    live: str
+    # Its @connections API (http://…/prod), which LiveFunction posts to.
+    live_connections: str
     output: list[str]
     welcome: list[str]
 
@@ -38,13 +42,13 @@ def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
     if not spec_path().exists():
         pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
     try:
-        return _start_stack(free_ports(5), settings)
+        return _start_stack(free_ports(6), settings)
     except RuntimeError as error:
         if PORT_TAKEN not in str(error):
             raise
         # Another stack (a test on the other worker) took a port between the choice and the
         # bind: once more, with new ports.
-        return _start_stack(free_ports(5), settings)
+        return _start_stack(free_ports(6), settings)
 
 
 def _start_stack(ports: list[int], settings: dict[str, str]) -> tuple[Stack, StartedStack]:
@@ -57,6 +61,7 @@ def _start_stack(ports: list[int], settings: dict[str, str]) -> tuple[Stack, Sta
         "POSTINO_MOTO_PORT": str(ports[2]),
         "POSTINO_WAHA_PORT": str(ports[3]),
         "POSTINO_WEBHOOK_PORT": str(ports[4]),
+        "POSTINO_LIVE_PORT": str(ports[5]),
         # retries and waits come back on the next scheduled drain: every 2 s, not every minute
         "POSTINO_DRAIN_EVERY_SECONDS": "2",
         **settings,
@@ -65,7 +70,11 @@ def _start_stack(ports: list[int], settings: dict[str, str]) -> tuple[Stack, Sta
         env.pop(name, None)
     started = spawn(env)
     api, sandbox, waha, webhooks = (f"http://127.0.0.1:{ports[i]}" for i in (0, 1, 3, 4))
-    stack = Stack(api, f"{webhooks}/", sandbox, waha, started.later, started.welcome)
+    live = f"ws://127.0.0.1:{ports[5]}/prod"
+    connections = next(line.split()[-1] for line in started.welcome if "@connections" in line)
+    stack = Stack(
+        api, f"{webhooks}/", sandbox, waha, live, connections, started.later, started.welcome
+    )
     return stack, started
 
 

@@ -59,5 +59,11 @@ def test_sam_build_packs_the_layer_and_the_functions(tmp_path: Path) -> None:
     for function in ("SendFunction", "SchedulerFunction"):
         assert (tmp_path / "build" / function / "app.py").exists()
     assert (tmp_path / "build" / "SendFunction" / "messages_routes.py").exists()
-    for page in ("index.html", "admin.css", "admin.js"):  # the dashboard's files
+    for page in (
+        "index.html",
+        "admin.css",
+        "admin.js",
+        "live.js",
+        "inbox.js",
+    ):  # the dashboard's files
         assert (tmp_path / "build" / "SendFunction" / "admin" / page).exists()

@@ -41,7 +41,7 @@ def test_every_alarm_tells_the_alarm_topic(parameter_set: str) -> None:
 def test_each_function_has_an_errors_and_a_throttles_alarm() -> None:
     resources = rendered(PARAMETER_SETS["defaults"])["Resources"]
     functions = set(of_type(resources, "AWS::Lambda::Function"))
-    assert len(functions) == 5
+    assert len(functions) == 6
     for metric in ("Errors", "Throttles"):
         watched = {
             a["Dimensions"][0]["Value"]["Ref"]

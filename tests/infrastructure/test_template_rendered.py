@@ -35,7 +35,7 @@ FUNCTIONS_IN_VPC = (
 )
 CUSTOMER_TABLES = ("MessagesTable", "SendersTable", "InboxTable")
 # Seconds-to-a-day state, deleted with the stack on purpose (see template.yaml).
-SCRATCH_TABLES = ("RateWindowTable", "IdempotencyTable")
+SCRATCH_TABLES = ("RateWindowTable", "IdempotencyTable", "LiveConnectionsTable")
 # Properties that set a resource's physical name, and the ones that are unique only within
 # something of the stack's own (an API's stages, a namespace's services).
 NAME_PROPERTIES = {
@@ -47,6 +47,7 @@ NAME_PROPERTIES = {
 SCOPED_NAMES = {
     ("AWS::ApiGateway::Stage", "StageName"),
     ("AWS::ApiGateway::Deployment", "StageName"),
+    ("AWS::ApiGatewayV2::Stage", "StageName"),
     ("AWS::ServiceDiscovery::Service", "Name"),
 }
 

@@ -56,8 +56,8 @@ def test_the_functions_environment_names_what_exists() -> None:
 @mock_aws
 def test_a_property_it_cannot_emulate_is_refused_not_dropped() -> None:
     template = copy.deepcopy(load_template())
-    template["Resources"]["SendersTable"]["Properties"]["StreamSpecification"] = {
-        "StreamViewType": "NEW_IMAGE"
+    template["Resources"]["SendersTable"]["Properties"]["KinesisStreamSpecification"] = {
+        "StreamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/changes"
     }
-    with pytest.raises(ValueError, match="StreamSpecification"):
+    with pytest.raises(ValueError, match="KinesisStreamSpecification"):
         create_stack_resources(template)

@@ -68,6 +68,9 @@ BUDGETS = {
     "secretsmanager": CallBudget(attempts=4, connect_seconds=1, read_seconds=3),
     # A nudge (an asynchronous Invoke): one that fails is made up by the next minute's tick.
     "lambda": CallBudget(attempts=2, connect_seconds=1, read_seconds=3),
+    # A live update to a dashboard (postino/live/): one retry, then the page's next update or
+    # its reconnection's fresh read makes up for it.
+    "apigatewaymanagementapi": CallBudget(attempts=2, connect_seconds=1, read_seconds=2),
     # Inbound media, up to 100 MB each way: the read timeout is between bytes, not the whole.
     "s3": CallBudget(attempts=3, connect_seconds=2, read_seconds=10),
 }
@@ -88,6 +91,12 @@ def _session(identity: str) -> boto3.session.Session:
     if _sessions is None:
         return boto3.session.Session()
     return _sessions(identity)
+
+
+def session() -> boto3.session.Session:
+    """The session of whoever acts now: the local stack's event sources read a table's stream
+    with its function's role, as Lambda's poller does."""
+    return _session(_acting_as.get())
 
 
 @cache
@@ -118,6 +127,19 @@ def events() -> "EventBridgeClient":
 def lambda_() -> "LambdaClient":
     client: LambdaClient = _client("lambda")
     return client
+
+
+@cache
+def _live_connections_of(endpoint: str, identity: str) -> Any:
+    config = BUDGETS["apigatewaymanagementapi"].config()
+    return _session(identity).client(
+        "apigatewaymanagementapi", endpoint_url=endpoint, config=config
+    )
+
+
+def live_connections(endpoint: str) -> Any:
+    """The WebSocket API's @connections (postino/live/): typed Any, no stubs for it here."""
+    return _live_connections_of(endpoint, _acting_as.get())
 
 
 @cache
@@ -165,5 +187,6 @@ def acting_as(identity: str) -> Iterator[None]:
 def reset_clients() -> None:
     """Forget built clients and cached secrets (tests start a fresh moto per test)."""
     _client_of.cache_clear()
+    _live_connections_of.cache_clear()
     _s3_of.cache_clear()
     _secrets_of.cache_clear()

@@ -28,6 +28,11 @@ class Settings(Model):
     media_bucket: str = ""
     media_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     drain_function_name: str = ""
+    # The dashboard's live updates (postino/live/): the WebSocket API's connections and one-time
+    # tokens, the URL a page connects to (wss://…/stage), and the endpoint that posts to them.
+    live_connections_table: str = "postino-LiveConnectionsTable"
+    live_url: str = ""
+    live_endpoint: str = ""
 
     graph_api_base_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v23.0"
