@@ -2,17 +2,21 @@
 user types in. It holds no data, so it needs no key itself."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
+from postino.settings import get_settings
+
 router = Router()
 
 # Everything the page runs comes from these files: no inline script or style, nothing remote.
+# It connects to this API and to the stack's own WebSocket for live updates (LIVE_URL).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'; style-src 'self'; "
-    "script-src 'self'; frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'{live}; "
+    "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 )
 _FOLDER = Path(__file__).resolve().parent / "admin"
 # Read once per cold start: a request then costs a dictionary lookup.
@@ -23,7 +27,21 @@ ASSETS = {
         "text/javascript; charset=utf-8",
         (_FOLDER / "admin.js").read_text(encoding="utf-8"),
     ),
+    "live.js": (
+        "text/javascript; charset=utf-8",
+        (_FOLDER / "live.js").read_text(encoding="utf-8"),
+    ),
+    "inbox.js": (
+        "text/javascript; charset=utf-8",
+        (_FOLDER / "inbox.js").read_text(encoding="utf-8"),
+    ),
 }
+
+
+def content_security_policy() -> str:
+    live = urlsplit(get_settings().live_url)
+    origin = f" {live.scheme}://{live.netloc}" if live.scheme in ("ws", "wss") else ""
+    return CONTENT_SECURITY_POLICY.format(live=origin)
 
 
 def _static(content_type: str, body: str) -> Response[str]:
@@ -32,7 +50,7 @@ def _static(content_type: str, body: str) -> Response[str]:
         content_type=content_type,
         body=body,
         headers={
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": content_security_policy(),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",

@@ -4,9 +4,17 @@
 const KEY_STORAGE = "postino.apiKey";
 // The page is <base>/admin (under /prod/ on API Gateway): the API is <base>/v1/...
 const BASE = location.pathname.replace(/\/admin\/?$/, "/");
+// Polling is the fallback, while the live socket is down.
 const QUEUE_EVERY_MS = 3000;
 const SENDERS_EVERY_MS = 5000;
 const LIVE_PHASES = ["reading", "waiting_human", "typing", "sending"];
+// Each phase a person can watch, with its own icon and colour (admin.css: .badge.phase-*).
+const PHASES = {
+  reading: ["👀", "reading"],
+  waiting_human: ["⏳", "waiting"],
+  typing: ["⌨️", "typing"],
+  sending: ["🚀", "sending"],
+};
 const RETRYABLE = ["failed", "expired", "unknown"];
 const WAITING = ["scheduled", "queued"];
 const NEXT_RESERVATION = {
@@ -25,6 +33,10 @@ const state = {
   drawerId: null,
   sendersBusy: false,
   senderCards: new Map(),
+  rows: new Map(), // message id -> the message as last shown in the queue
+  live: { socket: null, open: false, tries: 0, keepalive: null, retry: null, why: "" },
+  soon: new Map(), // a refresh asked for by live events, once per burst
+  phaseQueues: new Map(), // message id -> its live events still to show, in order
 };
 
 class ApiError extends Error {
@@ -33,6 +45,7 @@ class ApiError extends Error {
     super(error.message || (body && body.message) || `HTTP ${status}`);
     this.status = status;
     this.code = error.code || "";
+    this.details = error.details || []; // [{field, problem}]: the Inbox shows each beside its field
   }
 }
 
@@ -126,17 +139,20 @@ function badge(message, last) {
     label = slot ? `rate-limited · next ${new Date(slot).toLocaleTimeString()}` : "rate-limited";
     title = slot || (last.detail && last.detail.reason) || "";
   } else if (message.status === "sending" && last && LIVE_PHASES.includes(last.phase)) {
-    label = last.phase.replace("_", " ");
-    kind = "live";
+    const [icon, name] = PHASES[last.phase];
+    label = `${icon} ${name}`;
+    kind = `live phase-${last.phase}`;
   } else if (message.status === "sent") {
-    label = "sent ✓";
+    label = "✅ sent";
   } else if (message.status === "delivered") {
     label = "delivered ✓✓";
   } else if (message.status === "read") {
     label = "read ✓✓";
   } else if (message.status === "failed" && message.error) {
-    label = `failed · ${message.error.title}`;
+    label = `❌ failed · ${message.error.title}`;
     title = `${message.error.code}: ${message.error.message}`;
+  } else if (message.status === "failed") {
+    label = "❌ failed";
   } else if (message.status === "scheduled" && message.send_at) {
     title = message.send_at;
   }
@@ -158,6 +174,7 @@ function show(view) {
   if (view === "senders") refreshSenders();
   if (view === "reservations") refreshReservations();
   if (view === "send") fillSenderNames();
+  if (view === "inbox") refreshInbox();
 }
 
 function signedIn(on) {
@@ -172,6 +189,7 @@ function signedIn(on) {
 
 function signOut(reason) {
   sessionStorage.removeItem(KEY_STORAGE);
+  disconnectLive();
   signedIn(false);
   notify("");
   const error = $("login-error");
@@ -199,6 +217,7 @@ async function signIn(event) {
   $("login-error").hidden = true;
   $("api-key").value = "";
   signedIn(true);
+  connectLive();
   show("queue");
   $("tab-queue").focus();
 }
@@ -244,6 +263,7 @@ function messageRow(message) {
 }
 
 function paintRow(row, message) {
+  state.rows.set(message.id, message);
   row.querySelector(".badge-slot").replaceChildren(badge(message, state.liveEvents.get(message.id)));
   row.dataset.status = message.status;
 }
@@ -267,9 +287,14 @@ function upsertRows(items, { append }) {
 
 async function liveEventsFor(items) {
   // The list has no timeline: read the last event of the few messages on the move.
-  const moving = items.filter((m) => m.status === "queued" || m.status === "sending").slice(0, 10);
+  // (A message whose live events are still being shown keeps them: they are newer.)
+  const moving = items
+    .filter((m) => (m.status === "queued" || m.status === "sending") && !state.phaseQueues.has(m.id))
+    .slice(0, 10);
   const seen = new Set(moving.map((m) => m.id));
-  for (const id of state.liveEvents.keys()) if (!seen.has(id)) state.liveEvents.delete(id);
+  for (const id of state.liveEvents.keys()) {
+    if (!seen.has(id) && !state.phaseQueues.has(id)) state.liveEvents.delete(id);
+  }
   await Promise.all(
     moving.map(async (m) => {
       const full = await api("GET", `/v1/messages/${encodeURIComponent(m.id)}`);
@@ -668,16 +693,25 @@ async function send(event) {
 
 // ---- wiring ------------------------------------------------------------------------------
 
-function tick() {
-  if (document.hidden || !apiKey()) return;
+function refreshView() {
   if (state.view === "queue") refreshQueue();
   // A request that comes in while an operator watches appears without a reload.
   if (state.view === "reservations") refreshReservations();
+  if (state.view === "inbox") refreshInbox();
   if (state.drawerId) refreshDrawer();
 }
 
+function tick() {
+  if (!document.hidden && apiKey() && !state.live.open) refreshView();
+}
+
 function senderTick() {
-  if (!document.hidden && apiKey() && state.view === "senders") refreshSenders();
+  // A QR code changes in WAHA, not in a table: it is fetched again while one waits for a scan.
+  const scanning = [...state.senderCards.values()].some((card) =>
+    ["STARTING", "SCAN_QR_CODE"].includes(card.querySelector(".session-status")?.textContent),
+  );
+  if (document.hidden || !apiKey() || state.view !== "senders") return;
+  if (!state.live.open || scanning) refreshSenders();
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -704,6 +738,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(senderTick, SENDERS_EVERY_MS);
   if (apiKey()) {
     signedIn(true);
+    connectLive();
     show("queue");
   } else {
     signOut("");
