@@ -176,11 +176,15 @@ class LocalFunctionUrl:
         host: str = "127.0.0.1",
         port: int = 3004,
         on_request: Callable[[str, str, int], None] | None = None,
+        environments: int = 1,
     ) -> None:
         self.function_url = url
         self.handler = handler
-        # Lambda runs one invocation at a time in an environment: here the function is one.
-        self._one_at_a_time = threading.Lock()
+        # Lambda runs one invocation at a time in an environment, and starts more environments
+        # for requests that come meanwhile. Here each environment is a slot on one module: more
+        # than one only for a function that keeps no request on its module (no Powertools
+        # resolver, whose app holds the current event).
+        self._environments = threading.BoundedSemaphore(environments)
         self.on_request = on_request
         self.server = LocalHttpServer((host, port), request_handler(self._answer))
 
@@ -218,10 +222,10 @@ class LocalFunctionUrl:
         context = LambdaContext(
             function_name=self.function_url.function, aws_request_id=str(uuid.uuid4())
         )
-        with self._one_at_a_time:
+        with self._environments:
             # Lambda would have run it at once in another environment. Here it queued behind the
-            # one environment, and run for a client that gave up meanwhile (Meta's sandbox, which
-            # then tries again), the function would do its work twice: a local artefact.
+            # busy environments, and run for a client that gave up meanwhile (Meta's sandbox,
+            # which then tries again), the function would do its work twice: a local artefact.
             if gone is not None and gone():
                 raise ClientGaveUp
             try:

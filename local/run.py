@@ -30,6 +30,10 @@ from local.stack_config import LocalConfig
 from local.template_stack import REPO_ROOT, api_routes
 from local.triggers import LocalNudger, drain_loop, ingest_loop, media_loop
 
+# Enough for invocations waiting on AWS (a throttle's backoff) not to hold every status up;
+# the one interpreter's CPU is the limit beyond that.
+WEBHOOK_ENVIRONMENTS = 4
+
 
 def main() -> int:
     sys.path[:0] = [str(REPO_ROOT / "layers" / "common"), str(REPO_ROOT)]
@@ -68,6 +72,10 @@ def main() -> int:
         under_role("WebhookFunction", load_function("webhook").lambda_handler),
         port=config.webhook_port,
         on_request=lambda method, path, status: say(f"webhook   {method} {path} → {status}"),
+        # Statuses come in bursts (three a message); Lambda meets one with more environments.
+        # The webhook function keeps no request on its module (no resolver), so slots on one
+        # module stand for them; only its log keys may show another invocation's request id.
+        environments=WEBHOOK_ENVIRONMENTS,
     )
     sandbox = None
     if config.graph_api_base_url is None:

@@ -58,3 +58,17 @@ def test_the_local_function_url_runs_its_invocations_one_at_a_time() -> None:
     finally:
         url.server.server_close()
     assert handler.most == 1
+
+
+def test_a_function_url_with_more_environments_runs_that_many_at_once() -> None:
+    # Lambda starts environments for requests that come while one is busy; the webhook
+    # function, which keeps no request on its module, is given several locally (local/run.py).
+    handler = Overlap()
+    url = LocalFunctionUrl(
+        FunctionUrl("WebhookFunction", "NONE", "BUFFERED", True), handler, port=0, environments=3
+    )
+    try:
+        at_once(lambda: url.serve("GET", "/webhooks/meta?hub.mode=subscribe", {}, b""), times=9)
+    finally:
+        url.server.server_close()
+    assert handler.most == 3
