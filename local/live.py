@@ -43,12 +43,18 @@ def start_live_api(resources: StackResources, port: int) -> LocalWebSocketApi:
     return api
 
 
-def live_loop(stop: threading.Event, resources: StackResources) -> None:
-    """Each table's stream to LiveFunction, read with its role."""
+def stream_pollers(resources: StackResources) -> list[StreamPoller]:
+    """A poller for each table stream LiveFunction's events name, reading with its role, from
+    the newest record on."""
     from postino import aws
 
     with aws.acting_as(FUNCTION):
         streams = streams_client(aws.session(), resources.region)
-    pollers = [StreamPoller(streams, source) for source in stream_sources(FUNCTION, resources)]
+    return [StreamPoller(streams, source) for source in stream_sources(FUNCTION, resources)]
+
+
+def live_loop(stop: threading.Event, resources: StackResources) -> None:
+    """Each table's stream to LiveFunction, as Lambda's event source mappings hand it over."""
+    pollers = stream_pollers(resources)
     function = live_function()
     stream_loop(stop, pollers, function, lambda error: say(f"live      batch dropped: {error!r}"))

@@ -12,12 +12,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from local.live import live_function
+from local.live import live_function, stream_pollers
 from local.moto_faults import answers_lost
-from local.stream_events import StreamPoller, stream_sources, streams_client
 from local.template_stack import StackResources, function_environment
 from local.websocket_api import LocalWebSocketApi
-from postino import aws
 from postino.services import Services
 from postino.settings import get_settings
 from postino.store.live_connections import LiveConnectionStore
@@ -50,9 +48,7 @@ def live(stack: StackResources, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
 @pytest.fixture
 def streams(stack: StackResources) -> Callable[[], int]:
     """Lambda's stream pollers for LiveFunction, from now on: each call hands it what is new."""
-    with aws.acting_as("LiveFunction"):
-        client = streams_client(aws.session(), stack.region)
-    pollers = [StreamPoller(client, source) for source in stream_sources("LiveFunction", stack)]
+    pollers = stream_pollers(stack)
     function = live_function()
     return lambda: sum(poller.poll(function) for poller in pollers)
 
