@@ -37,10 +37,15 @@ STATUS_DELAYS = (("sent", 0.2), ("delivered", 0.5), ("read", 1.0))
 # get a 200 is tried again after each of these pauses, six tries over some four minutes here.
 RETRY_PAUSES = (1.0, 5.0, 15.0, 60.0, 120.0)
 # How long a try waits for its answer: longer than the webhook function's own timeout (25 s),
-# so only a stack that never answers counts as no answer. Meta does not publish its wait. The
-# local function URL runs one invocation at a time where Lambda runs them side by side, so a
-# shorter wait would time out deliveries queued behind others, and send them again.
+# so only a stack that never answers counts as no answer. Meta does not publish its wait.
 WEBHOOK_TIMEOUT_SECONDS = 30.0
+# How many status webhooks are out at once: a sender of webhooks paces one endpoint. A status
+# waits for a slot before its try begins, so the wait is not timed as the try's. Without it,
+# a burst of a thousand sends put a thousand webhooks at the local function URL at once (it has
+# a few environments on one machine, where Lambda adds more): each queued past its 30 s, was
+# counted unanswered and sent again, and the load fed on itself. Twice the function URL's
+# environments (local/run.py) keeps it busy without a queue longer than one invocation.
+WEBHOOK_SENDERS = 8
 FAILURES = {"0000": 131026, "0001": 131047}
 FAILURE_TEXT = {
     131026: "Message undeliverable",
@@ -115,7 +120,9 @@ class MetaSandbox(GraphApiPeer):
         self.phone_number_id = phone_number_id
         self.templates[waba_id] = [dict(t) for t in TEMPLATES]
         self.on_event = on_event or (lambda line: None)
-        self._http = httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
+        self.webhook_timeout = WEBHOOK_TIMEOUT_SECONDS
+        self._webhook_slots = threading.BoundedSemaphore(WEBHOOK_SENDERS)
+        self._http = httpx.Client(limits=httpx.Limits(max_connections=WEBHOOK_SENDERS))
         self.status_copies = 1
         self.shuffle_statuses = False
         self._shuffler = random.Random(0)
@@ -337,10 +344,13 @@ class MetaSandbox(GraphApiPeer):
             "Content-Type": "application/json",
             "X-Hub-Signature-256": sign(raw, self.app_secret),
         }
-        try:
-            return self._http.post(self.webhook_url, content=raw, headers=headers).status_code
-        except httpx.HTTPError:
-            return 0
+        with self._webhook_slots:
+            try:
+                return self._http.post(
+                    self.webhook_url, content=raw, headers=headers, timeout=self.webhook_timeout
+                ).status_code
+            except httpx.HTTPError:
+                return 0
 
 
 def _shown(request: ReceivedRequest) -> dict[str, Any]:

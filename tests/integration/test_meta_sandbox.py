@@ -12,7 +12,7 @@ import pytest
 
 from local.http_server import ClientGone, LocalHttpServer, Served, request_handler
 from local.meta_contract import spec_path
-from local.sandbox import MetaSandbox
+from local.sandbox import WEBHOOK_SENDERS, MetaSandbox
 
 BODY = {
     "messaging_product": "whatsapp",
@@ -43,6 +43,40 @@ class RefusingWebhook:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}/webhooks/meta"
+
+
+class SlowWebhook:
+    """Our webhook route on a busy machine: each request takes a while, and the most requests
+    in hand at once is counted."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.in_hand = 0
+        self.most_in_hand = 0
+        self._lock = threading.Lock()
+        self.server = LocalHttpServer(("127.0.0.1", 0), request_handler(self.answer))
+
+    def answer(
+        self, method: str, target: str, headers: Message, body: bytes, gone: ClientGone
+    ) -> Served:
+        with self._lock:
+            self.in_hand += 1
+            self.most_in_hand = max(self.most_in_hand, self.in_hand)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.in_hand -= 1
+        return 200, {"Content-Type": "text/plain"}, b"ok"
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}/webhooks/meta"
+
+
+def serving(server: LocalHttpServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    return thread
 
 
 @pytest.fixture
@@ -120,3 +154,26 @@ def test_a_status_webhook_nobody_takes_is_given_up_after_five_tries() -> None:
     assert [(d["status"], d["http_status"], d["attempt"]) for d in deliveries] == [
         ("failed", 0, n) for n in range(1, 6)
     ]
+
+
+def test_status_webhooks_go_out_a_few_at_a_time_and_a_wait_for_a_turn_is_not_a_try() -> None:
+    # GIVEN a webhook route that takes 0.2 s a request
+    slow = SlowWebhook(seconds=0.2)
+    serving(slow.server)
+    meta = sandbox(slow.url)
+    # A try's wait, shorter than a turn's wait behind sixty statuses in eight slots (1.5 s)
+    meta.webhook_timeout = 0.5
+    try:
+        with meta:
+            # WHEN twenty sends are accepted at once (sixty statuses, their times overlapping)
+            wamids = [send(meta, to=f"3933312345{n:02}") for n in range(20)]
+            deliveries = delivered(meta, within=30.0)["deliveries"]
+    finally:
+        slow.server.shutdown()
+        slow.server.server_close()
+    # THEN the sandbox had no more than its slots' worth of webhooks out at once, as a sender
+    # of webhooks paces one endpoint
+    assert slow.most_in_hand <= WEBHOOK_SENDERS
+    # AND each status was taken at its first try: waiting for a slot timed nothing out
+    assert len(deliveries) == 3 * len(wamids)
+    assert {(d["http_status"], d["attempt"]) for d in deliveries} == {(200, 1)}
