@@ -40,7 +40,7 @@ import tempfile
 import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -462,26 +462,36 @@ def sends_by_message(requests: list[dict[str, Any]]) -> dict[str, list[dict[str,
     return by_message
 
 
-def rate_violations(senders: list[Sender], requests: list[dict[str, Any]]) -> list[str]:
-    """Every attempt reaching the sandbox counts against the limits, refused or not."""
+def rate_violations(
+    senders: list[Sender],
+    requests: list[dict[str, Any]],
+    claims: Mapping[str, list[float]] | None = None,
+) -> list[str]:
+    """Every attempt reaching the sandbox counts against the limits, refused or not. A crowded
+    second lists its sends, each with when its drainer claimed it (`claims`: message id →
+    its `sending` events' times), to tell a drainer that started late from a peer that
+    stamped late."""
     found = []
     by_phone = {s.phone_number_id: s for s in senders}
-    starts: dict[str, list[float]] = defaultdict(list)
+    starts: dict[str, list[dict[str, Any]]] = defaultdict(list)
     pairs: dict[tuple[str, str], list[float]] = defaultdict(list)
     for request in requests:
         body = request["body"] if isinstance(request["body"], dict) else {}
         phone = request["path"].strip("/").split("/")[1] if "to" in body else None
         if phone in by_phone:
-            starts[phone].append(request["at"])
+            starts[phone].append(request)
             pairs[(phone, str(body["to"]))].append(request["at"])
-    for phone, times in starts.items():
+    for phone, sent in starts.items():
         sender = by_phone[phone]
-        most = most_in_window(sorted(times), 1.0)
+        times = sorted(r["at"] for r in sent)
+        most = most_in_window(times, 1.0)
         if most > sender.per_second:
-            at = _clock(crowded_at(sorted(times), 1.0, sender.per_second))
+            last = crowded_at(times, 1.0, sender.per_second)
+            crowd = sorted((r for r in sent if last - 1.0 < r["at"] <= last), key=lambda r: r["at"])
             found.append(
                 f"{sender.name}: {most} sends in one second (limit {sender.per_second}), "
-                f"first at {at} UTC"
+                f"first at {_clock(crowd[0]['at'])} UTC"
+                + "".join(f"\n    {_crowded(r, claims or {})}" for r in crowd)
             )
     for (phone, to), times in pairs.items():
         sender = by_phone[phone]
@@ -490,11 +500,22 @@ def rate_violations(senders: list[Sender], requests: list[dict[str, Any]]) -> li
     return found
 
 
+def _crowded(request: dict[str, Any], claims: Mapping[str, list[float]]) -> str:
+    message_id = str(request["body"].get("biz_opaque_callback_data"))
+    claimed = [t for t in claims.get(message_id, []) if t <= request["at"]]
+    since = f", claimed {request['at'] - max(claimed):.3f} s before" if claimed else ""
+    return f"{_clock(request['at'])} {message_id[:8]} HTTP {request['status']}{since}"
+
+
 def crowded_at(times: list[float], seconds: float, limit: int) -> float:
     """The first start (of sorted `times`) that ends an interval holding more than `limit`."""
     return next(
         t for i, t in enumerate(times, 1) if i - bisect_right(times, t - seconds, hi=i) > limit
     )
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def _clock(epoch: float) -> str:
@@ -577,6 +598,7 @@ def check(soak: Soak) -> Findings:
     details: list[str] = []
     statuses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    claims: dict[str, list[float]] = {}
     for message_id, item in soak.accepted.items():
         message = call(soak.api, "GET", f"/v1/messages/{message_id}")
         sends = by_message.get(message_id, [])
@@ -601,6 +623,7 @@ def check(soak: Soak) -> Findings:
         elif status in FINAL and not any(r["status"] == 200 for r in sends):
             counts["lost"] += 1
             details.append(f"lost: {message_id} is {status} but Meta never accepted it")
+        claims[message_id] = [_epoch(e["at"]) for e in message["events"] if e["phase"] == "sending"]
         problem = backwards(message)
         if problem:
             counts["backwards"] += 1
@@ -608,7 +631,7 @@ def check(soak: Soak) -> Findings:
         for name in webhooks_lost(message, sends, accepted):
             counts["webhooks_lost"] += 1
             details.append(f"webhook lost: {message_id}: {name} accepted (200), not applied")
-    for violation in rate_violations(soak.senders, requests):
+    for violation in rate_violations(soak.senders, requests, claims):
         counts["rate_violations"] += 1
         details.append(f"rate: {violation}")
     dead_letters = explain_dead_letters(soak)

@@ -53,6 +53,22 @@ def test_a_sender_over_its_limit_and_a_pair_within_its_interval_are_violations()
     assert rate_violations([sender], [send(0.0, "+391"), send(0.6, "+392")]) == []
 
 
+def test_a_crowded_second_lists_its_sends_with_how_long_after_their_claim_each_arrived() -> None:
+    sender = Sender("default", "100000000000001", per_second=1)
+    first, second = send(100.0, "+391"), send(100.5, "+392")
+    second["body"]["biz_opaque_callback_data"] = "m2abcdefgh"
+    # GIVEN two sends within a second at a limit of one, claimed 0.2 s and 0.9 s before they
+    # reached the sandbox
+    found = rate_violations([sender], [first, second], {"m1": [99.8], "m2abcdefgh": [99.6]})
+    # THEN the violation lists both, oldest first, each with its lag behind its claim
+    lines = found[0].splitlines()
+    assert lines[0].startswith("default: 2 sends in one second (limit 1), first at 00:01:40.000")
+    assert lines[1:] == [
+        "    00:01:40.000 m1 HTTP 200, claimed 0.200 s before",
+        "    00:01:40.500 m2abcdef HTTP 200, claimed 0.900 s before",
+    ]
+
+
 def test_a_read_before_delivered_timeline_goes_backwards() -> None:
     ours = (
         ("accepted", "2026-11-25T10:00:00.100Z", False),
