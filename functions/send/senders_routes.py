@@ -1,4 +1,4 @@
-"""/v1/senders: the profiles messages are sent from, their live windows, resume, and a WAHA
+"""/v1/senders: the profiles messages are sent from, their live windows, pause and resume, and a WAHA
 sender's session (status, QR code, start, restart, logout, a test message)."""
 
 from typing import Annotated
@@ -8,12 +8,14 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from caller import api_key_id
 from openapi_errors import OK, error_responses
+from pydantic import ConfigDict, Field, StringConstraints
 
 from postino.messages.model import MessageResource
 from postino.model import Model
 from postino.senders.model import SenderName, SenderResource, SenderSettings
 from postino.senders.profiles import (
     get_sender,
+    pause_sender,
     put_sender,
     resume_sender,
     sender_resource,
@@ -61,6 +63,19 @@ class ResumedSender(SenderResource):
     requeued: int
 
 
+class PauseRequest(Model):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+            Field(description="Why, shown with the sender (default: paused by hand)"),
+        ]
+        | None
+    ) = None
+
+
 @router.get(
     "/v1/senders",
     summary="All senders",
@@ -95,6 +110,19 @@ def read_sender(name: Name) -> SenderResource:
 )
 def write_sender(name: Name, body: Annotated[SenderSettings, Body()]) -> SenderResource:
     return sender_resource(put_sender(get_services(), name, body, api_key_id=api_key_id(router)))
+
+
+@router.post(
+    "/v1/senders/<name>/pause",
+    summary="Pause a sender: its messages wait, queued, until it is resumed",
+    responses=OK | ERRORS,
+    tags=["senders"],
+    operation_id="pauseSender",
+)
+def pause(name: Name, body: Annotated[PauseRequest | None, Body()] = None) -> SenderResource:
+    reason = body.reason if body is not None else None
+    sender = pause_sender(get_services(), name, reason, api_key_id=api_key_id(router))
+    return sender_resource(sender)
 
 
 @router.post(

@@ -1,6 +1,7 @@
 """Sender profiles through the send API."""
 
 from collections.abc import Callable
+from typing import Any
 
 from postino.services import Services
 from tests.support.events import HttpResult
@@ -75,6 +76,40 @@ def test_resume_lifts_a_pause(api: Api, services: Services) -> None:
     resumed = api("POST", "/v1/senders/default/resume")
     assert resumed.status == 200 and resumed.body["paused"] is False
     assert api("POST", "/v1/senders/ghost/resume").status == 404
+
+
+def test_a_sender_is_paused_by_hand_holds_its_messages_and_resumes(
+    api: Api, drain: Callable[..., dict[str, Any]]
+) -> None:
+    # WHEN a user pauses the sender, saying why
+    paused = api("POST", "/v1/senders/default/pause", {"reason": "the bride changes the text"})
+    # THEN it is paused until resumed, with the reason
+    assert paused.status == 200, paused.body
+    assert paused.body["paused"] is True and paused.body["paused_until"] is None
+    assert paused.body["paused_reason"] == "the bride changes the text"
+    # AND a message sent meanwhile waits through a drain
+    hello = {"name": "hello_world", "language": {"code": "en_US"}}
+    sent = api(
+        "POST", "/v1/messages", {"to": "+393331234567", "type": "template", "template": hello}
+    )
+    assert sent.status == 202
+    drain()
+    assert api("GET", f"/v1/messages/{sent.body['id']}").body["status"] == "queued"
+    # AND resume lifts the pause and sends it
+    assert api("POST", "/v1/senders/default/resume").body["paused"] is False
+    drain()
+    assert api("GET", f"/v1/messages/{sent.body['id']}").body["status"] == "sent"
+
+
+def test_a_pause_without_a_reason_says_so_and_bad_pauses_change_nothing(api: Api) -> None:
+    paused = api("POST", "/v1/senders/default/pause")
+    assert paused.status == 200 and paused.body["paused_reason"] == "paused by hand"
+    api("POST", "/v1/senders/default/resume")
+    assert api("POST", "/v1/senders/ghost/pause").status == 404
+    refused = api("POST", "/v1/senders/default/pause", {"reason": "x" * 201})
+    assert refused.status == 422 and refused.body["error"]["details"][0]["field"] == "reason"
+    assert api("POST", "/v1/senders/default/pause", {"until": 5}).status == 422
+    assert api("GET", "/v1/senders/default").body["paused"] is False
 
 
 CRM, BOOKINGS = "crm0key111", "bookings22"

@@ -86,6 +86,27 @@ def sender_windows(services: Services, sender: Sender) -> list[LimitWindow]:
     return windows
 
 
+MANUAL_PAUSE = "paused by hand"
+
+
+def pause_sender(
+    services: Services, name: str, reason: str | None, *, api_key_id: str | None = None
+) -> Sender:
+    """Hold the sender's messages back until it is resumed: they stay queued, none is sent.
+
+    Its code is not `waha_session`, so a WAHA session that works again does not lift it."""
+    get_sender(services, name)
+    return services.senders.set_pause(
+        name,
+        paused=True,
+        reason=reason or MANUAL_PAUSE,
+        until=None,
+        now=services.clock.now(),
+        code="manual",
+        updated_by=api_key_id,
+    )
+
+
 def resume_sender(
     services: Services, name: str, *, api_key_id: str | None = None
 ) -> tuple[Sender, int]:
