@@ -21,20 +21,12 @@ CONTENT_SECURITY_POLICY = (
 _FOLDER = Path(__file__).resolve().parent / "admin"
 # Read once per cold start: a request then costs a dictionary lookup.
 PAGE = (_FOLDER / "index.html").read_text(encoding="utf-8")
+_SCRIPTS = ("admin.js", "live.js", "senders.js", "inbox.js", "campaigns.js")
 ASSETS = {
     "admin.css": ("text/css; charset=utf-8", (_FOLDER / "admin.css").read_text(encoding="utf-8")),
-    "admin.js": (
-        "text/javascript; charset=utf-8",
-        (_FOLDER / "admin.js").read_text(encoding="utf-8"),
-    ),
-    "live.js": (
-        "text/javascript; charset=utf-8",
-        (_FOLDER / "live.js").read_text(encoding="utf-8"),
-    ),
-    "inbox.js": (
-        "text/javascript; charset=utf-8",
-        (_FOLDER / "inbox.js").read_text(encoding="utf-8"),
-    ),
+} | {
+    script: ("text/javascript; charset=utf-8", (_FOLDER / script).read_text(encoding="utf-8"))
+    for script in _SCRIPTS
 }
 
 

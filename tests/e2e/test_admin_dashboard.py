@@ -1,5 +1,7 @@
 """The dashboard at /admin, in a real browser (the system's Chromium) against `make run`'s stack."""
 
+import csv
+import io
 import json
 import os
 import re
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +29,7 @@ from playwright.sync_api import (
 
 from local.template_stack import REPO_ROOT
 from postino.webhooks.signature import sign
+from postino_cli import bulk
 from tests.e2e.conftest import API_KEY, APP_SECRET, Stack, start_stack, stop_stack, until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,12 +152,12 @@ def test_the_page_needs_no_key_serves_only_its_files_and_sets_a_csp(stack: Stack
     csp = CSP.format(live=stack.live.removesuffix("/prod"))
     assert page.headers["content-security-policy"] == csp
     assert '<script src="admin/admin.js"' in page.text and "<style" not in page.text
-    assert '<script src="admin/live.js"' in page.text
-    assert '<script src="admin/inbox.js"' in page.text
+    scripts = ("live.js", "senders.js", "inbox.js", "campaigns.js")
+    for script in scripts:
+        assert f'<script src="admin/{script}"' in page.text
     for asset, kind in (
         ("admin.js", "text/javascript"),
-        ("live.js", "text/javascript"),
-        ("inbox.js", "text/javascript"),
+        *((script, "text/javascript") for script in scripts),
         ("admin.css", "text/css"),
     ):
         served = httpx.get(f"{stack.api}/admin/{asset}")
@@ -195,7 +199,7 @@ def test_a_message_sent_from_the_form_reaches_read_with_its_timeline(tab: Tab) -
     assert tab.errors == [UNPROCESSABLE]
     tab.errors.clear()
     # WHEN a template goes from the form
-    page.check("input[name=kind][value=template]")
+    page.check("#send-form input[name=kind][value=template]")
     page.fill("#send-template-name", "hello_world")
     tab.screenshot("send")
     page.click("#send-form button[type=submit]")
@@ -572,3 +576,210 @@ def test_outside_the_window_the_inbox_offers_templates_with_their_parameters(tab
     (body,) = template["components"]
     assert body["type"] == "body"
     assert [p["text"] for p in body["parameters"]] == ["Ugo", "Saturday", "10:00"]
+
+
+# ---- campaigns: a CSV bulk send and its report -------------------------------------------------
+
+WEDDING_TEMPLATE = "wedding_invitation (it)"  # the sandbox's: Ciao {{1}}! … tavolo: {{2}}. … {{3}}
+RSVP = "https://example.com/rsvp"
+
+
+def guests_file(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_bytes(text.encode("utf-8-sig").replace(b"\n", b"\r\n"))  # as a spreadsheet saves it
+    return path
+
+
+def fill_bulk_form(tab: Tab, path: Path, campaign: str) -> None:
+    page = tab.page
+    page.set_input_files("#bulk-file", str(path))
+    expect(page.locator("#bulk-file-info")).to_contain_text(f"{path.name}: ")
+    page.select_option("#bulk-sender", "default")
+    page.check("#bulk-form input[name=kind][value=template]")
+    page.select_option("#bulk-template-name", label=WEDDING_TEMPLATE)
+    page.fill("#bulk-body-1", "{name}")
+    page.fill("#bulk-body-2", "{table}")
+    page.fill("#bulk-body-3", RSVP)
+    page.fill("#bulk-campaign", campaign)
+
+
+def referenced(stack: Stack, path: Path) -> list[dict[str, Any]]:
+    reference = bulk.read_csv(path).reference
+    answer = stack.call("GET", "/v1/messages", params={"reference": reference})
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def test_a_csv_with_bad_rows_sends_nothing_and_names_each_row(tab: Tab, tmp_path: Path) -> None:
+    page = tab.page
+    tab.sign_in()
+    tab.view("campaigns")
+    # GIVEN a guest list with a number that is not one, and a guest without a name
+    path = guests_file(
+        tmp_path,
+        "guests-to-fix.csv",
+        "phone,name,table\n+39 333 100 0001,Anna,1\nnot a phone,Bruno,2\n+39 333 100 0003,,3\n",
+    )
+    fill_bulk_form(tab, path, f"fix-{uuid.uuid4().hex[:8]}")
+    expect(page.locator("#bulk-file-info")).to_have_text(
+        "guests-to-fix.csv: 3 rows; columns phone, name, table"
+    )
+    # WHEN it is sent
+    page.click("#bulk-send")
+    # THEN each problem is named with its row, as a spreadsheet numbers it, and nothing is sent
+    expect(page.locator("#bulk-error")).to_contain_text("2 problem(s)")
+    expect(page.locator("#bulk-problems tr")).to_have_text(
+        [
+            re.compile(r"3\s*'not a phone' does not look like a phone number"),
+            re.compile(r"4\s*column 'name' is empty or missing"),
+        ]
+    )
+    assert referenced(tab.stack, path) == []
+
+
+def test_a_csv_is_sent_with_progress_its_report_follows_and_sending_it_again_doubles_nothing(
+    tab: Tab, tmp_path: Path
+) -> None:
+    page = tab.page
+    tab.sign_in()
+    tab.view("campaigns")
+    # GIVEN a guest list saved by a spreadsheet (BOM, CRLF, a quoted name with a comma), one
+    # guest at a number Meta cannot reach (the sandbox fails …0000 with 131026)
+    campaign = f"wedding-{uuid.uuid4().hex[:8]}"
+    path = guests_file(
+        tmp_path,
+        "guests.csv",
+        "phone,name,table\n"
+        "+39 333 200 0011,Anna,1\n"
+        '+39 333 200 0012,"Zoë, la sposa",2\n'
+        "+39 333 200 0013,Bruno,3\n"
+        "+39 333 200 0000,Carla,4\n",
+    )
+    fill_bulk_form(tab, path, campaign)
+    # WHEN it is sent from the page
+    page.click("#bulk-send")
+    # THEN the progress bar reaches every row, each accepted
+    expect(page.locator("#bulk-progress-text")).to_have_text("4 of 4 rows sent to the queue")
+    expect(page.locator("#bulk-result")).to_have_text(
+        f"accepted 4, refused 0; reference {bulk.read_csv(path).reference}"
+    )
+    # AND the campaign's report follows live: a bar per status, the failure by its code
+    expect(page.locator("#campaign-title")).to_have_text(campaign)
+    expect(page.locator('#campaign-bars [data-status="read"] .bar-count')).to_have_text(
+        "3", timeout=30_000
+    )
+    expect(page.locator('#campaign-bars [data-status="failed"] .bar-count')).to_have_text("1")
+    expect(page.locator("#campaign-failures")).to_have_text("131026: 1")
+    expect(page.locator("#campaign-summary")).to_have_text("4 messages · 0 replied")
+    page.evaluate("window.scrollTo(0, 0)")  # the report, above the form
+    tab.screenshot("campaign")
+    sent = {m["id"]: m for m in referenced(tab.stack, path)}
+    assert len(sent) == 4
+    # AND Meta received each row's own values, the quoted name whole
+    zoe = next(i for i, m in sent.items() if re.sub(r"\D", "", m["to"]).endswith("3332000012"))
+    received = httpx.get(f"{tab.stack.sandbox}/_sandbox/requests").json()["requests"]
+    to_zoe = next(
+        r["body"]
+        for r in received
+        if r["wamid"] and r["body"].get("biz_opaque_callback_data") == zoe
+    )
+    parameters = to_zoe["template"]["components"][0]["parameters"]
+    assert [p["text"] for p in parameters] == ["Zoë, la sposa", "2", RSVP]
+    # AND the same file sent again, from the page or by the CLI, is answered with the same
+    # messages: the page's keys and items are the CLI's
+    page.click("#bulk-send")
+    expect(page.locator("#bulk-result")).to_have_text(re.compile("^accepted 4, refused 0"))
+    csv_file = bulk.read_csv(path)
+    content = bulk.Content("wedding_invitation", "it", {1: "name", 2: "table"}, [RSVP], None)
+    items = [
+        bulk.batch_item(csv_file, row, "phone", content, "default", campaign)
+        for row in bulk.numbered(csv_file)
+    ]
+    answer = tab.stack.call("POST", "/v1/messages/batch", {"messages": items})
+    assert {r["id"] for r in answer.json()["results"]} == set(sent)
+    assert len(referenced(tab.stack, path)) == 4
+
+
+# ---- setting up without curl: senders ----------------------------------------------------------
+
+NOT_FOUND = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+
+
+def test_a_waha_sender_is_set_up_in_the_page_and_paired_from_start_to_working(
+    wedding_tab: Tab,
+) -> None:
+    tab, stack, page = wedding_tab, wedding_tab.stack, wedding_tab.page
+    name = f"studio-{uuid.uuid4().hex[:6]}"
+    session = name.replace("-", "_")
+    tab.sign_in()
+    tab.view("senders")
+    # GIVEN a new WAHA sender filled in, its gap's min above its max
+    page.click("#sender-new")
+    form = page.locator("#sender-form")
+    form.locator("[name=name]").fill(name)
+    form.locator("[name=provider]").select_option("waha")
+    form.locator("[name=base_url]").fill(stack.waha)
+    form.locator("[name=api_key_secret]").fill("postino/waha/api-key")
+    form.locator("[name=session]").fill(session)
+    form.locator('[name="gap_seconds.min"]').fill("90")
+    # WHEN it is saved, THEN the API's words show beside the field, and nothing is stored
+    form.get_by_role("button", name="Save").click()
+    expect(form.locator(".field-error")).to_have_text(["min must not exceed max"])
+    expect(form.locator('[name="gap_seconds.min"]')).to_have_attribute("aria-invalid", "true")
+    assert stack.call("GET", f"/v1/senders/{name}").status_code == 404
+    assert tab.errors == [UNPROCESSABLE]
+    tab.errors.clear()
+    # WHEN the gap is fixed and it is saved, THEN it is stored with WAHA's safe limits
+    form.locator('[name="gap_seconds.min"]').fill("45")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    stored = stack.call("GET", f"/v1/senders/{name}").json()
+    assert stored["gap_seconds"] == {"min": 45, "max": 60}
+    assert [(w["max"], w["per_seconds"]) for w in stored["limits"]] == [(10, 3600), (50, 86400)]
+    assert stored["pair_limit"] == {"max": 4, "per_seconds": 3600}
+    card = page.locator(f'article[data-sender="{name}"]')
+    expect(card.locator(".session-status")).to_have_text("not started")
+    # WHEN Start is pressed, THEN its QR code shows; once scanned, the session is WORKING
+    card.get_by_role("button", name="Start", exact=True).click()
+    expect(card.locator(".session-status")).to_have_text("SCAN_QR_CODE", timeout=15_000)
+    expect(card.locator("img.qr")).to_have_attribute("src", re.compile("^data:image/png;base64,"))
+    card.locator("img.qr").scroll_into_view_if_needed()
+    tab.screenshot("pairing")
+    assert httpx.post(f"{stack.waha}/_sandbox/waha/{session}/scan").status_code == 200
+    expect(card.locator(".session-status")).to_have_text("WORKING", timeout=15_000)
+    expect(card.locator("img.qr")).to_be_hidden()
+    # AND it is paused and resumed from its card
+    card.get_by_role("button", name="Pause").click()
+    page.click("#confirm-ok")
+    expect(card.locator(".paused-text")).to_have_text("Paused: paused by hand ")
+    card.get_by_role("button", name="Resume").click()
+    expect(card.locator(".paused")).to_be_hidden()
+    # AND an edit keeps its limits and changes what was changed
+    card.get_by_role("button", name="Edit").click()
+    expect(form.locator("[name=name]")).to_have_value(name)
+    expect(form.locator('[name="limits.1.max"]')).to_have_value("50")
+    form.locator('[name="limits.1.max"]').fill("40")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    limits = stack.call("GET", f"/v1/senders/{name}").json()["limits"]
+    assert [(w["max"], w["per_seconds"]) for w in limits] == [(10, 3600), (40, 86400)]
+    tab.errors[:] = [e for e in tab.errors if e != NOT_FOUND]  # the session before Start
+
+
+CSV_CASES = [
+    "phone,name\n+39 333 1,Anna\n",
+    "phone,name\r\n+39 333 1,Anna\r\n\r\n+39 333 2,Bruno",  # CRLF, a blank line, no final break
+    'phone,name\n+39 333 1,"Zoë, la ""sposa"""\n',  # a quoted comma and quotes
+    'phone,note\n+39 333 1,"two\nlines"\n',  # a line break inside quotes
+    "phone,name\n+39 333 1\n+39 333 2,Bruno,extra\n",  # short and long rows
+    'phone,name\n+39 333 1,ab"c\n   \n',  # a quote mid-field, a line of spaces
+    "",
+]
+
+
+def test_the_page_reads_a_csv_as_the_cli_does(tab: Tab) -> None:
+    tab.sign_in()
+    for text in CSV_CASES:
+        records = tab.page.evaluate("(text) => csvRecords(text)", text)
+        expected = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        assert records == expected, text

@@ -64,6 +64,8 @@ def test_sam_build_packs_the_layer_and_the_functions(tmp_path: Path) -> None:
         "admin.css",
         "admin.js",
         "live.js",
+        "senders.js",
         "inbox.js",
+        "campaigns.js",
     ):  # the dashboard's files
         assert (tmp_path / "build" / "SendFunction" / "admin" / page).exists()

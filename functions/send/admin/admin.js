@@ -175,6 +175,7 @@ function show(view) {
   if (view === "reservations") refreshReservations();
   if (view === "send") fillSenderNames();
   if (view === "inbox") refreshInbox();
+  if (view === "campaigns") showCampaigns();
 }
 
 function signedIn(on) {
@@ -442,166 +443,6 @@ async function act(id, action, question) {
   await refreshQueue();
 }
 
-// ---- senders -----------------------------------------------------------------------------
-
-function senderCard(name) {
-  const card = el(
-    "article",
-    { class: "card sender", "data-sender": name, "aria-labelledby": `sender-${name}` },
-    el("h2", { id: `sender-${name}` }, el("span", { text: name }), el("span", { class: "provider" })),
-    el("p", { class: "paused", hidden: true }),
-    el("div", { class: "windows" }),
-  );
-  card.querySelector(".paused").append(
-    el("span", { class: "paused-text" }),
-    el("button", { type: "button", onclick: () => senderAction(name, "resume", null) }, "Resume"),
-  );
-  return card;
-}
-
-function wahaPart(card, name) {
-  const testForm = el(
-    "form",
-    { class: "test", "aria-label": `Send a test message from ${name}` },
-    el("label", {}, "To ", el("input", { name: "to", type: "text", required: true, inputmode: "tel" })),
-    el("label", {}, "Text ", el("input", { name: "text", type: "text", required: true, maxlength: "4096" })),
-    el("button", { type: "submit" }, "Send test"),
-  );
-  testForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = new FormData(testForm);
-    try {
-      const message = await api("POST", `/v1/senders/${encodeURIComponent(name)}/session/test`, {
-        body: { to: form.get("to"), text: form.get("text") },
-      });
-      notify(`Test message queued: ${message.id}`);
-      testForm.reset();
-    } catch (error) {
-      showError(error);
-    }
-  });
-  const part = el(
-    "div",
-    { class: "session" },
-    el("p", {}, "Session ", el("strong", { class: "session-status" }), el("span", { class: "me" })),
-    el("img", { class: "qr", alt: `QR code to pair ${name}'s phone`, hidden: true, width: "220", height: "220" }),
-    el(
-      "div",
-      { class: "actions" },
-      el("button", { type: "button", onclick: () => senderAction(name, "session/restart", null) }, "Restart"),
-      el(
-        "button",
-        { type: "button", onclick: () => senderAction(name, "session/logout", `Log ${name}'s phone out?`) },
-        "Logout",
-      ),
-    ),
-    testForm,
-  );
-  card.append(part);
-}
-
-async function senderAction(name, action, question) {
-  if (question && !(await ask(question))) return;
-  try {
-    await api("POST", `/v1/senders/${encodeURIComponent(name)}/${action}`);
-    notify(`${name}: ${action.replace("session/", "")} done.`);
-  } catch (error) {
-    showError(error);
-  }
-  await refreshSenders();
-}
-
-function paintWindows(card, sender) {
-  const windows = sender.windows || [];
-  card.querySelector(".windows").replaceChildren(
-    ...windows.map((w) =>
-      el(
-        "div",
-        { class: "window" },
-        el("span", { text: `${w.used} / ${w.max} per ${w.per_seconds} s` }),
-        el("meter", {
-          min: "0",
-          max: String(w.max),
-          value: String(w.used),
-          low: String(Math.ceil(w.max * 0.6)),
-          high: String(Math.ceil(w.max * 0.9)),
-          optimum: "0",
-          "aria-label": `${sender.name}: ${w.used} of ${w.max} sends in ${w.per_seconds} s`,
-        }),
-        el(
-          "span",
-          { class: "muted" },
-          new Date(w.next_slot_at) <= Date.now() ? "a slot is free now" : ["next slot ", time(w.next_slot_at)],
-        ),
-      ),
-    ),
-  );
-}
-
-async function paintSession(card, name) {
-  const session = await api("GET", `/v1/senders/${encodeURIComponent(name)}/session`);
-  card.querySelector(".session-status").textContent = session.status;
-  card.querySelector(".me").textContent = session.me ? ` · ${session.me.id || ""} ${session.me.push_name || ""}` : "";
-  const img = card.querySelector(".qr");
-  if (session.status === "SCAN_QR_CODE") {
-    const qr = await api("GET", `/v1/senders/${encodeURIComponent(name)}/session/qr`, {
-      accept: "application/json",
-    });
-    img.src = `data:${qr.mimetype};base64,${qr.data}`;
-    img.hidden = false;
-  } else {
-    img.hidden = true;
-    img.removeAttribute("src");
-  }
-}
-
-async function refreshSenders() {
-  if (state.sendersBusy || !apiKey()) return;
-  state.sendersBusy = true;
-  try {
-    const list = await api("GET", "/v1/senders");
-    const container = $("senders");
-    for (const summary of list.items) {
-      const name = summary.name;
-      let card = state.senderCards.get(name);
-      if (!card) {
-        card = senderCard(name);
-        if (summary.provider === "waha") wahaPart(card, name);
-        state.senderCards.set(name, card);
-        container.append(card);
-      }
-      const sender = await api("GET", `/v1/senders/${encodeURIComponent(name)}`);
-      card.querySelector(".provider").textContent = sender.provider === "waha" ? "WAHA" : "Cloud API";
-      const paused = card.querySelector(".paused");
-      paused.hidden = !sender.paused;
-      paused.querySelector(".paused-text").textContent = sender.paused
-        ? `Paused: ${sender.paused_reason || "no reason given"}${sender.paused_until ? " until " + clock(sender.paused_until) : ""} `
-        : "";
-      paintWindows(card, sender);
-      if (sender.provider === "waha") {
-        try {
-          await paintSession(card, name);
-        } catch (error) {
-          card.querySelector(".session-status").textContent = `unavailable (${error.message})`;
-        }
-      }
-    }
-  } catch (error) {
-    showError(error);
-  } finally {
-    state.sendersBusy = false;
-  }
-}
-
-async function fillSenderNames() {
-  try {
-    const list = await api("GET", "/v1/senders");
-    $("sender-names").replaceChildren(...list.items.map((s) => el("option", { value: s.name })));
-  } catch (error) {
-    showError(error);
-  }
-}
-
 // ---- reservations ------------------------------------------------------------------------
 
 function routing(r) {
@@ -698,6 +539,7 @@ function refreshView() {
   // A request that comes in while an operator watches appears without a reload.
   if (state.view === "reservations") refreshReservations();
   if (state.view === "inbox") refreshInbox();
+  if (state.view === "campaigns") refreshCampaign();
   if (state.drawerId) refreshDrawer();
 }
 

@@ -214,20 +214,13 @@ function replyMode(c, { fresh = false } = {}) {
 
 async function loadTemplates(sender) {
   try {
-    if (!inbox.templates.has(sender)) {
-      const listed = await api("GET", "/v1/templates", { query: { sender } });
-      inbox.templates.set(sender, listed.items.filter((t) => t.status.toUpperCase() === "APPROVED"));
-    }
+    await approvedTemplates(inbox.templates, sender);
   } catch (error) {
     refused(error);
     return;
   }
   if (inbox.items.get(inbox.open)?.sender !== sender) return; // another conversation opened since
-  const approved = inbox.templates.get(sender);
-  $("reply-template-name").replaceChildren(
-    el("option", { value: "", text: approved.length ? "Choose a template" : "No approved templates" }),
-    ...approved.map((t, i) => el("option", { value: String(i), text: `${t.name} (${t.language})` })),
-  );
+  $("reply-template-name").replaceChildren(...templateOptions(inbox.templates.get(sender)));
   chooseTemplate();
 }
 
@@ -242,39 +235,71 @@ function chosenTemplate() {
   return c && index !== "" ? inbox.templates.get(c.sender)[Number(index)] : null;
 }
 
-function chooseTemplate() {
-  // Header and body take text parameters; a template that needs more, the API refuses and says why.
-  inbox.parts = (chosenTemplate()?.components || [])
-    .map((part) => ({ type: String(part.type).toLowerCase(), text: part.text || "" }))
-    .filter((part) => part.type === "header" || part.type === "body")
-    .map((part) => ({ ...part, names: placeholders(part.text) }));
-  $("reply-template-text").textContent = inbox.parts.map((part) => part.text).join("\n");
+// ---- templates (also the bulk send's, in campaigns.js) --------------------------------------
+
+async function approvedTemplates(cache, sender) {
+  // A sender's approved templates, read once into `cache` (sender -> templates).
+  if (!cache.has(sender)) {
+    const listed = await api("GET", "/v1/templates", { query: { sender } });
+    cache.set(sender, listed.items.filter((t) => t.status.toUpperCase() === "APPROVED"));
+  }
+  return cache.get(sender);
+}
+
+function templateOptions(approved) {
+  return [
+    el("option", { value: "", text: approved.length ? "Choose a template" : "No approved templates" }),
+    ...approved.map((t, i) => el("option", { value: String(i), text: `${t.name} (${t.language})` })),
+  ];
+}
+
+// An input per parameter, named "<part>:<name>", its id "<prefix>-<part>-<name>".
+function parameterInputs(prefix, parts, extra = {}) {
   const input = (part, name) => {
-    const id = `reply-${part.type}-${name}`;
+    const id = `${prefix}-${part.type}-${name}`;
     return el(
       "div",
       { class: "parameter" },
       el("label", { for: id, text: `${part.type === "body" ? "Body" : "Header"} {{${name}}}` }),
-      el("input", { id, name: `${part.type}:${name}`, type: "text", required: true, autocomplete: "off" }),
+      el("input", { id, name: `${part.type}:${name}`, type: "text", required: true, autocomplete: "off", ...extra }),
     );
   };
-  $("reply-parameters").replaceChildren(...inbox.parts.flatMap((part) => part.names.map((n) => input(part, n))));
+  return parts.flatMap((part) => part.names.map((name) => input(part, name)));
+}
+
+// A template's parts that take text parameters, each with its placeholders' names. Header and
+// body only: a template that needs more, the API refuses and says why.
+function templateParts(template) {
+  return (template?.components || [])
+    .map((part) => ({ type: String(part.type).toLowerCase(), text: part.text || "" }))
+    .filter((part) => part.type === "header" || part.type === "body")
+    .map((part) => ({ ...part, names: placeholders(part.text) }));
+}
+
+// The message's `template`: each parameter's text from valueOf(part, name).
+function templateObject(template, parts, valueOf) {
+  const parameter = (part, name) => ({
+    type: "text",
+    text: valueOf(part, name),
+    ...(/^\d+$/.test(name) ? {} : { parameter_name: name }),
+  });
+  const components = parts
+    .filter((part) => part.names.length)
+    .map((part) => ({ type: part.type, parameters: part.names.map((name) => parameter(part, name)) }));
+  return { name: template.name, language: { code: template.language }, ...(components.length ? { components } : {}) };
+}
+
+function chooseTemplate() {
+  inbox.parts = templateParts(chosenTemplate());
+  $("reply-template-text").textContent = inbox.parts.map((part) => part.text).join("\n");
+  $("reply-parameters").replaceChildren(...parameterInputs("reply", inbox.parts));
 }
 
 function replyMessage(c) {
   const form = new FormData($("reply-form"));
   const message = { sender: c.sender, to: c.contact };
   if ($("reply-template").hidden) return { ...message, type: "text", text: { body: form.get("body") } };
-  const t = chosenTemplate();
-  const parameter = (part, name) => ({
-    type: "text",
-    text: form.get(`${part.type}:${name}`),
-    ...(/^\d+$/.test(name) ? {} : { parameter_name: name }),
-  });
-  const components = inbox.parts
-    .filter((part) => part.names.length)
-    .map((part) => ({ type: part.type, parameters: part.names.map((name) => parameter(part, name)) }));
-  const template = { name: t.name, language: { code: t.language }, ...(components.length ? { components } : {}) };
+  const template = templateObject(chosenTemplate(), inbox.parts, (part, name) => form.get(`${part.type}:${name}`));
   return { ...message, type: "template", template };
 }
 

@@ -98,6 +98,7 @@ function soon(name, refresh) {
 function applyLive(event) {
   if (event.type === "message") {
     if (state.view === "inbox") inboxHeard(event); // an answer's status in the open conversation
+    if (state.view === "campaigns") campaignHeard(); // campaigns.js
     // One message's events in order, a live phase shown a moment before the next replaces it.
     const queued = state.phaseQueues.get(event.id);
     if (queued) queued.push(event);
