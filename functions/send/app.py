@@ -31,11 +31,12 @@ ROUTE_MODULES: dict[str, tuple[str, ...]] = {
     "messages_routes": ("/v1/messages",),
     "senders_routes": ("/v1/senders",),
     "chats_routes": ("/v1/senders/*/chats", "/v1/senders/*/groups"),
-    "reservations_routes": (
-        "/v1/reservations",
+    "reservations_routes": ("/v1/reservations",),
+    "routing_routes": (
         "/v1/reservation-codes",
         "/v1/operators",
         "/v1/experiences",
+        "/v1/bindings",
     ),
     "templates_routes": ("/v1/templates",),
     "links_routes": ("/v1/links",),

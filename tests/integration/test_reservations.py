@@ -198,6 +198,39 @@ def test_routing_data_is_validated(api: Api) -> None:
     assert api("GET", "/v1/operators/o2").status == 404
 
 
+def test_routing_data_is_listed_and_deleted(api: Api) -> None:
+    # GIVEN two operators, a binding and two codes, written in no particular order
+    assert api("GET", "/v1/operators").body == {"items": []}
+    for operator_id, name in (("rialto", "Rialto desk"), ("laguna", "Laguna tours")):
+        assert api("PUT", f"/v1/operators/{operator_id}", {"name": name}).status == 200
+    assert api("PUT", "/v1/experiences/kayak/binding", {"operator_id": "laguna"}).status == 200
+    for code in ("RES-ZZ0001", "res-aa0001"):
+        assert api("PUT", f"/v1/reservation-codes/{code}", {"experience_id": "kayak"}).status == 200
+    # THEN each list holds them all, in order of their ids, as GET shows each
+    operators = api("GET", "/v1/operators").body["items"]
+    assert [(o["id"], o["name"]) for o in operators] == [
+        ("laguna", "Laguna tours"),
+        ("rialto", "Rialto desk"),
+    ]
+    assert operators[0] == api("GET", "/v1/operators/laguna").body
+    assert [b["experience_id"] for b in api("GET", "/v1/bindings").body["items"]] == ["kayak"]
+    codes = api("GET", "/v1/reservation-codes").body["items"]
+    assert [c["code"] for c in codes] == ["RES-AA0001", "RES-ZZ0001"]
+    # AND an operator an experience is bound to is not deleted: the binding names it
+    in_use = api("DELETE", "/v1/operators/laguna")
+    assert in_use.status == 409 and "kayak" in in_use.body["error"]["message"]
+    # AND once unbound it is, and the lists forget what was deleted
+    assert api("DELETE", "/v1/experiences/kayak/binding").status == 200
+    assert api("DELETE", "/v1/operators/laguna").body["id"] == "laguna"
+    assert api("DELETE", "/v1/operators/laguna").status == 404
+    assert api("DELETE", "/v1/reservation-codes/res-zz0001").body["code"] == "RES-ZZ0001"
+    assert api("DELETE", "/v1/reservation-codes/RES-ZZ0001").status == 404
+    assert api("DELETE", "/v1/reservation-codes/NOT-A-CODE").status == 422
+    assert [o["id"] for o in api("GET", "/v1/operators").body["items"]] == ["rialto"]
+    assert [c["code"] for c in api("GET", "/v1/reservation-codes").body["items"]] == ["RES-AA0001"]
+    assert api("GET", "/v1/bindings").body == {"items": []}
+
+
 def test_a_bound_operator_without_a_default_target_leaves_the_request_unrouted(
     api: Api, webhook: Webhook, process: Process, services: Services
 ) -> None:

@@ -304,7 +304,9 @@ def put_code(
         updated_by=api_key_id,
         **settings.model_dump(),
     )
-    services.inbox.put(code_key(normalised), registration.model_dump(mode="json"))
+    services.inbox.put_listed(
+        code_key(normalised), "code", normalised, registration.model_dump(mode="json")
+    )
     return registration
 
 
@@ -331,7 +333,9 @@ def put_operator(
         updated_by=api_key_id,
         **settings.model_dump(),
     )
-    services.inbox.put(operator_key(operator_id), operator.model_dump(mode="json"))
+    services.inbox.put_listed(
+        operator_key(operator_id), "operator", operator_id, operator.model_dump(mode="json")
+    )
     return operator
 
 
@@ -355,7 +359,9 @@ def put_binding(
         updated_by=api_key_id,
         **settings.model_dump(),
     )
-    services.inbox.put(binding_key(experience_id), binding.model_dump(mode="json"))
+    services.inbox.put_listed(
+        binding_key(experience_id), "binding", experience_id, binding.model_dump(mode="json")
+    )
     return binding
 
 
@@ -386,6 +392,46 @@ def delete_binding(services: Services, experience_id: str, *, api_key_id: str | 
     # No item is left to carry who removed it: the log line does.
     logger.info("binding removed", extra={"experience_id": experience_id, "api_key_id": api_key_id})
     return Binding.model_validate(deleted)
+
+
+def list_codes(services: Services) -> list[CodeRegistration]:
+    return [CodeRegistration.model_validate(item) for item in services.inbox.listed("code")]
+
+
+def list_operators(services: Services) -> list[Operator]:
+    return [Operator.model_validate(item) for item in services.inbox.listed("operator")]
+
+
+def list_bindings(services: Services) -> list[Binding]:
+    return [Binding.model_validate(item) for item in services.inbox.listed("binding")]
+
+
+def delete_code(services: Services, code: str, *, api_key_id: str | None) -> CodeRegistration:
+    normalised = normalise_code(services, code)
+    deleted = services.inbox.delete(code_key(normalised))
+    if deleted is None:
+        raise not_found("reservation_code", normalised)
+    logger.info("reservation code removed", extra={"code": normalised, "api_key_id": api_key_id})
+    return CodeRegistration.model_validate(deleted)
+
+
+def delete_operator(services: Services, operator_id: str, *, api_key_id: str | None) -> Operator:
+    """Refused while an experience is bound to the operator: its requests would route nowhere.
+    (A binding written between this check and the delete names a gone operator; routing then
+    leaves its requests unrouted, as for an unknown experience.)"""
+    bound = [b.experience_id for b in list_bindings(services) if b.operator_id == operator_id]
+    if bound:
+        raise PostinoError(
+            "operator_in_use",
+            f"The operator '{operator_id}' is bound to {', '.join(sorted(bound))}: "
+            "bind them to another operator or remove their bindings first.",
+            409,
+        )
+    deleted = services.inbox.delete(operator_key(operator_id))
+    if deleted is None:
+        raise not_found("operator", operator_id)
+    logger.info("operator removed", extra={"operator_id": operator_id, "api_key_id": api_key_id})
+    return Operator.model_validate(deleted)
 
 
 def _stored(services: Services, key: str, what: str) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 the reservation requests made from them, and the user's routing (codes, operators, bindings).
 
 One table, one string key `pk` whose prefix says the kind. Reservations are also indexed by
-status (`list_pk` = "reservations#<status>", `created_key`) for the API's listing.
+status (`list_pk` = "reservations#<status>", `created_key`) for the API's listing, and the
+routing by kind (`list_pk` = "routing#<kind>", `created_key` its id).
 """
 
 from typing import Any
@@ -55,6 +56,11 @@ def operator_key(operator_id: str) -> str:
 
 def binding_key(experience_id: str) -> str:
     return f"binding#{experience_id}"
+
+
+def routing_list_key(kind: str) -> str:
+    """Where codes, operators and bindings are listed: kind is code, operator or binding."""
+    return f"routing#{kind}"
 
 
 def templates_key(waba_id: str) -> str:
@@ -168,6 +174,28 @@ class InboxStore:
             )
         except Conflict:
             return self.update(key, changes, must_exist=False)
+
+    # ---- routing: codes, operators, bindings -------------------------------------------------
+
+    def put_listed(self, key: str, kind: str, listed_as: str, values: dict[str, Any]) -> None:
+        """The item, listed under its kind in the by_list index, sorted by `listed_as`."""
+        self.put(key, {**values, "list_pk": routing_list_key(kind), "created_key": listed_as})
+
+    def listed(self, kind: str) -> list[dict[str, Any]]:
+        """Every item of a kind, in order of `listed_as` (a user's routing: tens, not millions)."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by_list",
+            "KeyConditionExpression": "list_pk = :pk",
+            "ExpressionAttributeValues": {":pk": serialise(routing_list_key(kind))},
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            response = aws.dynamodb().query(**query)
+            items += [from_item(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return items
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     # ---- reservations ------------------------------------------------------------------------
 
