@@ -21,7 +21,7 @@ CONTENT_SECURITY_POLICY = (
 _FOLDER = Path(__file__).resolve().parent / "admin"
 # Read once per cold start: a request then costs a dictionary lookup.
 PAGE = (_FOLDER / "index.html").read_text(encoding="utf-8")
-_SCRIPTS = ("admin.js", "live.js", "senders.js", "inbox.js", "campaigns.js")
+_SCRIPTS = ("admin.js", "live.js", "senders.js", "inbox.js", "campaigns.js", "routing.js")
 ASSETS = {
     "admin.css": ("text/css; charset=utf-8", (_FOLDER / "admin.css").read_text(encoding="utf-8")),
 } | {

@@ -61,6 +61,7 @@ REFUSED = "Failed to load resource: the server responded with a status of 403 (F
 UNPROCESSABLE = (
     "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
 )
+CONFLICT = "Failed to load resource: the server responded with a status of 409 (Conflict)"
 
 
 class Tab:
@@ -152,7 +153,7 @@ def test_the_page_needs_no_key_serves_only_its_files_and_sets_a_csp(stack: Stack
     csp = CSP.format(live=stack.live.removesuffix("/prod"))
     assert page.headers["content-security-policy"] == csp
     assert '<script src="admin/admin.js"' in page.text and "<style" not in page.text
-    scripts = ("live.js", "senders.js", "inbox.js", "campaigns.js")
+    scripts = ("live.js", "senders.js", "inbox.js", "campaigns.js", "routing.js")
     for script in scripts:
         assert f'<script src="admin/{script}"' in page.text
     for asset, kind in (
@@ -783,3 +784,69 @@ def test_the_page_reads_a_csv_as_the_cli_does(tab: Tab) -> None:
         records = tab.page.evaluate("(text) => csvRecords(text)", text)
         expected = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
         assert records == expected, text
+
+
+# ---- setting up without curl: operators, bindings, reservation codes --------------------------
+
+AMALFI = "120363025246125001@g.us"  # a group the WAHA sandbox's phones are in: "Tour Amalfi 12/06"
+
+
+def test_an_experience_is_bound_to_a_synced_group_and_its_code_registered_in_the_page(
+    wedding_tab: Tab,
+) -> None:
+    tab, stack, page = wedding_tab, wedding_tab.stack, wedding_tab.page
+    pair_the_groom(stack)
+    suffix = uuid.uuid4().hex[:6]
+    desk, tour, code = f"desk-{suffix}", f"amalfi-{suffix}", f"RES-{suffix.upper()}"
+    tab.sign_in()
+    tab.view("reservations")
+    # GIVEN an operator saved from its form
+    operator = page.locator("#operator-form")
+    operator.locator("[name=operator_id]").fill(desk)
+    operator.locator("[name=name]").fill("Amalfi desk")
+    operator.get_by_role("button", name="Save operator").click()
+    expect(page.locator(f'#operators [data-key="{desk}"]')).to_have_text(
+        re.compile(f"^{desk}: Amalfi desk")
+    )
+    # WHEN an experience is bound to it, its target picked from the groom's synced groups
+    binding = page.locator("#binding-form")
+    binding.locator("[name=experience_id]").fill(tour)
+    binding.locator("[name=operator_id]").select_option(desk)
+    binding.locator("[name=sender]").select_option("groom")
+    binding.locator(".target-group").select_option(label=f"Tour Amalfi 12/06 ({AMALFI})")
+    expect(binding.locator("[name=to]")).to_have_value(AMALFI)
+    binding.locator("[name=is_override]").check()
+    binding.get_by_role("button", name="Save binding").click()
+    # THEN the binding is stored with that group as its target
+    expect(page.locator(f'#bindings [data-key="{tour}"]')).to_contain_text(f"{AMALFI} from groom")
+    stored = stack.call("GET", f"/v1/experiences/{tour}/binding").json()
+    assert stored["target"] == {"sender": "groom", "to": AMALFI} and stored["is_override"]
+    # WHEN a code that is not one is saved, THEN the API's words show beside the field
+    codes = page.locator("#code-form")
+    codes.locator("[name=code]").fill("NOT-A-CODE")
+    codes.locator("[name=experience_id]").fill(tour)
+    codes.get_by_role("button", name="Save code").click()
+    expect(codes.locator(".field-error")).to_contain_text(["not a reservation code"])
+    assert tab.errors == [UNPROCESSABLE]
+    tab.errors.clear()
+    # AND a right one is listed
+    codes.locator("[name=code]").fill(code.lower())
+    codes.get_by_role("button", name="Save code").click()
+    expect(page.locator(f'#codes [data-key="{code}"]')).to_have_text(
+        re.compile(f"^{code} → {tour}")
+    )
+    tab.screenshot("routing")
+    # AND the operator cannot be deleted while the experience is bound to it
+    page.locator(f'#operators [data-key="{desk}"]').get_by_role("button", name="Delete").click()
+    page.click("#confirm-ok")
+    expect(page.locator("#notice")).to_contain_text(f"409 operator_in_use: The operator '{desk}'")
+    assert tab.errors == [CONFLICT]
+    tab.errors.clear()
+    # AND once the binding is deleted, it can
+    page.locator(f'#bindings [data-key="{tour}"]').get_by_role("button", name="Delete").click()
+    page.click("#confirm-ok")
+    expect(page.locator(f'#bindings [data-key="{tour}"]')).to_have_count(0)
+    page.locator(f'#operators [data-key="{desk}"]').get_by_role("button", name="Delete").click()
+    page.click("#confirm-ok")
+    expect(page.locator(f'#operators [data-key="{desk}"]')).to_have_count(0)
+    assert stack.call("GET", f"/v1/operators/{desk}").status_code == 404

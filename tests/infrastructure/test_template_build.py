@@ -67,5 +67,6 @@ def test_sam_build_packs_the_layer_and_the_functions(tmp_path: Path) -> None:
         "senders.js",
         "inbox.js",
         "campaigns.js",
+        "routing.js",
     ):  # the dashboard's files
         assert (tmp_path / "build" / "SendFunction" / "admin" / page).exists()

@@ -92,6 +92,33 @@ function showError(error) {
 
 // ---- small DOM helpers -------------------------------------------------------------------
 
+function clearFormRefusal(form) {
+  for (const node of form.querySelectorAll(".form-error")) node.hidden = true;
+  for (const node of form.querySelectorAll(".field-error")) node.remove();
+  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+}
+
+// The API's own words in the form's .form-error, and each field's problem beside the visible
+// input whose data-field names it (`fieldOf` turns the API's field path into that name).
+function refuseInForm(form, error, fieldOf = (field) => field) {
+  if (!(error instanceof ApiError)) return showError(error);
+  const box = form.querySelector(".form-error");
+  box.textContent = error.message;
+  box.hidden = false;
+  const inputs = [...form.querySelectorAll("[data-field]")].filter((input) => !input.closest("[hidden]"));
+  error.details.forEach((detail, i) => {
+    const field = fieldOf((detail.field || "").replace(/^body\./, "").replace(/\[(\d+)\]/g, ".$1"));
+    const input =
+      inputs.find((node) => node.dataset.field === field) ||
+      inputs.find((node) => node.dataset.field.startsWith(field + "."));
+    if (!input) return;
+    const id = `${form.id}-problem-${i}`;
+    (input.closest("label") || input).after(el("p", { id, class: "error field-error", text: detail.problem }));
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+  });
+}
+
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -172,7 +199,10 @@ function show(view) {
   notify("");
   if (view === "queue") refreshQueue();
   if (view === "senders") refreshSenders();
-  if (view === "reservations") refreshReservations();
+  if (view === "reservations") {
+    refreshReservations();
+    refreshRouting();
+  }
   if (view === "send") fillSenderNames();
   if (view === "inbox") refreshInbox();
   if (view === "campaigns") showCampaigns();

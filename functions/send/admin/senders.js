@@ -246,7 +246,7 @@ function senderProvider() {
 function openSenderForm(title, sender) {
   const form = $("sender-form");
   form.reset();
-  clearSenderRefusal();
+  clearFormRefusal(form);
   $("sender-form-title").textContent = title;
   form.elements.name.readOnly = Boolean(sender);
   const values = sender ? flatten(sender) : {};
@@ -303,48 +303,24 @@ function senderSettings() {
   return body;
 }
 
-function clearSenderRefusal() {
-  $("sender-form-error").hidden = true;
-  for (const node of $("sender-form").querySelectorAll(".field-error")) node.remove();
-  for (const node of $("sender-form").querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
-}
-
-function senderRefused(error) {
-  // The API's own words at the foot of the form, and each field's problem beside that field.
-  if (!(error instanceof ApiError)) return showError(error);
-  $("sender-form-error").textContent = error.message;
-  $("sender-form-error").hidden = false;
-  const inputs = [...$("sender-form").querySelectorAll("[data-field]")].filter((input) => !input.closest("[hidden]"));
-  error.details.forEach((detail, i) => {
-    // "waha.limits[0].max" -> "limits.0.max"; a field whose whole object is wrong -> its first input
-    const field = (detail.field || "")
-      .replace(/^(body\.)?(cloud_api|waha)\./, "")
-      .replace(/\[(\d+)\]/g, ".$1")
-      .replace(/^per_contact_limit\b/, "pair_limit");
-    const input =
-      inputs.find((node) => node.dataset.field === field) ||
-      inputs.find((node) => node.dataset.field.startsWith(field + "."));
-    if (!input) return;
-    const label = input.closest("label") || input;
-    label.after(el("p", { id: `sender-problem-${i}`, class: "error field-error", text: detail.problem }));
-    input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", `sender-problem-${i}`);
-  });
+function senderField(field) {
+  // "waha.limits.0.max" -> "limits.0.max"; a WAHA sender's per_contact_limit is the form's pair_limit
+  return field.replace(/^(cloud_api|waha)\./, "").replace(/^per_contact_limit\b/, "pair_limit");
 }
 
 async function saveSender(event) {
   event.preventDefault();
-  clearSenderRefusal();
-  const name = $("sender-form").elements.name.value.trim();
+  const form = $("sender-form");
+  clearFormRefusal(form);
+  const name = form.elements.name.value.trim();
   if (!name) {
-    senderRefused(new ApiError(422, { error: { message: "Give the sender a name.", details: [{ field: "name", problem: "required" }] } }));
-    return;
+    const details = [{ field: "name", problem: "required" }];
+    return refuseInForm(form, new ApiError(422, { error: { message: "Give the sender a name.", details } }));
   }
   try {
     await api("PUT", `/v1/senders/${encodeURIComponent(name)}`, { body: senderSettings() });
   } catch (error) {
-    senderRefused(error);
-    return;
+    return refuseInForm(form, error, senderField);
   }
   $("sender-form").hidden = true;
   notify(`${name}: saved.`);
