@@ -15,6 +15,7 @@ first call (clients built), the median:
 
 import statistics
 import time
+from functools import partial
 from typing import Any
 
 from bench.aws_requests import stack
@@ -105,8 +106,7 @@ def measure() -> dict[str, Any]:
         for case, event_of in cases.items():
             calls: list[Call] = []
             for n in range(REPEATS + 1):
-                event = event_of()
-                tally.timed("live", lambda event=event: live.handle(event))
+                tally.timed("live", partial(live.handle, event_of()))
                 if n:  # the first call builds the clients
                     calls.append(tally.calls[-1])
             figures[case] = {
