@@ -80,7 +80,9 @@ def _start_stack(ports: list[int], settings: dict[str, str]) -> tuple[Stack, Sta
 
 def stop_stack(started: StartedStack) -> None:
     started.process.send_signal(signal.SIGTERM)
-    started.process.wait(timeout=30)
+    # 60 s: in a full `make test` a stack busy to the end once took more than 30 s to get to
+    # its signal (local/run.py then exits within 20 s, dumping its threads if it hangs).
+    started.process.wait(timeout=60)
     time.sleep(0.2)  # the reader thread takes the last lines
     output = "".join(started.later)
     assert started.process.returncode == 0 and "stopped" in output, output[-2000:]
