@@ -42,6 +42,10 @@ class Sessions:
         self.config = config
         self.webhooks = webhooks
         self.by_name: dict[str, Session] = {}
+        # A status change and its session.status webhook go out together, so webhooks leave in
+        # the order of the changes: a boot's SCAN_QR_CODE (a timer's thread) before the WORKING
+        # of a scan that saw it. Without it a test's scan could overtake the boot's webhook.
+        self._changes = threading.RLock()
 
     def add(
         self,
@@ -56,20 +60,22 @@ class Sessions:
         return self.by_name[name].status
 
     def set_status(self, name: str, status: str) -> None:
-        session = self.by_name[name]
-        session.status = status
-        session.history.append({"status": status, "timestamp": int(time.time() * 1000)})
-        if status == "WORKING":
-            session.paired = True
-        if self.config.webhook_url:
-            payload = {"name": name, "status": status, "statuses": session.history[-5:]}
-            self.deliver("session.status", name, payload)
+        with self._changes:
+            session = self.by_name[name]
+            session.status = status
+            session.history.append({"status": status, "timestamp": int(time.time() * 1000)})
+            if status == "WORKING":
+                session.paired = True
+            if self.config.webhook_url:
+                payload = {"name": name, "status": status, "statuses": session.history[-5:]}
+                self.deliver("session.status", name, payload)
 
     def scan(self, name: str) -> None:
         """The phone scans the QR code: the session works."""
-        if self.by_name[name].status != "SCAN_QR_CODE":
-            raise ValueError(f"session {name} is {self.by_name[name].status}, not SCAN_QR_CODE")
-        self.set_status(name, "WORKING")
+        with self._changes:
+            if self.by_name[name].status != "SCAN_QR_CODE":
+                raise ValueError(f"session {name} is {self.by_name[name].status}, not SCAN_QR_CODE")
+            self.set_status(name, "WORKING")
 
     def deliver(
         self, event: str, session: str, payload: dict[str, Any]
@@ -99,8 +105,9 @@ class Sessions:
 
         def booted() -> None:
             # A later start, stop or test's own status change wins over this boot.
-            if session.boots == boot and session.status == "STARTING":
-                self.set_status(session.name, "WORKING" if session.paired else "SCAN_QR_CODE")
+            with self._changes:
+                if session.boots == boot and session.status == "STARTING":
+                    self.set_status(session.name, "WORKING" if session.paired else "SCAN_QR_CODE")
 
         timer = threading.Timer(BOOT_SECONDS, booted)
         timer.daemon = True
