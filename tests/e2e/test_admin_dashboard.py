@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import (
+    APIResponse,
     Browser,
     ConsoleMessage,
     Error,
     Locator,
     Page,
+    Route,
     ViewportSize,
     expect,
     sync_playwright,
@@ -265,6 +267,39 @@ def test_a_scheduled_message_is_cancelled_once_confirmed(tab: Tab) -> None:
     page.press("#queue-filters input[name=reference]", "Enter")
     expect(tab.badge(read)).to_be_visible()
     tab.screenshot("queue")
+
+
+def test_a_list_read_before_a_live_event_does_not_undo_it(tab: Tab) -> None:
+    """Under load the API is slow: a read of the queue can leave before a change and answer
+    after the change's live event. The page keeps what the event showed."""
+    page = tab.page
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    reminder = send(tab.stack, "+39 333 765 3333", send_at=tomorrow)
+    tab.sign_in()
+    expect(page.locator("#live-status")).to_have_text("● Live", timeout=15_000)
+    expect(tab.badge(reminder)).to_have_text("scheduled")
+    page.wait_for_function("() => !state.queueBusy")
+    # GIVEN a read of the queue that answers only when the test lets it
+    held: list[tuple[Route, APIResponse]] = []
+    queue_reads = re.compile(r"/v1/messages\?")
+    page.route(queue_reads, lambda route: held.append((route, route.fetch())))
+    # (a message new to the page makes it read the queue)
+    newcomer = send(tab.stack, "+39 333 765 4444", send_at=tomorrow)
+    for _ in range(600):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not read the queue for a new message"
+    # WHEN the reminder is cancelled meanwhile, and its live event shows it
+    assert tab.stack.call("POST", f"/v1/messages/{reminder}/cancel").status_code == 200
+    expect(tab.badge(reminder)).to_have_text("cancelled", timeout=60_000)
+    # AND the read made before the cancel answers now
+    for route, answer in held:
+        route.fulfill(response=answer)
+    page.unroute(queue_reads)
+    expect(tab.badge(newcomer)).to_be_visible()
+    # THEN the reminder still shows cancelled (the newcomer's row came in the same answer)
+    assert tab.badge(reminder).inner_text() == "cancelled"
 
 
 def pair_the_groom(stack: Stack) -> None:

@@ -118,10 +118,12 @@ def test_a_message_moving_reaches_the_page_in_order(
         assert streams() >= 2
         # THEN the page hears each change of it, in order
         heard = [e for e in events_heard(socket, 2) if e["type"] == "message"]
-        assert [(e["id"], e["status"], e["phase"]) for e in heard] == [
-            (message_id, "scheduled", "scheduled"),
-            (message_id, "cancelled", "cancelled"),
+        assert [(e["id"], e["status"], e["phase"], e["revision"]) for e in heard] == [
+            (message_id, "scheduled", "scheduled", 0),
+            (message_id, "cancelled", "cancelled", 1),
         ]
+        # AND the API gives the same revision, so that a page can tell the newer of the two
+        assert api("GET", f"/v1/messages/{message_id}").body["revision"] == 1
 
 
 def test_a_sender_paused_reaches_the_page(

@@ -203,6 +203,7 @@ def test_an_answer_whose_write_lost_its_answer_was_applied_by_us(
 
     message_id = queued(api)
     now = services.clock.now()
+    before = services.messages.get(message_id)
 
     def answer(answer_id: str) -> bool:
         reaction = {"emoji": "👍"}
@@ -217,6 +218,8 @@ def test_an_answer_whose_write_lost_its_answer_was_applied_by_us(
     assert dropped and not answer("wamid.R1")
     message = services.messages.get(message_id)
     assert message is not None and [e.phase for e in message.events].count(Phase.REACTED) == 1
+    # (and its revision, which tells a page the newer of two reads, counts it once)
+    assert before is not None and message.revision == before.revision + 1
 
 
 # ---- senders, the rate window, the lease, idempotency -------------------------------------

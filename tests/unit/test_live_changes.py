@@ -44,6 +44,7 @@ MESSAGE = {
     "to": "393331118888",
     "status": "sending",
     "content": '{"body":"Ci sarai?"}',
+    "revision": 3,
     "events": [
         {"at": 1796270400000, "phase": "queued"},
         {"at": 1796270400100, "phase": "typing", "detail": {"seconds": 2.5}},
@@ -62,6 +63,7 @@ def test_a_message_change_tells_its_status_and_newest_phase() -> None:
             "phase": "typing",
             "at": "2026-12-03T04:00:00.100Z",
             "detail": {"seconds": 2.5},
+            "revision": 3,
         }
     ]
 

@@ -34,6 +34,7 @@ const state = {
   sendersBusy: false,
   senderCards: new Map(),
   rows: new Map(), // message id -> the message as last shown in the queue
+  newest: new Map(), // message id -> its newest status the page heard of, with its revision
   live: { socket: null, open: false, tries: 0, keepalive: null, retry: null, why: "" },
   soon: new Map(), // a refresh asked for by live events, once per burst
   phaseQueues: new Map(), // message id -> its live events still to show, in order
@@ -293,7 +294,24 @@ function messageRow(message) {
   return row;
 }
 
-function paintRow(row, message) {
+// Under load a read of the API can leave before a change and answer after the change's live
+// event. A message's revision (bumped by each of its writes) tells which of the two is newer:
+// an older read shows the newer status, never undoes it. Live events are shown as they come:
+// the stream gives each message's in the order of its writes.
+function newestOf(message) {
+  const known = state.newest.get(message.id);
+  if (known && message.revision < known.revision) return { ...message, status: known.status };
+  state.newest.set(message.id, { status: message.status, revision: message.revision });
+  return message;
+}
+
+function isStale(message) {
+  return message.revision < (state.newest.get(message.id)?.revision ?? -1);
+}
+
+function paintRow(row, message, { live = false } = {}) {
+  const newest = newestOf(message);
+  if (!live) message = newest;
   state.rows.set(message.id, message);
   row.querySelector(".badge-slot").replaceChildren(badge(message, state.liveEvents.get(message.id)));
   row.dataset.status = message.status;
@@ -329,6 +347,7 @@ async function liveEventsFor(items) {
   await Promise.all(
     moving.map(async (m) => {
       const full = await api("GET", `/v1/messages/${encodeURIComponent(m.id)}`);
+      if (isStale(full)) return;
       const events = full.events || [];
       state.liveEvents.set(m.id, events[events.length - 1]);
     }),
@@ -415,6 +434,11 @@ async function refreshDrawer() {
     return;
   }
   if (state.drawerId !== id) return;
+  if (isStale(message)) {
+    soon("drawer", refreshDrawer); // a read that left before the change its event told
+    return;
+  }
+  newestOf(message);
   const events = message.events || [];
   const fields = [
     ["Status", badge(message, events[events.length - 1])],

@@ -21,6 +21,8 @@ const campaigns = {
   parts: [], // the chosen template's parts (inbox.js templateParts)
   shown: null, // the campaign whose report is on the page
   reportTimer: null,
+  reportReads: 0, // reads of the report asked so far, and the latest of them painted:
+  reportPainted: 0, // a read answering after a later one (a slow API) is not painted
   sending: false,
 };
 
@@ -302,6 +304,7 @@ async function openCampaign(name) {
 async function refreshCampaign() {
   const name = campaigns.shown;
   if (!name) return;
+  const asked = ++campaigns.reportReads;
   let report;
   try {
     report = await api("GET", `/v1/campaigns/${encodeURIComponent(name)}`);
@@ -312,6 +315,8 @@ async function refreshCampaign() {
     return;
   }
   if (campaigns.shown !== name) return; // another campaign opened meanwhile
+  if (asked < campaigns.reportPainted) return;
+  campaigns.reportPainted = asked;
   remember(name);
   paintReport(report);
 }

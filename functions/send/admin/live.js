@@ -123,13 +123,16 @@ async function showPhases(id) {
   const event = queue[0];
   const rowOf = () => $("queue").querySelector(`li[data-id="${CSS.escape(id)}"]`);
   state.liveEvents.set(id, { phase: event.phase, at: event.at, detail: event.detail });
+  newestOf({ id, status: event.status, revision: event.revision });
   if (!rowOf() && state.view === "queue" && event.status !== "failed") {
     // A message new to the page: its row first, so that none of its phases goes unseen.
     await refreshQueue();
   }
   const row = rowOf();
   const shown = state.rows.get(id);
-  if (row && shown && event.status !== "failed") paintRow(row, { ...shown, status: event.status });
+  if (row && shown && event.status !== "failed") {
+    paintRow(row, { ...shown, status: event.status, revision: event.revision }, { live: true });
+  }
   else if (row) soon("queue", () => refreshQueue()); // a failure: its error is read from the API
   if (state.drawerId === id) soon("drawer", refreshDrawer);
   const hold = LIVE_PHASES.includes(event.phase) && queue.length > 1 ? PHASE_MIN_MS : 0;

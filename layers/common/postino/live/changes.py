@@ -9,7 +9,8 @@ Each table's stream gives the item as it is after the change (NEW_IMAGE). A page
 Everything else (tokens, contacts, deletions by TTL) tells a page nothing.
 
 A page reads the same through the API: the events only say what to show now, in the order the
-stream gives them (per item, the order of its writes).
+stream gives them (per item, the order of its writes). A message's event carries its item's
+`revision`, as the API gives it, so that a page can tell which of the two is newer.
 """
 
 from typing import Any
@@ -62,6 +63,9 @@ def _message(item: dict[str, Any]) -> dict[str, Any]:
         # Stored as epoch milliseconds (store/messages.py); older items kept ISO text.
         "at": iso(at / 1000) if isinstance(at, int | float) else at,
         "detail": newest.get("detail") or {},
+        # As the API gives it: a page keeps the newest of what the API and the events told it
+        # (a read of the list that left before this change may answer after it).
+        "revision": int(item.get("revision") or 0),
     }
 
 

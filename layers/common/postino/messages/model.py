@@ -107,6 +107,9 @@ class Message(Model):
     forced: bool = False
     # Bumped on every (re)queue; the SQS message carries it, so a stale copy can tell it is stale.
     queue_seq: int = 0
+    # Bumped by every write after the first (ADD, no clock): of two reads of the item, the one
+    # with the higher revision is the newer.
+    revision: int = 0
     # The SQS message id that claimed the current attempt: a redelivery of it means its drainer died.
     claimed_by: str | None = None
     # Set while the message waits for its sender's rate window: one rate_limited event per wait.
@@ -151,6 +154,10 @@ class MessageResource(Model):
     error: MessageError | None
     created_at: str
     updated_at: str
+    revision: int = Field(
+        default=0,
+        description="Counts the message's changes: of two reads, the higher revision is newer",
+    )
     send_at: str | None
     sent_at: str | None
     delivered_at: str | None
@@ -188,6 +195,7 @@ class MessageResource(Model):
             error=message.error,
             created_at=iso(message.created_at),
             updated_at=iso(message.updated_at),
+            revision=message.revision,
             send_at=_time(message.send_at),
             sent_at=_time(message.sent_at),
             delivered_at=_time(message.delivered_at),

@@ -33,13 +33,20 @@ def record_answer(
         "#updated_at = :now",
         "#events = list_append(if_not_exists(#events, :empty), :event)",
     ]
-    names = {"#id": "id", "#ids": "response_ids", "#updated_at": "updated_at", "#events": "events"}
+    names = {
+        "#id": "id",
+        "#ids": "response_ids",
+        "#updated_at": "updated_at",
+        "#events": "events",
+        "#revision": "revision",
+    }
     values: dict[str, Any] = {
         ":now": serialise(now),
         ":empty": serialise([]),
         ":event": serialise([stored_event(event)]),
         ":answer": serialise(answer_id),
         ":answers": {"SS": [answer_id]},
+        ":one": serialise(1),
     }
     if reply is not None:
         sets += ["#replied_at = if_not_exists(#replied_at, :at)", "#reply = :reply"]
@@ -59,7 +66,7 @@ def record_answer(
             {
                 "TableName": table,
                 "Key": {"id": serialise(message_id)},
-                "UpdateExpression": f"SET {', '.join(sets)} ADD #ids :answers",
+                "UpdateExpression": f"SET {', '.join(sets)} ADD #ids :answers, #revision :one",
                 "ConditionExpression": "attribute_exists(#id) AND NOT contains(#ids, :answer)",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,

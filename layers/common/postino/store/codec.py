@@ -61,11 +61,13 @@ def failed_condition_item(error: ClientError) -> dict[str, Any] | None:
 
 
 class UpdateBuilder:
-    """Builds one UpdateItem expression: SET for values, REMOVE for None, append for lists."""
+    """Builds one UpdateItem expression: SET for values, REMOVE for None, append for lists, ADD
+    for counters."""
 
     def __init__(self) -> None:
         self._sets: list[str] = []
         self._removes: list[str] = []
+        self._adds: list[str] = []
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
 
@@ -92,12 +94,18 @@ class UpdateBuilder:
             f"{name} = list_append(if_not_exists({name}, {empty}), {self.value(items)})"
         )
 
+    def add(self, attribute: str, amount: int) -> None:
+        """A counter: DynamoDB adds to it where it is stored (a missing one counts from 0)."""
+        self._adds.append(f"{self._name(attribute)} {self.value(amount)}")
+
     def expression(self) -> str:
         parts = []
         if self._sets:
             parts.append("SET " + ", ".join(self._sets))
         if self._removes:
             parts.append("REMOVE " + ", ".join(self._removes))
+        if self._adds:
+            parts.append("ADD " + ", ".join(self._adds))
         return " ".join(parts)
 
     def condition_equals(self, attribute: str, value: Any) -> str:

@@ -203,6 +203,7 @@ class MessageStore:
         for attribute, value in changes.items():
             update.set(attribute, _plain(value))
         update.set("updated_at", now)
+        update.add("revision", 1)
         if events := change.get("events"):
             update.append("events", [stored_event(e) for e in events])
         conditions = [
