@@ -1,6 +1,7 @@
 """WAHA's webhooks through the real route and processor: HMAC, dedup, acks, inbound, sessions."""
 
 import json
+import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,8 @@ from postino.store.inbox import inbound_key
 from postino.webhooks.waha_signature import sign
 from tests.conftest import sqs_depth
 from tests.support.events import HttpResult
-from tests.support.waha import GUEST, ack, envelope, inbound, waha_sender
+from tests.support.stack_secrets import UNSET, take_refused_reads_of, unset_secret
+from tests.support.waha import GUEST, WAHA_HMAC_KEY, ack, envelope, inbound, waha_sender
 
 Api = Callable[..., HttpResult]
 Webhook = Callable[..., HttpResult]
@@ -65,6 +67,36 @@ def test_an_unsigned_or_badly_signed_event_is_refused_and_nothing_is_queued(
 def test_a_key_other_than_ours_is_refused(services: Services, waha_webhook: Webhook) -> None:
     result = waha_webhook(envelope("message", inbound("hi")), key="someone-elses-key")
     assert result.status == 401 and ingest_depth(services) == 0
+
+
+@pytest.mark.parametrize("how", UNSET)
+def test_without_the_hmac_key_every_signature_is_a_401_and_nothing_is_queued(
+    services: Services, waha_webhook: Webhook, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # GIVEN WAHA's HMAC key is not set up in Secrets Manager
+    name = os.environ["WAHA_HMAC_KEY_NAME"]
+    unset_secret(name, how)
+    # WHEN an event comes signed with the empty key, as anyone can sign, or with the key that
+    # was meant to be there
+    for key in ("", WAHA_HMAC_KEY):
+        result = waha_webhook(envelope("message", inbound("RES-AB12CD")), key=key)
+        # THEN it is a 401 in the one error shape
+        assert result.status == 401, key
+        assert result.headers["Content-Type"] == "application/json"
+        assert result.body == {
+            "error": {
+                "code": "invalid_signature",
+                "message": "The X-Webhook-Hmac header is missing or does not match the body.",
+                "details": [],
+            }
+        }
+    # AND nothing is queued, and the log names the secret to create
+    assert ingest_depth(services) == 0
+    take_refused_reads_of(name)
+    assert any(
+        r.getMessage() == "webhook secret unavailable" and getattr(r, "secret_name", None) == name
+        for r in caplog.records
+    )
 
 
 def test_a_base64_body_signed_over_its_bytes_is_accepted(

@@ -19,6 +19,7 @@ from postino.webhooks.signature import sign
 from tests.conftest import VERIFY_TOKEN, sqs_depth
 from tests.support.events import FakeLambdaContext, HttpResult, as_http, function_url_event
 from tests.support.functions import load_function
+from tests.support.stack_secrets import UNSET, take_refused_reads_of, unset_secret
 from tests.support.webhooks import (
     APP_SECRET,
     inbound,
@@ -176,6 +177,36 @@ def test_a_bad_signature_is_refused_and_nothing_is_queued(
     # counted, and the body never reaches the log
     out = capsys.readouterr().out
     assert '"WebhookSignatureInvalid"' in out and "SECRET_BODY_MARKER" not in out
+
+
+@pytest.mark.parametrize("how", UNSET)
+def test_without_the_app_secret_every_signature_is_a_401_and_nothing_is_queued(
+    webhook: Webhook, services: Services, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    # GIVEN the app secret is not set up (the template leaves it to the operator)
+    name = os.environ["APP_SECRET_NAME"]
+    unset_secret(name, how)
+    # WHEN a notification comes signed with the empty key, as anyone can sign, or with the
+    # secret that was meant to be there
+    for secret in ("", APP_SECRET):
+        answer = webhook(inbound(text_message("wamid.NO_SECRET", "Ciao")), secret=secret)
+        # THEN it is a 401 in the one error shape
+        assert answer.status == 401, secret
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.body == {
+            "error": {
+                "code": "invalid_signature",
+                "message": "The X-Hub-Signature-256 header is missing or does not match the body.",
+                "details": [],
+            }
+        }
+    # AND nothing is queued, and the log names the secret to create
+    assert ingest_depth(services) == 0
+    take_refused_reads_of(name)
+    assert any(
+        r.getMessage() == "webhook secret unavailable" and getattr(r, "secret_name", None) == name
+        for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize(
