@@ -39,6 +39,7 @@ from tests.support.events import (
     rest_event,
 )
 from tests.support.links import LINK_KEY, LINK_KEY_SECRET
+from tests.support.prerequisites import require_contract
 from tests.support.waha import (
     WAHA_API_KEY,
     WAHA_HMAC_KEY,
@@ -76,8 +77,7 @@ VERIFY_TOKEN = "verify-me-please"
 
 @pytest.fixture
 def peer() -> Iterator[GraphApiPeer]:
-    if not spec_path().exists():
-        pytest.skip(f"Meta's spec is not at {spec_path()} (../shared/contracts beside the project)")
+    require_contract(spec_path())
     with GraphApiPeer(access_token=ACCESS_TOKEN) as graph_api:
         graph_api.templates[WABA_ID] = []  # the stack's WABA, with no templates yet
         yield graph_api
@@ -104,7 +104,8 @@ def stack(monkeypatch: pytest.MonkeyPatch, peer: GraphApiPeer) -> Iterator[Stack
         # lag a send by a few hundred ms on a busy machine, so the grace covers that trip.
         monkeypatch.setenv("RATE_WINDOW_GRACE_SECONDS", "0.4")
         # Tests of other things send free text to numbers that never wrote: the window check
-        # has tests of its own (tests/integration/test_service_window.py).
+        # has tests of its own (tests/integration/test_conversation_rules.py), and
+        # tests/integration/test_production_defaults.py runs without this or the grace above.
         monkeypatch.setenv("DEFAULT_ENFORCE_SERVICE_WINDOW", "false")
         secrets = boto3.client("secretsmanager")
         secrets.create_secret(Name=TOKEN_SECRET, SecretString=ACCESS_TOKEN)
@@ -261,8 +262,7 @@ def webhook(services: Services) -> Callable[..., HttpResult]:
 @pytest.fixture
 def waha_peer() -> Iterator[WahaPeer]:
     """A WAHA fake checking requests against WAHA's spec; sessions are added by each test."""
-    if not waha_spec_path().exists():
-        pytest.skip(f"WAHA's spec is not at {waha_spec_path()} (../shared/contracts beside us)")
+    require_contract(waha_spec_path())
     with WahaPeer(api_key=WAHA_API_KEY) as waha:
         yield waha
 

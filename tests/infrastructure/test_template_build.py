@@ -9,6 +9,7 @@ import pytest
 
 from local.template_stack import REPO_ROOT
 from tests.infrastructure.test_template_lint import sam_cli
+from tests.support.prerequisites import skip_or_fail
 
 
 def python312() -> Path:
@@ -18,12 +19,14 @@ def python312() -> Path:
         and subprocess.run([found, "--version"], capture_output=True, check=False).returncode == 0
     ):
         return Path(found)
-    pyenv = subprocess.run(
-        ["pyenv", "root"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    for candidate in sorted(Path(pyenv or "/nonexistent").glob("versions/3.12*/bin/python3.12")):
+    pyenv = shutil.which("pyenv")  # without pyenv: a skip, not a FileNotFoundError
+    root = ""
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False).stdout
+    versions = Path(root.strip() or "/nonexistent").glob("versions/3.12*/bin/python3.12")
+    for candidate in sorted(versions):
         return candidate
-    pytest.skip("no python3.12 on this machine: sam build needs the Lambda runtime's Python")
+    skip_or_fail("no python3.12 on this machine: sam build needs the Lambda runtime's Python")
 
 
 @pytest.mark.slow

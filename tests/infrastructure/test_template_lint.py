@@ -6,9 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from local.template_stack import REPO_ROOT
+from tests.support.prerequisites import skip_or_fail
 
 
 def sam_cli() -> str:
@@ -19,7 +18,7 @@ def sam_cli() -> str:
     ]
     found = next((c for c in candidates if c and Path(c).exists()), None)
     if found is None:
-        pytest.skip("the SAM CLI is not installed (make test installs it in .tools/sam)")
+        skip_or_fail("the SAM CLI is not installed (make test installs it in .tools/sam)")
     return found
 
 

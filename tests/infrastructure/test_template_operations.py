@@ -6,9 +6,10 @@ import pytest
 
 from local.template_stack import REPO_ROOT, load_template
 from tests.infrastructure.rendering import PARAMETER_SETS, rendered, sam_python
+from tests.support.prerequisites import skip_or_fail
 
 if not sam_python().exists():
-    pytest.skip("the SAM CLI is not installed (make test installs it)", allow_module_level=True)
+    skip_or_fail("the SAM CLI is not installed (make test installs it)")
 
 SETS = list(PARAMETER_SETS)
 TOPIC = [{"Ref": "AlarmTopic"}]

@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from tests.infrastructure.rendering import PARAMETER_SETS, parameters_of, rendered, sam_python
+from tests.support.prerequisites import skip_or_fail
 
 if not sam_python().exists():
-    pytest.skip("the SAM CLI is not installed (make test installs it)", allow_module_level=True)
+    skip_or_fail("the SAM CLI is not installed (make test installs it)")
 
 DEFAULTS = parameters_of({})
 ARN_PREFIX = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"

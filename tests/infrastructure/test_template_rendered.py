@@ -21,9 +21,10 @@ from tests.infrastructure.rendering import (
     sam_python,
     translated,
 )
+from tests.support.prerequisites import skip_or_fail
 
 if not sam_python().exists():
-    pytest.skip("the SAM CLI is not installed (make test installs it)", allow_module_level=True)
+    skip_or_fail("the SAM CLI is not installed (make test installs it)")
 
 SETS = list(PARAMETER_SETS)
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"

@@ -13,6 +13,7 @@ from local.function_url import function_urls
 from local.template_stack import api_routes, load_template
 from postino.webhooks.ingest import META_PATH, ROUTES, WAHA_PATH
 from tests.infrastructure.rendering import PARAMETER_SETS, rendered, sam_python
+from tests.support.prerequisites import skip_or_fail
 
 TEMPLATE = load_template()
 WEBHOOK = TEMPLATE["Resources"]["WebhookFunction"]
@@ -56,7 +57,7 @@ def public_statements(resources: dict[str, Any], function: str) -> list[dict[str
 @pytest.mark.parametrize("parameter_set", list(PARAMETER_SETS))
 def test_the_deployed_url_is_public_through_the_url_only(parameter_set: str) -> None:
     if not sam_python().exists():
-        pytest.skip("the SAM CLI is not installed (make test installs it)")
+        skip_or_fail("the SAM CLI is not installed (make test installs it)")
     resources = rendered(PARAMETER_SETS[parameter_set])["Resources"]
     # SAM names the URL it makes <Function>Url
     url = resources["WebhookFunctionUrl"]

@@ -13,6 +13,7 @@ import pytest
 from local.http_server import ClientGone, LocalHttpServer, Served, request_handler
 from local.meta_contract import spec_path
 from local.sandbox import WEBHOOK_SENDERS, MetaSandbox
+from tests.support.prerequisites import require_contract
 
 BODY = {
     "messaging_product": "whatsapp",
@@ -90,8 +91,7 @@ def webhook() -> Iterator[RefusingWebhook]:
 
 
 def sandbox(webhook_url: str) -> MetaSandbox:
-    if not spec_path().exists():
-        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    require_contract(spec_path())  # the sandbox checks requests against it
     meta = MetaSandbox(
         webhook_url=webhook_url,
         app_secret="secret",

@@ -17,6 +17,7 @@ import pytest
 from local.waha_contract import WahaContract, spec_path
 from local.waha_peer import WahaFault, WahaPeer
 from postino.webhooks import waha_signature
+from tests.support.prerequisites import require_contract
 
 API_KEY = "fake-waha-key"
 HMAC_KEY = "fake-waha-hmac"
@@ -58,8 +59,7 @@ class Receiver:
 
 @pytest.fixture
 def contract() -> WahaContract:
-    if not spec_path().exists():
-        pytest.skip(f"WAHA's spec is not at {spec_path()} (../shared/contracts beside us)")
+    require_contract(spec_path())
     return WahaContract.load()
 
 

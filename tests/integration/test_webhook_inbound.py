@@ -11,13 +11,13 @@ from local.meta_contract import spec_path
 from postino.services import Services
 from postino.store.inbox import contact_key, inbound_key
 from tests.support.events import HttpResult
+from tests.support.prerequisites import require_contract
 from tests.support.webhooks import inbound, metadata, notification, text_message
 
 Webhook = Callable[..., HttpResult]
 Process = Callable[[], list[str]]
 
-if not spec_path().exists():  # pragma: no cover - the contracts folder is beside the project
-    pytest.skip(f"Meta's spec is not at {spec_path()}", allow_module_level=True)
+require_contract(spec_path())
 
 
 def spec_examples() -> dict[str, dict[str, Any]]:

@@ -21,6 +21,7 @@ from local.meta_contract import spec_path
 from local.moto_faults import injected, serve_with_faults
 from local.sandbox import MetaSandbox
 from local.spawn import free_port
+from tests.support.prerequisites import require_contract
 
 SOAK_PLAN = """{"seed": 7, "rules": [
     {"match": "dynamodb:*", "throttle": 0.02, "error_500": 0.01},
@@ -253,8 +254,7 @@ def test_the_in_process_layer_is_gone_after_its_block() -> None:
 
 @pytest.fixture
 def sandbox() -> Iterator[tuple[str, AwsFaults]]:
-    if not spec_path().exists():
-        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    require_contract(spec_path())  # the sandbox checks requests against it
     faults = AwsFaults()
     meta = MetaSandbox(
         webhook_url="http://127.0.0.1:9/webhooks/meta",  # nothing is sent: no webhook goes out

@@ -6,11 +6,9 @@ import pytest
 
 from local.meta_contract import MetaContract, spec_path
 from postino.messages.content import MessageType
+from tests.support.prerequisites import require_contract
 
-if not spec_path().exists():
-    pytest.skip(
-        f"Meta's spec is not at {spec_path()} (../shared/contracts)", allow_module_level=True
-    )
+require_contract(spec_path())
 
 CONTRACT = MetaContract.load()
 EXAMPLES = CONTRACT.send_message_examples()
