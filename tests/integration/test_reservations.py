@@ -160,6 +160,56 @@ def test_no_request_without_a_code_and_two_codes_make_two(
     assert codes == ["RES-AAA111", "RES-BBB222"]
 
 
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        # a code stands alone, or between spaces, punctuation, brackets, quotes or emoji
+        ("RES-AB12CD", ["RES-AB12CD"]),
+        ("Booking RES-AB12CD", ["RES-AB12CD"]),
+        ("RES-AB12CD, see you at nine", ["RES-AB12CD"]),
+        ("Gondola (RES-AB12CD) for two.", ["RES-AB12CD"]),
+        ("Il codice è «RES-AB12CD»", ["RES-AB12CD"]),
+        ("\"RES-AB12CD\"? or 'RES-AB12CD'!", ["RES-AB12CD"]),
+        ("code:RES-AB12CD;", ["RES-AB12CD"]),
+        ("🎉RES-AB12CD🙏", ["RES-AB12CD"]),
+        # in any case, upper-cased: the same code twice is one request
+        ("res-ab12cd", ["RES-AB12CD"]),
+        ("Res-Ab12Cd and RES-AB12CD", ["RES-AB12CD"]),
+        # every code in a message is a request of its own
+        ("RES-AAA111 or RES-BBB222?", ["RES-AAA111", "RES-BBB222"]),
+        # a booking link the customer pastes names its code
+        ("https://book.example.com/r/RES-AB12CD?lang=it", ["RES-AB12CD"]),
+        # 3 to 12 letters or digits after `RES-`
+        ("RES-AB1", ["RES-AB1"]),
+        ("RES-AB", []),
+        ("RES-AB12CD34EF56", ["RES-AB12CD34EF56"]),
+        ("RES-AB12CD34EF567", []),
+        ("RES-AB12CD34EF56G booked", []),
+        # glued to a letter, digit or underscore on either side, it is part of another word
+        ("xRES-AB12CD", []),
+        ("PRES-AB12CD", []),
+        ("1RES-AB12CD", []),
+        ("àRES-AB12CD", []),
+        ("RES-AB12CDè", []),
+        ("RES-AB12CD_2", []),
+        ("https://book.example.com/?ref=XRES-AB12CD", []),
+        # only the letters A to Z and the digits, and only `RES-`
+        ("RES-ÀB12CD", []),
+        ("RES_AB12CD RES AB12CD", []),
+    ],
+)
+def test_a_code_is_a_whole_word_of_its_own(
+    text: str, codes: list[str], api: Api, webhook: Webhook, process: Process
+) -> None:
+    # GIVEN a customer's message with that text
+    webhook(inbound(text_message("wamid.B", text)))
+    # WHEN it is processed
+    assert process() == []
+    # THEN it makes a request for each code it carries, and none for what only looks like one
+    found = sorted(r["code"] for r in api("GET", "/v1/reservations").body["items"])
+    assert found == codes
+
+
 def test_operators_move_requests_along_and_invalid_transitions_are_409(
     api: Api, webhook: Webhook, process: Process
 ) -> None:
