@@ -4,9 +4,11 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from local.graph_api_peer import GraphApiPeer
 from postino.clock import iso
-from postino.messages.model import Status
+from postino.messages.model import Message, Status
 from postino.services import Services
 from postino.store.inbox import inbound_key, orphan_status_key
 from tests.conftest import sqs_depth
@@ -222,3 +224,73 @@ def test_a_body_with_a_message_beside_its_statuses_is_queued_whole(
     assert process() == []
     assert api("GET", f"/v1/messages/{message['id']}").body["status"] == "read"
     assert services.inbox.get(inbound_key("wamid.BESIDE")) is not None
+
+
+UNDELIVERABLE = {"code": 131026, "title": "Message undeliverable"}
+
+
+@pytest.mark.parametrize(
+    ("earlier", "racing", "late", "final", "timeline"),
+    [
+        # the classic race: each moves the status, so the status condition alone catches it
+        ([], ("read", T0 + 9), ("delivered", T0 + 3), "read", ["delivered", "read"]),
+        # read came first (Meta's webhooks arrive in any order): neither late receipt moves the
+        # status, so only the updated_at condition sees the other write
+        (
+            [("read", T0 + 9)],
+            ("failed", T0 + 5),
+            ("delivered", T0 + 3),
+            "read",
+            ["delivered", "failed", "read"],
+        ),
+    ],
+    ids=["status-moves", "status-stays"],
+)
+def test_a_receipt_written_between_a_status_read_and_its_write_is_merged_not_lost(
+    api: Api,
+    drain: Callable[..., Any],
+    webhook: Callable[..., HttpResult],
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    earlier: list[tuple[str, int]],
+    racing: tuple[str, int],
+    late: tuple[str, int],
+    final: str,
+    timeline: list[str],
+) -> None:
+    # GIVEN a sent message, with the receipts Meta reported so far
+    (message,) = sent_messages(api, drain, 1)
+    wamid, message_id = message["provider_message_id"], message["id"]
+
+    def receipt(name: str, at: int) -> dict[str, Any]:
+        errors = [UNDELIVERABLE] if name == "failed" else None
+        return statuses(status(wamid, name, at, callback=message_id, errors=errors))
+
+    for name, at in earlier:
+        assert webhook(receipt(name, at)).status == 200
+    # WHEN two receipts come in two deliveries at once: one invocation writes its receipt right
+    # after the other has read the message, before that one writes
+    read = services.messages.get
+    raced: list[str] = []
+
+    def read_then_race(wanted: str) -> Message | None:
+        current = read(wanted)
+        if not raced:
+            raced.append(wanted)
+            assert webhook(receipt(*racing)).status == 200
+        return current
+
+    monkeypatch.setattr(services.messages, "get", read_then_race)
+    assert webhook(receipt(*late)).status == 200
+    # THEN the late one, finding the message changed, merged into what it had become: both
+    # receipts are kept, once each, and the status is the higher one's
+    assert raced == [message_id]
+    after = api("GET", f"/v1/messages/{message_id}").body
+    assert after["status"] == final and after["error"] is None
+    times = dict([*earlier, racing, late])
+    assert [(e["phase"], e["at"]) for e in webhook_part(after)] == [
+        (name, iso(times[name])) for name in timeline
+    ]
+    assert after["delivered_at"] == iso(times["delivered"])
+    # settled by the route, its retry included: nothing went to the queue
+    assert sqs_depth(services.settings.ingest_queue_url, "", "NotVisible") == 0
