@@ -343,7 +343,7 @@ def test_an_expired_message_is_not_sent(
 
 
 def test_two_concurrent_drainers_never_exceed_the_rate_window(
-    api: Api, services: Services, peer: GraphApiPeer
+    api: Api, make_services: Callable[..., Services], peer: GraphApiPeer
 ) -> None:
     # GIVEN a sender limited to 5 sends a second and 20 queued messages to 20 people
     limit_default_sender(api, max=5, per_seconds=1)
@@ -351,12 +351,16 @@ def test_two_concurrent_drainers_never_exceed_the_rate_window(
     for n in range(20):
         assert api("POST", "/v1/messages", text(f"+39 333 000 {n:04d}")).status == 202
 
-    # WHEN two drainers run at once, each as the drain function
-    def drain_as_the_function() -> None:
+    # WHEN two drainers run at once, each as the drain function in a Lambda environment of its
+    # own: its own services, so its own rate window store (cache, locks). They meet only in
+    # DynamoDB, through the window's conditional write, as two environments do on AWS.
+    environments = [make_services(), make_services()]
+
+    def drain_as_the_function(services: Services) -> None:
         with aws.acting_as("SchedulerFunction"):
             Drainer(services, DRAIN).run(services.clock.now() + 15, use_lease=False)
 
-    drainers = [threading.Thread(target=drain_as_the_function) for _ in range(2)]
+    drainers = [threading.Thread(target=drain_as_the_function, args=(s,)) for s in environments]
     for thread in drainers:
         thread.start()
     for thread in drainers:
@@ -365,7 +369,7 @@ def test_two_concurrent_drainers_never_exceed_the_rate_window(
     # a slot: later drains send it, as the schedule's would)
     give_up_at = time.monotonic() + 60
     while len(peer.sent_messages()) < 20 and time.monotonic() < give_up_at:
-        drain_as_the_function()
+        drain_as_the_function(environments[0])
     # THEN all were sent, and no 1-second interval at the peer holds more than 5
     arrivals = sorted(r.received_at for r in peer.sent_messages())
     assert len(arrivals) == 20
