@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from caller import api_key_id
-from openapi_errors import OK, error_response, error_responses
+from openapi_errors import BODY_ERRORS, OK, error_response, error_responses
 from pydantic import Field
 
 from postino.conversations.contacts import recipient
@@ -32,13 +32,9 @@ from postino.services import get_services
 router = Router()
 
 MessageId = Annotated[str, Path(description="The message id")]
-ERRORS = error_responses(
-    _400="Malformed JSON",
+ERRORS = BODY_ERRORS | error_responses(
     _404="No such message",
     _409="Wrong state, or an Idempotency-Key reused with another body",
-    _413="Body too large",
-    _415="The body is not JSON",
-    _422="A field is invalid",
 )
 
 

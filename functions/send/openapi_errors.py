@@ -39,3 +39,12 @@ def error_responses(**by_status: str) -> dict[int, OpenAPIResponse]:
         }
         for status, text in by_status.items()
     }
+
+
+# What any route may answer before its own work: the body's checks (app.py) and validation.
+BODY_ERRORS = error_responses(
+    _400="Malformed JSON",
+    _413="Body too large",
+    _415="The body is not JSON",
+    _422="A field is invalid",
+)

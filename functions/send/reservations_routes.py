@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from caller import api_key_id
-from openapi_errors import OK, error_responses
+from openapi_errors import BODY_ERRORS, OK, error_responses
 
 from postino.model import Model
 from postino.reservations import service
@@ -16,13 +16,7 @@ from postino.services import get_services
 
 router = Router()
 
-ERRORS = error_responses(
-    _400="Malformed JSON",
-    _404="Not found",
-    _413="Body too large",
-    _415="The body is not JSON",
-    _422="A field is invalid",
-)
+ERRORS = BODY_ERRORS | error_responses(_404="Not found")
 ReservationId = Annotated[str, Path(description="The reservation request's id", max_length=64)]
 
 
@@ -59,15 +53,7 @@ def read_reservation(reservation_id: ReservationId) -> Reservation:
     "/v1/reservations/<reservation_id>/status",
     summary="Acknowledge, confirm or reject a reservation request",
     description="new/notified → acknowledged → confirmed or rejected; anything else is a 409.",
-    responses=OK
-    | error_responses(
-        _400="Malformed JSON",
-        _404="Not found",
-        _409="Not allowed from its status",
-        _413="Body too large",
-        _415="The body is not JSON",
-        _422="Invalid",
-    ),
+    responses=OK | ERRORS | error_responses(_409="Not allowed from its status"),
     tags=["reservations"],
     operation_id="changeReservationStatus",
 )

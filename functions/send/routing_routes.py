@@ -6,7 +6,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from caller import api_key_id
-from openapi_errors import OK, error_responses
+from openapi_errors import BODY_ERRORS, OK, error_responses
 
 from postino.model import Model
 from postino.reservations import service
@@ -23,13 +23,7 @@ from postino.services import get_services
 
 router = Router()
 
-ERRORS = error_responses(
-    _400="Malformed JSON",
-    _404="Not found",
-    _413="Body too large",
-    _415="The body is not JSON",
-    _422="A field is invalid",
-)
+ERRORS = BODY_ERRORS | error_responses(_404="Not found")
 # A WAHA group target is checked against the sender's groups, which may mean asking WAHA.
 TARGET_ERRORS = ERRORS | error_responses(
     _409="The target's WAHA session is not working",

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from caller import api_key_id
-from openapi_errors import OK, error_responses
+from openapi_errors import BODY_ERRORS, OK, error_responses
 from pydantic import ConfigDict, Field, StringConstraints
 
 from postino.messages.model import MessageResource
@@ -36,21 +36,11 @@ from postino.services import get_services
 router = Router()
 
 Name = Annotated[SenderName, Path(description="The sender's name")]
-ERRORS = error_responses(
-    _400="Malformed JSON",
-    _404="No such sender",
-    _413="Body too large",
-    _415="The body is not JSON",
-    _422="A field is invalid",
-)
-SESSION_ERRORS = error_responses(
-    _400="Malformed JSON",
+ERRORS = BODY_ERRORS | error_responses(_404="No such sender")
+SESSION_ERRORS = BODY_ERRORS | error_responses(
     _404="No such sender, or WAHA has no such session",
     _409="Not a WAHA sender, or the session cannot do that in its state",
     _502="WAHA refused the call (its answer is in the message)",
-    _413="Body too large",
-    _415="The body is not JSON",
-    _422="A field is invalid",
     _503="WAHA did not answer",
 )
 
