@@ -9,7 +9,7 @@ from caller import api_key_id
 from openapi_errors import BODY_ERRORS, OK, error_responses
 
 from postino.model import Model
-from postino.reservations import service
+from postino.reservations import routing_data
 from postino.reservations.model import (
     Binding,
     BindingSettings,
@@ -56,7 +56,7 @@ class BindingList(Model):
     operation_id="listReservationCodes",
 )
 def codes() -> CodeList:
-    return CodeList(items=service.list_codes(get_services()))
+    return CodeList(items=routing_data.list_codes(get_services()))
 
 
 @router.delete(
@@ -69,7 +69,7 @@ def codes() -> CodeList:
 )
 def remove_code(code: Code) -> CodeRegistration:
     """Answers with the code as it was."""
-    return service.delete_code(get_services(), code, api_key_id=api_key_id(router))
+    return routing_data.delete_code(get_services(), code, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -80,7 +80,7 @@ def remove_code(code: Code) -> CodeRegistration:
     operation_id="listOperators",
 )
 def operators() -> OperatorList:
-    return OperatorList(items=service.list_operators(get_services()))
+    return OperatorList(items=routing_data.list_operators(get_services()))
 
 
 @router.delete(
@@ -92,7 +92,7 @@ def operators() -> OperatorList:
 )
 def remove_operator(operator_id: OperatorId) -> Operator:
     """Answers with the operator as it was."""
-    return service.delete_operator(get_services(), operator_id, api_key_id=api_key_id(router))
+    return routing_data.delete_operator(get_services(), operator_id, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -103,7 +103,7 @@ def remove_operator(operator_id: OperatorId) -> Operator:
     operation_id="listBindings",
 )
 def bindings() -> BindingList:
-    return BindingList(items=service.list_bindings(get_services()))
+    return BindingList(items=routing_data.list_bindings(get_services()))
 
 
 @router.put(
@@ -114,7 +114,7 @@ def bindings() -> BindingList:
     operation_id="putReservationCode",
 )
 def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistration:
-    return service.put_code(get_services(), code, body, api_key_id=api_key_id(router))
+    return routing_data.put_code(get_services(), code, body, api_key_id=api_key_id(router))
 
 
 @router.get(
@@ -125,7 +125,7 @@ def write_code(code: Code, body: Annotated[CodeSettings, Body()]) -> CodeRegistr
     operation_id="getReservationCode",
 )
 def read_code(code: Code) -> CodeRegistration:
-    return service.get_code(get_services(), code)
+    return routing_data.get_code(get_services(), code)
 
 
 @router.put(
@@ -136,7 +136,9 @@ def read_code(code: Code) -> CodeRegistration:
     operation_id="putOperator",
 )
 def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Body()]) -> Operator:
-    return service.put_operator(get_services(), operator_id, body, api_key_id=api_key_id(router))
+    return routing_data.put_operator(
+        get_services(), operator_id, body, api_key_id=api_key_id(router)
+    )
 
 
 @router.get(
@@ -147,7 +149,7 @@ def write_operator(operator_id: OperatorId, body: Annotated[OperatorSettings, Bo
     operation_id="getOperator",
 )
 def read_operator(operator_id: OperatorId) -> Operator:
-    return service.get_operator(get_services(), operator_id)
+    return routing_data.get_operator(get_services(), operator_id)
 
 
 @router.put(
@@ -159,7 +161,9 @@ def read_operator(operator_id: OperatorId) -> Operator:
     operation_id="putBinding",
 )
 def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, Body()]) -> Binding:
-    return service.put_binding(get_services(), experience_id, body, api_key_id=api_key_id(router))
+    return routing_data.put_binding(
+        get_services(), experience_id, body, api_key_id=api_key_id(router)
+    )
 
 
 @router.get(
@@ -170,7 +174,7 @@ def write_binding(experience_id: ExperienceId, body: Annotated[BindingSettings, 
     operation_id="getBinding",
 )
 def read_binding(experience_id: ExperienceId) -> Binding:
-    return service.get_binding(get_services(), experience_id)
+    return routing_data.get_binding(get_services(), experience_id)
 
 
 @router.delete(
@@ -182,4 +186,4 @@ def read_binding(experience_id: ExperienceId) -> Binding:
 )
 def remove_binding(experience_id: ExperienceId) -> Binding:
     """Answers with the binding as it was."""
-    return service.delete_binding(get_services(), experience_id, api_key_id=api_key_id(router))
+    return routing_data.delete_binding(get_services(), experience_id, api_key_id=api_key_id(router))
