@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +13,13 @@ import pytest
 
 from local.meta_contract import spec_path
 from local.spawn import PORT_TAKEN, StartedStack, free_ports, spawn
+from local.waha_contract import spec_path as waha_spec_path
+from tests.support.prerequisites import require_contract
 
 API_KEY = "e2e-key"
 APP_SECRET = "e2e-app-secret"
+# The seeded WAHA senders' key (local/embedded_aws.py): a test's own WAHA phone uses it too.
+WAHA_KEY_SECRET = "postino/waha/api-key"
 
 
 @dataclass
@@ -39,8 +44,9 @@ class Stack:
 
 
 def start_stack(**settings: str) -> tuple[Stack, StartedStack]:
-    if not spec_path().exists():
-        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    # The Meta sandbox and the WAHA fake check every request against their peer's contract.
+    require_contract(spec_path())
+    require_contract(waha_spec_path())
     try:
         return _start_stack(free_ports(6), settings)
     except RuntimeError as error:
@@ -106,3 +112,58 @@ def until(check: Callable[[], Any], seconds: float = 30) -> Any:
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.2)
+
+
+def fresh_number(ending: str = "5") -> str:
+    """An Italian mobile number no other test sends to or writes from. It ends in `ending`: 5
+    by default, never the 0000 or 0001 that the Meta sandbox fails."""
+    width = 8 - len(ending)
+    return f"+3933{uuid.uuid4().int % 10**width:0{width}d}{ending}"
+
+
+def session_status(stack: Stack, sender: str) -> str:
+    """The session's status, as WAHA has it now."""
+    status: str = stack.call("GET", f"/v1/senders/{sender}/session").json()["status"]
+    return status
+
+
+def heard_status(stack: Stack, sender: str) -> str | None:
+    """The session's status as Postino last heard it, from WAHA's `session.status` webhooks."""
+    status: str | None = stack.call("GET", f"/v1/senders/{sender}").json()["session_status"]
+    return status
+
+
+def new_waha_sender(stack: Stack, role: str) -> str:
+    """A WAHA sender of the test's own (named after its `role`), on a session WAHA has never
+    seen: no other test's sends, gaps or pairing touch it."""
+    name = f"{role}-{uuid.uuid4().hex[:8]}"
+    settings = {
+        "provider": "waha",
+        "base_url": stack.waha,
+        "api_key_secret": WAHA_KEY_SECRET,
+        "session": name,
+    }
+    answer = stack.call("PUT", f"/v1/senders/{name}", settings)
+    assert answer.status_code == 200, answer.text
+    return name
+
+
+def new_phone(stack: Stack, role: str) -> str:
+    """A WAHA sender of its own whose session is started: its phone waits for the QR code, and
+    Postino has heard so from the session's webhooks."""
+    name = new_waha_sender(stack, role)
+    # The webhook processor re-reads its senders at most every 5 s, and drops the events of a
+    # session it does not know yet: the session is restarted until one of its events lands.
+    for action in ("start", "restart", "restart", "restart"):
+        answer = stack.call("POST", f"/v1/senders/{name}/session/{action}")
+        assert answer.status_code == 200, answer.text
+        if until(lambda: heard_status(stack, name) == "SCAN_QR_CODE", seconds=3):
+            return name
+    raise AssertionError(f"Postino never heard of the session {name}")
+
+
+def scan(stack: Stack, sender: str) -> None:
+    """The phone scans its session's QR code (the WAHA sandbox plays it): the session works,
+    and Postino has heard so."""
+    assert httpx.post(f"{stack.waha}/_sandbox/waha/{sender}/scan").status_code == 200
+    assert until(lambda: session_status(stack, sender) == heard_status(stack, sender) == "WORKING")

@@ -33,6 +33,7 @@ from local.template_stack import REPO_ROOT
 from postino.webhooks.signature import sign
 from postino_cli import bulk
 from tests.e2e.conftest import API_KEY, APP_SECRET, Stack, start_stack, stop_stack, until
+from tests.support.prerequisites import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 # A closed network: without these Chromium keeps trying Google's services and logs refusals.
@@ -104,7 +105,7 @@ class Tab:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (CI installs it: apt-get install chromium)")
+        skip_or_fail("no /usr/bin/chromium (CI installs it: apt-get install chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

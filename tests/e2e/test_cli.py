@@ -17,7 +17,7 @@ from local.template_stack import REPO_ROOT
 from postino_cli import sessions
 from postino_cli.client import KEY_REFUSED, REFUSED, UNREACHABLE, USAGE
 from postino_cli.main import main
-from tests.e2e.conftest import API_KEY, Stack, until
+from tests.e2e.conftest import API_KEY, Stack, fresh_number, new_phone, new_waha_sender, scan, until
 
 MESSAGE_ID = re.compile(r"\b[0-9a-f]{32}\b")
 INVITATIONS = REPO_ROOT / "examples" / "invitations.csv"
@@ -35,7 +35,8 @@ def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
 def test_send_waits_until_read_then_lists_and_shows_it(
     cli: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["send", "--to", "+39 333 765 4321", "--template", "hello_world", "--wait"]) == 0
+    to = fresh_number()
+    assert main(["send", "--to", to, "--template", "hello_world", "--wait"]) == 0
     lines = capsys.readouterr().out.splitlines()
     message_id = lines[0]
     assert [line.split()[1] for line in lines[1:]][-3:] == [
@@ -50,7 +51,7 @@ def test_send_waits_until_read_then_lists_and_shows_it(
 
     assert main(["show", message_id]) == 0
     shown = capsys.readouterr().out
-    assert shown.startswith(f"{message_id}  read  default → 393337654321")
+    assert shown.startswith(f"{message_id}  read  default → {to.lstrip('+')}")
     assert " provider_accepted " in shown
 
 
@@ -82,22 +83,20 @@ def test_a_bulk_run_again_sends_nobody_twice(
 
 
 def test_senders_and_a_phones_qr_code(cli: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN a paired phone of the test's own, beside the seeded senders
+    phone = new_phone(cli, "bride")
+    scan(cli, phone)
     assert main(["senders"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
-    assert {"default", "groom", "bride"} <= set(names)
-    assert main(["session", "bride"]) == 0
-    paired = "WORKING" in capsys.readouterr().out
-    if paired:  # another test paired it: log out for a fresh code, pair again after
-        assert main(["session", "bride", "logout"]) == 0
-        assert capsys.readouterr().out.split()[-1] == "SCAN_QR_CODE"
-    assert main(["session", "bride", "qr"]) == 0
+    assert {"default", "groom", "bride", phone} <= set(names)
+    assert main(["session", phone]) == 0
+    assert "WORKING" in capsys.readouterr().out
+    # WHEN it is logged out, THEN its session asks for a new code, drawn in the terminal
+    assert main(["session", phone, "logout"]) == 0
+    assert capsys.readouterr().out.split()[-1] == "SCAN_QR_CODE"
+    assert main(["session", phone, "qr"]) == 0
     drawing = capsys.readouterr().out
     assert len(drawing.splitlines()) > 10 and "█" in drawing and set(drawing) <= set("█▀▄ \n")
-    if paired:
-        assert httpx.post(f"{cli.waha}/_sandbox/waha/bride/scan").status_code == 200
-        assert until(
-            lambda: cli.call("GET", "/v1/senders/bride/session").json()["status"] == "WORKING"
-        )
 
 
 def test_a_wrong_key_and_no_api_are_one_sentence_each(
@@ -134,21 +133,22 @@ def test_a_campaigns_report_and_a_conversation_read_back(
     # GIVEN two guests invited under a campaign of their own (a fresh file: fresh keys)
     campaign = f"e2e-{uuid.uuid4().hex[:12]}"
     guests = tmp_path / f"{campaign}.csv"
-    guests.write_text("phone,name\n+39 333 101 3001,Anna\n+39 333 101 3002,Bruno\n")
+    anna, bruno = fresh_number(), fresh_number()
+    guests.write_text(f"phone,name\n{anna},Anna\n{bruno},Bruno\n")
     hello = ["--template", "hello_world", "--lang", "en_US"]
     assert main(["bulk", str(guests), *hello, "--campaign", campaign]) == 0
     assert "accepted 2, rejected 0" in capsys.readouterr().out
     # WHEN one of them writes in
-    answer = {"from": "393331013001", "text": "Grazie! Ci sarò", "name": "Anna"}
+    answer = {"from": anna.lstrip("+"), "text": "Grazie! Ci sarò", "name": "Anna"}
     assert httpx.post(f"{cli.sandbox}/_sandbox/inbound", json=answer).status_code == 200
     # THEN the report counts both messages, and her conversation shows her line, then is read
     assert main(["report", campaign]) == 0
     assert f"campaign {campaign}: 2 messages" in capsys.readouterr().out
-    path = "/v1/conversations/default/393331013001/messages"
+    path = f"/v1/conversations/default/{anna.lstrip('+')}/messages"
     assert until(lambda: any(m["direction"] == "in" for m in cli.call("GET", path).json().get("items", [])))  # fmt: skip
     assert main(["conversations", "--sender", "default", "--limit", "100"]) == 0
-    assert "393331013001" in capsys.readouterr().out
-    assert main(["conversation", "default", "+39 333 101 3001", "--read"]) == 0
+    assert anna.lstrip("+") in capsys.readouterr().out
+    assert main(["conversation", "default", anna, "--read"]) == 0
     chat = capsys.readouterr().out.splitlines()
     assert any("← Anna" in line and "Grazie! Ci sarò" in line for line in chat), chat
     assert any("→ api" in line and "template hello_world" in line for line in chat), chat
@@ -166,11 +166,7 @@ def test_pair_starts_a_new_phone_and_ends_when_it_is_scanned(
     cli: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # GIVEN a WAHA sender of its own, on a session WAHA has never seen
-    name = f"pair{uuid.uuid4().hex[:8]}"
-    groom = cli.call("GET", "/v1/senders/groom").json()
-    fields = {key: groom[key] for key in ("base_url", "api_key_secret")}
-    settings = {"provider": "waha", **fields, "session": name}
-    assert cli.call("PUT", f"/v1/senders/{name}", settings).status_code == 200
+    name = new_waha_sender(cli, "pair")
     # WHEN the user pairs it, and scans the code once it is drawn
     exit_codes: list[int] = []
     pairing = threading.Thread(target=lambda: exit_codes.append(main(["pair", name])))

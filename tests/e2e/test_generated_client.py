@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import API_KEY, Stack, until
+from tests.e2e.conftest import API_KEY, Stack, fresh_number, until
 
 PACKAGE = "postino_client"
 # The generator pinned in requirements-dev.txt, with the ruff it formats its output with.
@@ -74,14 +74,15 @@ def test_the_generated_client_answers_a_customer_and_reads_the_message_back(
     get_message = module("api.messages.get_message")
     api = signed_in(client, stack)
     # GIVEN a customer who wrote to us: a free-form text may answer within 24 hours
+    customer = fresh_number().lstrip("+")
     played = httpx.post(
         f"{stack.sandbox}/_sandbox/inbound",
-        json={"from": "393331234567", "text": "Is the boat on time?", "name": "Ada"},
+        json={"from": customer, "text": "Is the boat on time?", "name": "Ada"},
     )
     assert played.status_code == 200 and played.json()["webhook_status"] == 200
     # WHEN a text is sent through the client's own models (once the inbound is processed)
     body = models.SendMessageRequest(
-        to="+393331234567",
+        to=f"+{customer}",
         sender="default",
         type_=models.SendMessageRequestType.TEXT,
         text=models.Text(body="Yes, it leaves at 10:00"),
@@ -95,7 +96,7 @@ def test_the_generated_client_answers_a_customer_and_reads_the_message_back(
     # THEN the 202 is parsed into the generated message model
     assert sent is not None, send_message.sync_detailed(client=api, body=body).content
     assert isinstance(sent.parsed, models.MessageResource)
-    assert sent.parsed.to == "393331234567" and sent.parsed.type_ == "text"
+    assert sent.parsed.to == customer and sent.parsed.type_ == "text"
     # AND reading it back gives the same message, with its timeline as generated events
     read = get_message.sync_detailed(sent.parsed.id, client=api)
     assert read.status_code == 200, read.content
@@ -126,9 +127,10 @@ def test_the_generated_client_lists_the_conversation_a_customer_opened(
     list_conversations = module("api.conversations.list_conversations")
     api = signed_in(client, stack)
     # GIVEN a customer who writes to the default sender
+    customer = fresh_number().lstrip("+")
     played = httpx.post(
         f"{stack.sandbox}/_sandbox/inbound",
-        json={"from": "393337654321", "text": "Do you have a table for two?", "name": "Bruno"},
+        json={"from": customer, "text": "Do you have a table for two?", "name": "Bruno"},
     )
     assert played.status_code == 200 and played.json()["webhook_status"] == 200
 
@@ -136,12 +138,12 @@ def test_the_generated_client_lists_the_conversation_a_customer_opened(
     def opened() -> Any:
         listed = list_conversations.sync_detailed(client=api, sender="default", limit=100)
         assert listed.status_code == 200, listed.content
-        return listed if any(c.contact == "393337654321" for c in listed.parsed.items) else None
+        return listed if any(c.contact == customer for c in listed.parsed.items) else None
 
     listed = until(opened)
     # THEN the page and its conversations are the generated models, the window open
     assert listed is not None
     assert isinstance(listed.parsed, models.ConversationPage)
-    (conversation,) = [c for c in listed.parsed.items if c.contact == "393337654321"]
+    (conversation,) = [c for c in listed.parsed.items if c.contact == customer]
     assert isinstance(conversation, models.Conversation)
     assert conversation.window_open_until and conversation.unread >= 1

@@ -2,18 +2,16 @@
 the webhook processor working through their status deliveries at moto's pace), so every CI run
 goes through the faults."""
 
-import pytest
-
 from bench.soak import SoakPlan, run
 from local.meta_contract import spec_path
+from tests.support.prerequisites import require_contract
 
 # AWS fails too: DynamoDB throttles, DynamoDB and SQS 500s, writes applied then dropped.
 AWS_FAULTS = True
 
 
 def test_a_short_soak_loses_nothing_doubles_nothing_and_breaks_no_limit() -> None:
-    if not spec_path().exists():
-        pytest.skip("the Meta sandbox checks requests against ../shared/contracts")
+    require_contract(spec_path())  # the Meta sandbox checks requests against it
     # GIVEN 60 messages over three senders, Meta failing now and then and repeating its webhooks
     # WHEN a drainer is killed mid-batch, two start at once and one is frozen past its lease
     lines, findings = run(
