@@ -13,7 +13,7 @@ export PATH := $(dir $(PYTHON)):$(PATH)
 export SAM_CLI := $(CURDIR)/$(SAM)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu bench-drain-pacing bench-drain-virtual fuzz soak soak-aws-faults
+.PHONY: help run demo inbound test lint typecheck build validate deploy clean bench bench-drain-cpu bench-drain-pacing bench-drain-virtual fuzz soak soak-aws-faults mutate
 
 help:
 	@echo "make run       the gateway on this machine: embedded AWS (moto) and a Meta sandbox"
@@ -28,6 +28,8 @@ help:
 	@echo "make soak AWS_FAULTS=1   (or make soak-aws-faults) AWS fails too: DynamoDB throttles,"
 	@echo "               DynamoDB and SQS 500s, writes applied then dropped (bench/soak.py --aws-faults;"
 	@echo "               make cannot take 'make soak --aws-faults': it reads that as its own option)"
+	@echo "make mutate    mutmut over the guards of money, safety and secrets: tests/mutation.json"
+	@echo "make mutate MODULE=postino/links.py   one module (about a minute to twenty)"
 	@echo "make validate  sam validate --lint, cfn-lint and checkov"
 	@echo "make deploy    sam deploy --guided"
 
@@ -98,6 +100,16 @@ fuzz: $(VENV)/.installed
 	POSTINO_FUZZ_EXAMPLES=2500 $(BIN)/pytest -p no:cacheprovider -s \
 	  tests/integration/test_hostile_input.py tests/integration/test_openapi_fuzz.py \
 	  --hypothesis-show-statistics
+
+# Mutation testing of the modules that guard money, safety and secrets (tests/mutate.py):
+# writes tests/mutation.json. Not part of make test (docs/testing.md: how long, one module).
+MODULE ?=
+$(VENV)/.mutmut: requirements-mutate.txt $(VENV)/.installed
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-mutate.txt
+	touch $@
+
+mutate: $(VENV)/.mutmut $(SAM)
+	$(BIN)/python -m tests.mutate $(MODULE)
 
 # The local stack under faults and killed drainers; exits non-zero on any violation.
 # make test runs a short one (tests/e2e/test_soak.py). AWS_FAULTS=1: AWS's faults too.

@@ -1,0 +1,165 @@
+"""`make mutate`: mutmut over the modules that guard money, safety and secrets, and the score
+in tests/mutation.json.
+
+mutmut names each mutant after its file's path from the project root, or from src/, and
+finds the tests that reach it by the module name they import. The layer's package lives in
+layers/common/postino and is imported as `postino`, so mutmut runs in a staged copy, .mutate/,
+where the package is src/postino. Everything else is as tracked (and as changed, not yet
+committed), and the peers' contracts are the project's own (../shared).
+
+    python -m tests.mutate                      # every module below; about an hour on 2 cores
+    python -m tests.mutate postino/links.py     # one module (a path under the package)
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = ROOT / ".mutate"
+PACKAGE = Path("layers/common/postino")
+RESULTS = ROOT / "tests" / "mutation.json"
+
+# What the issue names, as paths under the package.
+MODULES = [
+    "drain/rate_window.py",  # the rate window: planning a send's slot
+    "drain/slots.py",
+    "store/rate_window.py",  # its conditional write
+    "drain/record.py",  # the claim, and what a send's answer does to the message
+    "drain/outcomes.py",
+    "webhooks/signature.py",  # Meta's X-Hub-Signature-256
+    "webhooks/waha_signature.py",  # WAHA's X-Webhook-Hmac
+    "webhooks/receipts.py",  # the status receipts
+    "reservations/detect.py",  # a RES-… code in a message
+    "reservations/routing.py",  # the operator it goes to
+    "send/rules.py",  # the conversation rules: the 24-hour window, opt-out
+    "links.py",  # signed links
+    "senders/allowed.py",  # secret names and WAHA hosts a sender may use
+]
+# The tiers that run in-process: mutmut can only see tests that import the package.
+TESTS = ["tests/unit", "tests/integration"]
+# Mutants the tests run on longer than this are timeouts, not survivors (mutmut's default: 15).
+TIMEOUT_MULTIPLIER = 5.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="paths under postino/ (default: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--tests", nargs="+", default=TESTS, help="test paths (default: %(default)s)"
+    )
+    args = parser.parse_args()
+    modules = [m.removeprefix("postino/") for m in args.modules] or MODULES
+    started = time.monotonic()
+    stage(modules, args.tests)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    subprocess.run([*mutmut, "run", "--max-children", str(args.workers)], cwd=STAGE, check=True)
+    results = tally(modules)
+    results["minutes"] = round((time.monotonic() - started) / 60, 1)
+    if not args.modules:  # a run over one module does not replace the whole score
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "modules"}))
+    for name, counts in results["modules"].items():
+        print(f"{counts['score']:6.2f}  {name}  {counts}")
+    subprocess.run([*mutmut, "results"], cwd=STAGE, check=False)
+
+
+def stage(modules: list[str], tests: list[str]) -> None:
+    """The tracked tree, with the package also at src/postino, and mutmut's settings."""
+    shutil.rmtree(STAGE, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted, not yet committed
+        targets = [Path(name)]
+        if targets[0].is_relative_to(PACKAGE):
+            # Tests that start a process of their own (a cold start) import the layer as
+            # Lambda does, from layers/common: that copy stays as it is, never mutated.
+            targets.append(Path("src/postino") / targets[0].relative_to(PACKAGE))
+        for target in targets:
+            (STAGE / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, STAGE / target)
+    (STAGE / "shared").symlink_to((ROOT.parent / "shared").resolve())
+    # The tools make installs (the SAM CLI's Python builds the template), where tests run.
+    (STAGE / "mutants").mkdir()
+    (STAGE / "mutants" / ".tools").symlink_to(ROOT / ".tools")
+    pyproject = (STAGE / "pyproject.toml").read_text()
+    pyproject = pyproject.replace('pythonpath = ["layers/common"', 'pythonpath = ["src"')
+    settings = {
+        "source_paths": ["src"],
+        "only_mutate": [f"src/postino/{m}" for m in modules],
+        # mutmut runs the tests in .mutate/mutants/: everything the tests read goes there too.
+        "also_copy": sorted(p.name for p in STAGE.iterdir() if p.name not in ("src", "tests")),
+        "pytest_add_cli_args_test_selection": tests,
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
+        "timeout_multiplier": TIMEOUT_MULTIPLIER,
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
+    (STAGE / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
+
+
+# mutmut's exit codes (mutmut/stats.py): 1 and 3 killed, 0 survived, timeouts by signal.
+KILLED, SURVIVED, TIMEOUT = {1, 3}, {0}, {36, 24, -24, 152, 255}
+
+
+def tally(modules: list[str]) -> dict[str, Any]:
+    """Killed, survived and timed out, per module and in all. The score counts a timeout as
+    caught (the mutant never finished), and a mutant no test reaches (or left unjudged) as
+    not caught."""
+    per_module: dict[str, Counter[str]] = {}
+    for module in modules:
+        meta = json.loads((STAGE / "mutants" / "src" / "postino" / f"{module}.meta").read_text())
+        counts: Counter[str] = Counter()
+        for code in meta["exit_code_by_key"].values():
+            counts[_outcome(code)] += 1
+        per_module[f"postino/{module}"] = counts
+    total: Counter[str] = sum(per_module.values(), Counter())
+    return {
+        **_summary(total),
+        "modules": {name: _summary(counts) for name, counts in per_module.items()},
+    }
+
+
+def _outcome(code: int | None) -> str:
+    if code in KILLED:
+        return "killed"
+    if code in SURVIVED:
+        return "survived"
+    if code in TIMEOUT:
+        return "timeout"
+    return "no_tests" if code in (5, 33) else "other"
+
+
+def _summary(counts: Counter[str]) -> dict[str, float | int]:
+    caught = counts["killed"] + counts["timeout"]
+    judged = caught + counts["survived"] + counts["no_tests"] + counts["other"]
+    return {
+        "killed": counts["killed"],
+        "survived": counts["survived"],
+        "timeout": counts["timeout"],
+        "no_tests": counts["no_tests"],
+        "other": counts["other"],  # not checked, suspicious, crashed: not caught either
+        "score": round(caught / judged, 3) if judged else 0.0,
+    }
+
+
+if __name__ == "__main__":
+    if not re.fullmatch(r"3\.1[2-9].*", sys.version.split()[0]):
+        raise SystemExit("mutmut runs the tests: use the project's Python 3.12 (.venv/bin/python)")
+    main()
