@@ -23,7 +23,7 @@ NOT_YET_RECORDED_FIRST_RETRY_SECONDS = 10
 def record_handler(record: SqsRecord) -> None:
     services = get_services()
     try:
-        counts = Processor(services).process(record.body)
+        counts = Processor(services, record.sent_at).process(record.body)
     except NotYetRecorded:
         aws.sqs().change_message_visibility(
             QueueUrl=services.settings.ingest_queue_url,

@@ -277,6 +277,23 @@ def test_an_event_for_an_unknown_session_is_counted_not_failed(
     )
 
 
+def test_a_sender_made_just_before_its_sessions_first_event_hears_it(
+    api: Api, waha_peer: WahaPeer, waha_webhook: Webhook, process: Process
+) -> None:
+    # GIVEN a processor that has just read the senders (for another session's event)
+    waha_webhook(envelope("message", inbound("hello"), session="nobody"))
+    assert process() == []
+    # WHEN a new phone's sender is made, and its session's first event comes a moment later
+    waha_peer.add_session("studio", status="SCAN_QR_CODE")
+    assert api("PUT", "/v1/senders/studio", waha_sender(waha_peer.base_url, "studio")).status == 200
+    payload = {"name": "studio", "status": "SCAN_QR_CODE", "statuses": []}
+    waha_webhook(envelope("session.status", payload, session="studio"))
+    assert process() == []
+    # THEN the event is the new sender's: its session waits for a QR code, and it is paused
+    sender = api("GET", "/v1/senders/studio").body
+    assert sender["session_status"] == "SCAN_QR_CODE" and sender["paused"], sender
+
+
 def test_a_sender_the_drain_paused_for_its_session_sends_as_soon_as_it_works(
     api: Api, drain: Drain, waha_peer: WahaPeer, waha_webhook: Webhook, process: Process
 ) -> None:

@@ -29,6 +29,7 @@ class SqsRecord:
     body: str
     receipt_handle: str
     receive_count: int  # this delivery's number, from 1
+    sent_at: float = 0.0  # when it was queued (SentTimestamp), epoch seconds
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> "SqsRecord":
@@ -38,6 +39,7 @@ class SqsRecord:
             body=record["body"],
             receipt_handle=record["receiptHandle"],
             receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+            sent_at=int(attributes.get("SentTimestamp", "0")) / 1000,
         )
 
 

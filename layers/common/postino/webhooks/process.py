@@ -49,8 +49,6 @@ OUR_ID_LENGTH = 32
 # WAHA's events that carry a message: `message` (inbound only) or `message.any` (ours too).
 MESSAGE_EVENTS = ("message", "message.any")
 SENDER_CACHE_SECONDS = 60.0
-# A miss reads the senders again, but not more often than this.
-SENDER_REFRESH_SECONDS = 5.0
 
 
 class NotYetRecorded(Exception):
@@ -58,8 +56,10 @@ class NotYetRecorded(Exception):
 
 
 class Processor:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, enqueued_at: float = 0.0) -> None:
+        """`enqueued_at`: when the webhook route queued the notification (SQS's SentTimestamp)."""
         self.s = services
+        self.enqueued_at = enqueued_at
         self.counts: Counter[str] = Counter()
         # Statuses whose send the drain has not recorded yet: the rest of the body is done
         # first, then the record fails so that SQS brings it back for them (all idempotent).
@@ -262,14 +262,15 @@ class Processor:
     def _waha_sender(self, session: str) -> WahaSender | None:
         """The WAHA sender of a session (session names are unique among WAHA senders).
 
-        A sender created after the last read is looked for once more: its session's first
-        events follow its creation closely.
+        A sender made after the last read is looked for once more: its session's first events
+        follow its making closely. Only when the senders were read before the event was queued:
+        a read since then is as fresh as any (and an unknown session costs no more reads).
         """
         for fresh in (False, True):
             found = next(
                 (
                     s
-                    for s in self._senders(fresh=fresh)
+                    for s in self._senders(read_after=self.enqueued_at if fresh else None)
                     if isinstance(s, WahaSender) and s.session == session
                 ),
                 None,
@@ -329,12 +330,16 @@ class Processor:
             None,
         )
 
-    def _senders(self, *, fresh: bool = False) -> list[Sender]:
-        """All senders, read once a minute per process (a scan of a few items)."""
+    def _senders(self, *, read_after: float | None = None) -> list[Sender]:
+        """All senders, read once a minute per process (a scan of a few items), or again when
+        the last read was before `read_after`."""
         now = self.s.clock.now()
         cached = self.s.memo.get("senders")
-        limit = SENDER_REFRESH_SECONDS if fresh else SENDER_CACHE_SECONDS
-        if cached is None or now - cached[0] > limit:
+        stale = cached is not None and (
+            now - cached[0] > SENDER_CACHE_SECONDS
+            or (read_after is not None and cached[0] <= read_after)
+        )
+        if cached is None or stale:
             cached = (now, self.s.senders.all())
             self.s.memo["senders"] = cached
         senders: list[Sender] = cached[1]
