@@ -61,6 +61,26 @@ def test_a_cloud_api_sender_naming_a_stack_secret_is_refused_by_name_or_arn(
     assert api("GET", "/v1/senders/studio").status == 404
 
 
+@pytest.mark.parametrize("secret", STACK_SECRETS)
+def test_a_stack_secret_named_by_its_partial_arn_is_refused(
+    api: Api, secret: str, waha_peer: WahaPeer
+) -> None:
+    # GIVEN the ARN without its random suffix, by which Secrets Manager finds the secret too
+    # (the app secret's name, ending in "-secret", looks as if it had one)
+    partial_arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{secret}"
+    assert boto3.client("secretsmanager").get_secret_value(SecretId=partial_arn)["SecretString"]
+    # WHEN a sender names it THEN it is refused and nothing is stored
+    for settings in (
+        {"phone_number_id": "106540352242000", "access_token_secret": partial_arn},
+        waha_sender(waha_peer.base_url, "x", api_key_secret=partial_arn),
+    ):
+        result = api("PUT", "/v1/senders/x", settings)
+        assert result.status == 422, settings
+        assert result.body["error"]["code"] == "secret_not_allowed"
+    assert api("GET", "/v1/senders/x").status == 404
+    assert waha_peer.requests == []
+
+
 @pytest.mark.parametrize(
     "base_url",
     [

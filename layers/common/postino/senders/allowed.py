@@ -12,18 +12,21 @@ from postino.settings import Settings
 _ARN_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 
 
-def secret_name_of(secret: str) -> str:
-    """The name a sender's secret setting names, from a name or an ARN."""
+def secret_names_of(secret: str) -> set[str]:
+    """The names a sender's secret setting may name, from a name or an ARN. An ARN's name is
+    read with and without what looks like the random suffix: a partial ARN has none, and Secrets
+    Manager finds `…:secret:postino/meta/app-secret` though its name ends like one."""
     if secret.startswith("arn:") and ":secret:" in secret:
-        return _ARN_SUFFIX.sub("", secret.split(":secret:", 1)[1])
-    return secret
+        name = secret.split(":secret:", 1)[1]
+        return {name, _ARN_SUFFIX.sub("", name)}
+    return {secret}
 
 
 def check_sender_secret(field: str, secret: str, settings: Settings) -> None:
     """A sender's token or key: under the stack's prefix, and none of the stack's own secrets."""
-    name = secret_name_of(secret)
+    names = secret_names_of(secret)
     prefix = settings.secrets_prefix
-    if not name.startswith(prefix):
+    if not all(name.startswith(prefix) for name in names):
         raise invalid(
             field,
             f"must be the name or ARN of a Secrets Manager secret under '{prefix}', "
@@ -35,7 +38,7 @@ def check_sender_secret(field: str, secret: str, settings: Settings) -> None:
         settings.waha_hmac_key_name,
         settings.link_key_name,
     } - {""}
-    if name in stack_secrets:
+    if names & stack_secrets:
         raise invalid(
             field,
             "names one of the stack's own secrets (webhook signatures, the verify token, the "
@@ -45,9 +48,10 @@ def check_sender_secret(field: str, secret: str, settings: Settings) -> None:
 
 
 def _origin_pattern(pattern: str) -> re.Pattern[str]:
-    # `*` stands for one label of the host, or the port: never a `.`, `:`, `/` or `@`.
+    # `*` stands for one label of the host, or the port: never a `.`, `:`, `/` or `@`. Lower
+    # case, as urlsplit gives the scheme and host it is matched against.
     return re.compile(
-        "".join("[^./:@]*" if c == "*" else re.escape(c) for c in pattern.rstrip("/"))
+        "".join("[^./:@]*" if c == "*" else re.escape(c) for c in pattern.rstrip("/").lower())
     )
 
 
