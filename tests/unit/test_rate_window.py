@@ -11,6 +11,7 @@ from postino.drain.rate_window import (
     GRACE_SECONDS,
     give_back_gap,
     plan_starts,
+    prune,
     window_usage,
 )
 from postino.senders.model import Limit
@@ -152,4 +153,80 @@ def test_a_gap_given_back_is_the_one_before_its_start_unless_a_later_start_set_i
     assert logs[GAP_KEY] == second.logs[GAP_KEY]
     # AND a gap before that has passed is no gap at all
     give_back_gap(logs, second_gap, now=31)
+    assert GAP_KEY not in logs
+
+
+# ---- the edges of a window ------------------------------------------------------------------
+
+
+def test_an_entry_exactly_a_window_old_no_longer_blocks_or_counts() -> None:
+    # GIVEN a window of 2 in 10 s holding an entry of 90 and one of 95
+    limit = Limit(max=2, per_seconds=10)
+    logs = {"2/10": [90.0, 95.0]}
+    # WHEN it is looked at, at 100: the entry of 90 is exactly 10 s old
+    # THEN that one is gone from the log, and one slot of two is used, the next free at once
+    assert prune(logs, [limit], now=100) == {"2/10": [95.0]}
+    assert window_usage(logs["2/10"], limit, 100) == (1, 100)
+    # AND a moment before, it still counted
+    assert window_usage(logs["2/10"], limit, 99.5) == (2, 100)
+
+
+def test_a_paced_log_keeps_its_newest_live_entry_alone() -> None:
+    # GIVEN a per-second log holding three live entries (and one a second old)
+    logs = {"5/1": [99.0, 99.5, 99.25, 99.75]}
+    # WHEN it is pruned at 100
+    # THEN only the newest is kept: the pace follows from it alone
+    assert prune(logs, [Limit(max=5, per_seconds=1)], now=100) == {"5/1": [99.75]}
+
+
+def test_a_gap_that_ends_now_is_over() -> None:
+    logs = {"1/3600": [10.0], GAP_KEY: [100.0]}
+    assert prune(logs, [Limit(max=1, per_seconds=3600)], now=100) == {"1/3600": [10.0]}
+    assert prune(logs, [Limit(max=1, per_seconds=3600)], now=99.9) == logs
+
+
+def test_the_logs_of_a_sender_without_a_gap_hold_only_its_limits() -> None:
+    # GIVEN a sender with no gap between sends, and room for all it asks
+    limit = Limit(max=2, per_seconds=10)
+    plan = plan_starts({}, [limit], count=2, now=100, not_before=100, latest=101)
+    # THEN all start at once, nothing says when a next slot would be, and the log it writes
+    # holds its limit's entries and nothing else
+    assert plan.starts == [100, 100]
+    assert plan.next_slot_at is None
+    assert plan.logs == {"2/10": [100 + GRACE_SECONDS] * 2}
+
+
+def test_a_gap_given_back_where_none_is_left_changes_nothing() -> None:
+    # GIVEN logs whose gap has already run out (pruned away)
+    logs: dict[str, list[float]] = {"10/3600": [1.0]}
+    # WHEN a start that never happened gives its gap back
+    give_back_gap(logs, (None, 31.0), now=40)
+    # THEN there was nothing of it to give back
+    assert logs == {"10/3600": [1.0]}
+
+
+def test_a_later_gap_is_not_taken_for_the_one_given_back() -> None:
+    # GIVEN a gap end another start set half a second after the one given back
+    logs = {GAP_KEY: [31.5]}
+    give_back_gap(logs, (20.0, 31.0), now=10)
+    # THEN it stays: it is not ours
+    assert logs == {GAP_KEY: [31.5]}
+
+
+def test_a_gap_read_back_rounded_up_is_matched_within_one_millisecond_not_one_more() -> None:
+    # GIVEN a gap end of 4 ms (times this small are exact in milliseconds as floats)
+    written = 0.004
+    # WHEN the log holds it rounded up to the next millisecond, it is ours: it goes
+    logs = {GAP_KEY: [0.0045]}
+    give_back_gap(logs, (None, written), now=0)
+    assert GAP_KEY not in logs
+    # BUT a gap end a whole millisecond later is another start's
+    logs = {GAP_KEY: [0.005]}
+    give_back_gap(logs, (None, written), now=0)
+    assert logs == {GAP_KEY: [0.005]}
+
+
+def test_a_gap_given_back_to_one_that_ends_now_leaves_no_gap() -> None:
+    logs = {GAP_KEY: [31.0]}
+    give_back_gap(logs, (20.0, 31.0), now=20)
     assert GAP_KEY not in logs
