@@ -108,8 +108,12 @@ $(VENV)/.mutmut: requirements-mutate.txt $(VENV)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-mutate.txt
 	touch $@
 
+# FULL=1: with the integration tests too (hours). AGAIN=1: in the last run's stage, only what
+# it did not catch (or did not reach: a run stopped part way goes on), with today's tests.
+AGAIN ?=
+FULL ?=
 mutate: $(VENV)/.mutmut $(SAM)
-	$(BIN)/python -m tests.mutate $(MODULE)
+	$(BIN)/python -m tests.mutate $(MODULE) $(if $(FULL),--full) $(if $(AGAIN),--again)
 
 # The local stack under faults and killed drainers; exits non-zero on any violation.
 # make test runs a short one (tests/e2e/test_soak.py). AWS_FAULTS=1: AWS's faults too.

@@ -3,12 +3,18 @@ in tests/mutation.json.
 
 mutmut names each mutant after its file's path from the project root, or from src/, and
 finds the tests that reach it by the module name they import. The layer's package lives in
-layers/common/postino and is imported as `postino`, so mutmut runs in a staged copy, .mutate/,
-where the package is src/postino. Everything else is as tracked (and as changed, not yet
-committed), and the peers' contracts are the project's own (../shared).
+layers/common/postino and is imported as `postino`, so mutmut runs in a staged copy
+(.mutate/quick/ or .mutate/full/) where the package is also src/postino. Everything else is
+as tracked (and as changed, not yet committed), and the peers' contracts are the project's own.
 
-    python -m tests.mutate                      # every module below; about an hour on 2 cores
+The unit tests (and the recorder's edges, on moto) are the default: a quarter of an hour.
+With every integration test too (--full), the score can only rise, and the run takes hours
+on two cores.
+
+    python -m tests.mutate                      # every module below, the quick tests
     python -m tests.mutate postino/links.py     # one module (a path under the package)
+    python -m tests.mutate --full               # with the integration tests
+    python -m tests.mutate --again              # the last run's uncaught, with today's tests
 """
 
 import argparse
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE = ROOT / ".mutate"
+STAGES = ROOT / ".mutate"  # a stage for each selection of tests: quick/, full/
 PACKAGE = Path("layers/common/postino")
 RESULTS = ROOT / "tests" / "mutation.json"
 
@@ -44,8 +50,12 @@ MODULES = [
     "links.py",  # signed links
     "senders/allowed.py",  # secret names and WAHA hosts a sender may use
 ]
-# The tiers that run in-process: mutmut can only see tests that import the package.
-TESTS = ["tests/unit", "tests/integration"]
+# The tiers that run in-process: mutmut can only see tests that import the package. The unit
+# tests alone take minutes; with the integration tests (moto), hours: a mutant no test kills
+# runs every test that reaches it, and the drain's are reached by a hundred of moto's.
+# The recorder's work is conditional writes: its edges' tests run on moto, in a few seconds.
+QUICK = ["tests/unit", "tests/integration/test_drain_record_edges.py"]
+FULL = ["tests/unit", "tests/integration"]
 # Mutants the tests run on longer than this are timeouts, not survivors (mutmut's default: 15).
 TIMEOUT_MULTIPLIER = 5.0
 
@@ -55,27 +65,57 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", help="paths under postino/ (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
-        "--tests", nargs="+", default=TESTS, help="test paths (default: %(default)s)"
+        "--full",
+        action="store_true",
+        help="the integration tests too (hours, not minutes): a score that can only rise",
+    )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="in the last run's stage, with the tree's tests as they are now: only the mutants "
+        "that run did not catch, or had not reached when it stopped",
     )
     args = parser.parse_args()
     modules = [m.removeprefix("postino/") for m in args.modules] or MODULES
+    tests = FULL if args.full else QUICK
+    stage = STAGES / ("full" if args.full else "quick")
     started = time.monotonic()
-    stage(modules, args.tests)
+    prepare(stage, modules, tests, fresh=not args.again)
     mutmut = [sys.executable, "-m", "mutmut"]
-    subprocess.run([*mutmut, "run", "--max-children", str(args.workers)], cwd=STAGE, check=True)
-    results = tally(modules)
-    results["minutes"] = round((time.monotonic() - started) / 60, 1)
+    run = [*mutmut, "run", "--max-children", str(args.workers)]
+    names = uncaught(stage, modules) if args.again else []
+    subprocess.run([*run, *names], cwd=stage, check=True)
+    results = {"tests": tests, **tally(stage, modules)}
+    minutes = round((time.monotonic() - started) / 60, 1)
+    if args.again and RESULTS.exists():
+        results["minutes"] = json.loads(RESULTS.read_text()).get("minutes")
+        results["minutes_again"] = minutes
+    else:
+        results["minutes"] = minutes
     if not args.modules:  # a run over one module does not replace the whole score
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "modules"}))
     for name, counts in results["modules"].items():
         print(f"{counts['score']:6.2f}  {name}  {counts}")
-    subprocess.run([*mutmut, "results"], cwd=STAGE, check=False)
+    subprocess.run([*mutmut, "results"], cwd=stage, check=False)
 
 
-def stage(modules: list[str], tests: list[str]) -> None:
-    """The tracked tree, with the package also at src/postino, and mutmut's settings."""
-    shutil.rmtree(STAGE, ignore_errors=True)
+def uncaught(stage: Path, modules: list[str]) -> list[str]:
+    """The names of the last run's mutants that no test killed and that did not time out."""
+    return [
+        name
+        for module in modules
+        for name, code in _exit_codes(stage, module).items()
+        if _outcome(code) not in ("killed", "timeout")
+    ]
+
+
+def prepare(stage: Path, modules: list[str], tests: list[str], *, fresh: bool) -> None:
+    """The tracked tree, with the package also at src/postino, and mutmut's settings. Not
+    fresh: copied over the last stage, where mutmut keeps its results (a file copied keeps its
+    time, so mutmut makes new mutants only for a source that changed)."""
+    if fresh:
+        shutil.rmtree(stage, ignore_errors=True)
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=ROOT,
@@ -93,47 +133,51 @@ def stage(modules: list[str], tests: list[str]) -> None:
             # Lambda does, from layers/common: that copy stays as it is, never mutated.
             targets.append(Path("src/postino") / targets[0].relative_to(PACKAGE))
         for target in targets:
-            (STAGE / target).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, STAGE / target)
-    (STAGE / "shared").symlink_to((ROOT.parent / "shared").resolve())
-    # The tools make installs (the SAM CLI's Python builds the template), where tests run.
-    (STAGE / "mutants").mkdir()
-    (STAGE / "mutants" / ".tools").symlink_to(ROOT / ".tools")
-    pyproject = (STAGE / "pyproject.toml").read_text()
+            (stage / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, stage / target)
+    if fresh:
+        (stage / "shared").symlink_to((ROOT.parent / "shared").resolve())
+        # The tools make installs (the SAM CLI's Python builds the template), where tests run.
+        (stage / "mutants").mkdir()
+        (stage / "mutants" / ".tools").symlink_to(ROOT / ".tools")
+    pyproject = (stage / "pyproject.toml").read_text()
     pyproject = pyproject.replace('pythonpath = ["layers/common"', 'pythonpath = ["src"')
     settings = {
         "source_paths": ["src"],
         "only_mutate": [f"src/postino/{m}" for m in modules],
         # mutmut runs the tests in .mutate/mutants/: everything the tests read goes there too.
-        "also_copy": sorted(p.name for p in STAGE.iterdir() if p.name not in ("src", "tests")),
+        "also_copy": sorted(p.name for p in stage.iterdir() if p.name not in ("src", "tests")),
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q"],
         "timeout_multiplier": TIMEOUT_MULTIPLIER,
     }
     lines = [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
-    (STAGE / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
+    (stage / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
 
 
 # mutmut's exit codes (mutmut/stats.py): 1 and 3 killed, 0 survived, timeouts by signal.
 KILLED, SURVIVED, TIMEOUT = {1, 3}, {0}, {36, 24, -24, 152, 255}
 
 
-def tally(modules: list[str]) -> dict[str, Any]:
+def tally(stage: Path, modules: list[str]) -> dict[str, Any]:
     """Killed, survived and timed out, per module and in all. The score counts a timeout as
     caught (the mutant never finished), and a mutant no test reaches (or left unjudged) as
     not caught."""
-    per_module: dict[str, Counter[str]] = {}
-    for module in modules:
-        meta = json.loads((STAGE / "mutants" / "src" / "postino" / f"{module}.meta").read_text())
-        counts: Counter[str] = Counter()
-        for code in meta["exit_code_by_key"].values():
-            counts[_outcome(code)] += 1
-        per_module[f"postino/{module}"] = counts
+    per_module = {
+        f"postino/{module}": Counter(_outcome(code) for code in _exit_codes(stage, module).values())
+        for module in modules
+    }
     total: Counter[str] = sum(per_module.values(), Counter())
     return {
         **_summary(total),
         "modules": {name: _summary(counts) for name, counts in per_module.items()},
     }
+
+
+def _exit_codes(stage: Path, module: str) -> dict[str, int | None]:
+    meta = stage / "mutants" / "src" / "postino" / f"{module}.meta"
+    codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    return codes
 
 
 def _outcome(code: int | None) -> str:
