@@ -19,7 +19,7 @@ from postino.webhooks.signature import sign
 from tests.conftest import VERIFY_TOKEN, sqs_depth
 from tests.support.events import FakeLambdaContext, HttpResult, as_http, function_url_event
 from tests.support.functions import load_function
-from tests.support.stack_secrets import UNSET, take_refused_reads_of, unset_secret
+from tests.support.stack_secrets import UNSET, assert_named_as_missing, unset_secret
 from tests.support.webhooks import (
     APP_SECRET,
     inbound,
@@ -202,11 +202,7 @@ def test_without_the_app_secret_every_signature_is_a_401_and_nothing_is_queued(
         }
     # AND nothing is queued, and the log names the secret to create
     assert ingest_depth(services) == 0
-    take_refused_reads_of(name)
-    assert any(
-        r.getMessage() == "webhook secret unavailable" and getattr(r, "secret_name", None) == name
-        for r in caplog.records
-    )
+    assert_named_as_missing(name, caplog.records)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """A stack secret as an operator can leave it: the template names each secret but creates none
 (README: `aws secretsmanager create-secret`), and Secrets Manager takes no empty value."""
 
+import logging
+
 import boto3
 
 from local import iam
@@ -26,3 +28,12 @@ def take_refused_reads_of(name: str) -> None:
         d.action == "secretsmanager:GetSecretValue" and d.resource.endswith(f":secret:{name}")
         for d in denied
     ), denied
+
+
+def assert_named_as_missing(name: str, records: list[logging.LogRecord]) -> None:
+    """The function's log names the secret to create; AWS refused no read but of it."""
+    take_refused_reads_of(name)
+    assert any(
+        r.getMessage() == "webhook secret unavailable" and getattr(r, "secret_name", None) == name
+        for r in records
+    )
