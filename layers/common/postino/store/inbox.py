@@ -183,19 +183,14 @@ class InboxStore:
 
     def listed(self, kind: str) -> list[dict[str, Any]]:
         """Every item of a kind, in order of `listed_as` (a user's routing: tens, not millions)."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "by_list",
-            "KeyConditionExpression": "list_pk = :pk",
-            "ExpressionAttributeValues": {":pk": serialise(routing_list_key(kind))},
-        }
-        items: list[dict[str, Any]] = []
-        while True:
-            response = aws.dynamodb().query(**query)
-            items += [from_item(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return items
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        paginator = aws.dynamodb().get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table,
+            IndexName="by_list",
+            KeyConditionExpression="list_pk = :pk",
+            ExpressionAttributeValues={":pk": serialise(routing_list_key(kind))},
+        )
+        return [from_item(item) for page in pages for item in page.get("Items", [])]
 
     # ---- reservations ------------------------------------------------------------------------
 
