@@ -120,6 +120,30 @@ function refuseInForm(form, error, fieldOf = (field) => field) {
   });
 }
 
+// A refresh that runs one at a time: asked for while it runs (an event, a save), it runs once
+// more when it ends, so that what changed meanwhile shows; never two at once.
+function oneAtATime(refresh) {
+  let busy = false;
+  let again = false;
+  const run = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      await refresh();
+    } finally {
+      busy = false;
+    }
+    if (again) {
+      again = false;
+      await run();
+    }
+  };
+  return run;
+}
+
 function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {

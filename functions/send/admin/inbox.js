@@ -5,8 +5,6 @@
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]+)\s*\}\}/g;
 const inbox = {
-  busy: false,
-  again: false,
   senders: null, // the filter's sender names, read once
   items: new Map(), // "sender contact" -> the conversation as last listed
   open: null, // the open conversation's key
@@ -67,13 +65,9 @@ function conversationRow(c) {
   return row;
 }
 
-async function refreshInbox() {
+// (an event that came in mid-refresh: read once more when this one ends)
+const refreshInbox = oneAtATime(async () => {
   if (!apiKey()) return;
-  if (inbox.busy) {
-    inbox.again = true; // an event came in mid-refresh: read once more when this one ends
-    return;
-  }
-  inbox.busy = true;
   try {
     if (!inbox.senders) {
       inbox.senders = (await api("GET", "/v1/senders")).items.map((s) => s.name);
@@ -89,14 +83,8 @@ async function refreshInbox() {
     if (inbox.open) await loadConversation();
   } catch (error) {
     showError(error);
-  } finally {
-    inbox.busy = false;
   }
-  if (inbox.again) {
-    inbox.again = false;
-    await refreshInbox();
-  }
-}
+});
 
 function inboxHeard(event) {
   // A conversation changed (a message in, or read elsewhere): the list says where it goes now.

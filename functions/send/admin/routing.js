@@ -5,8 +5,6 @@
 "use strict";
 
 const routingData = {
-  busy: false,
-  again: false,
   senders: [], // [{name, provider}]
   groups: new Map(), // WAHA sender -> its groups, read once a page
 };
@@ -27,12 +25,8 @@ function target(t) {
   return t ? ` · ${t.to} from ${t.sender}` : "";
 }
 
-async function refreshRouting() {
-  if (routingData.busy) {
-    routingData.again = true; // a save while a refresh runs: its entry shows in the next
-    return;
-  }
-  routingData.busy = true;
+// (a save while a refresh runs: its entry shows in the next)
+const refreshRouting = oneAtATime(async () => {
   try {
     routingData.senders = (await api("GET", "/v1/senders")).items;
     fillTargetSenders();
@@ -43,14 +37,8 @@ async function refreshRouting() {
     if (chosen) pick.value = chosen;
   } catch (error) {
     showError(error);
-  } finally {
-    routingData.busy = false;
   }
-  if (routingData.again) {
-    routingData.again = false;
-    await refreshRouting();
-  }
-}
+});
 
 async function paintList(id, path, keyOf, textOf) {
   const items = (await api("GET", path)).items;
