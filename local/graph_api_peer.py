@@ -3,7 +3,6 @@ Meta's published schema. Tests use it as the far end of the Cloud API provider; 
 stack grows it into the Meta sandbox.
 """
 
-import hashlib
 import json
 import random
 import secrets
@@ -18,45 +17,10 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from jsonschema import Draft202012Validator
-
+from local.graph_api_errors import ERROR_HTTP_STATUS, graph_error
+from local.graph_api_media import MEDIA_DOWNLOAD_PATH, MediaFile, media_answer
 from local.http_server import LocalHttpServer
 from local.meta_contract import MetaContract
-
-# Meta's own titles for the codes Postino reacts to.
-ERROR_TITLES: dict[int, str] = {
-    0: "AuthException",
-    1: "API Unknown",
-    2: "API Service",
-    4: "API Too Many Calls",
-    100: "Invalid parameter",
-    190: "Invalid OAuth access token",
-    368: "Temporarily blocked for policies violations",
-    80007: "Rate limit issues",
-    130429: "Rate limit hit",
-    131000: "Something went wrong",
-    131005: "Access denied",
-    131016: "Service unavailable",
-    131026: "Message undeliverable",
-    131031: "Account has been locked",
-    131047: "Re-engagement message",
-    131048: "Spam rate limit hit",
-    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
-    131056: "(Business Account, Consumer Account) pair rate limit hit",
-}
-# The HTTP status Meta answers each code with (400 for the rest).
-ERROR_HTTP_STATUS: dict[int, int] = {
-    190: 401,
-    0: 401,
-    4: 429,
-    80007: 429,
-    130429: 429,
-    131056: 429,
-    1: 500,
-    2: 503,
-    131000: 500,
-    131016: 503,
-}
 
 
 @dataclass(frozen=True)
@@ -85,33 +49,6 @@ class Fault:
     details: str = "Injected by the Graph API peer"
     # Only requests whose path holds this (e.g. "/whatsapp_business/attachments"); None: sends.
     match_path: str | None = None
-
-
-def graph_error(code: int, details: str, message: str | None = None) -> dict[str, Any]:
-    return {
-        "error": {
-            "message": message or f"({'#' + str(code)}) {ERROR_TITLES.get(code, 'Error')}",
-            "type": "OAuthException",
-            "code": code,
-            "error_data": {"messaging_product": "whatsapp", "details": details},
-            "error_user_title": ERROR_TITLES.get(code, "Error"),
-            "error_user_msg": details,
-            "fbtrace_id": secrets.token_urlsafe(16),
-        }
-    }
-
-
-# Where the peer serves a media file's bytes, as Meta's CDN (lookaside.fbsbx.com) does.
-MEDIA_DOWNLOAD_PATH = "/whatsapp_business/attachments/"
-MEDIA_INFO_PATH = "/{Version}/{Media-ID}"
-
-
-@dataclass(frozen=True)
-class MediaFile:
-    """A customer's file, as Meta keeps it for a media id; also the download's answer."""
-
-    data: bytes
-    mime_type: str
 
 
 @dataclass
@@ -304,7 +241,7 @@ class GraphApiPeer:
         if method == "GET" and (
             path.startswith(MEDIA_DOWNLOAD_PATH) or (len(parts) == 2 and parts[1] in self.media)
         ):
-            return self._media(path, parts, headers)
+            return self._media(path, headers)
         if method == "GET" and len(parts) == 3 and parts[2] == "message_templates":
             if not self._authorised(headers):
                 return 401, graph_error(190, "The access token is missing or invalid."), [], None
@@ -353,45 +290,17 @@ class GraphApiPeer:
         )
 
     def _media(
-        self, path: str, parts: list[str], headers: dict[str, str]
+        self, path: str, headers: dict[str, str]
     ) -> tuple[int, Any, list[str], Fault | None]:
-        """Retrieve Media URL (checked against Meta's spec), or the download it names."""
+        """Retrieve Media URL, or the download it names (graph_api_media.py)."""
         if not self._authorised(headers):
             return 401, graph_error(190, "The access token is missing or invalid."), [], None
         fault = self._take_fault(None, path)
         if fault is not None:
             status = fault.http_status or 500
             return (status, graph_error(fault.error_code or 131000, fault.details), [], fault)
-        query = parse_qs(urlsplit(path).query)
-        if path.startswith(MEDIA_DOWNLOAD_PATH):
-            found = self.media.get(query.get("mid", [""])[0])
-            if found is None:
-                return 404, graph_error(100, "No such media (or its URL expired)"), [], None
-            return 200, found, [], None
-        unknown = sorted(set(query) - {"phone_number_id"})
-        if unknown:
-            problems = [f"{MEDIA_INFO_PATH}: unknown query parameter {name!r}" for name in unknown]
-            return 400, graph_error(100, "; ".join(problems)), problems, None
-        media_id = parts[1]
-        found = self.media[media_id]
         origin = self.media_url_origin or self.base_url
-        info = {
-            "messaging_product": "whatsapp",
-            "url": f"{origin}{MEDIA_DOWNLOAD_PATH}?mid={media_id}&ext=1&hash=sandbox",
-            "mime_type": found.mime_type,
-            "sha256": hashlib.sha256(found.data).hexdigest(),
-            "file_size": str(len(found.data)),
-            "id": media_id,
-        }
-        problems = self._media_info_problems(info)
-        if problems:  # the peer must speak the spec too
-            return 500, graph_error(1, "; ".join(problems)), problems, None
-        return 200, info, [], None
-
-    def _media_info_problems(self, body: dict[str, Any]) -> list[str]:
-        operation = self.contract.spec["paths"][MEDIA_INFO_PATH]["get"]
-        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-        return [error.message for error in Draft202012Validator(schema).iter_errors(body)]
+        return (*media_answer(path, self.media, origin, self.contract), None)
 
 
 def _is_read_receipt(body: Any) -> bool:

@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from local.aws_faults import AwsFaults, sandbox_answer
-from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest, graph_error
+from local.graph_api_errors import graph_error
+from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest
 from postino.observability import mask_phone
 from postino.webhooks.signature import sign
 
