@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bench.virtual_aws.clock import PEER, VirtualAws
 from postino.messages.model import Message
-from postino.providers.base import Accepted, Progress, SenderUnavailable, SendResult
+from postino.providers.base import Accepted, OnWire, Progress, SenderUnavailable, SendResult
 from postino.providers.router import ProviderRouter
 from postino.senders.model import Sender
 
@@ -30,7 +30,11 @@ class VirtualCloudApi(ProviderRouter):
     def warm(self, sender: Sender) -> SenderUnavailable | None:
         return None
 
-    def send(self, sender: Sender, message: Message, progress: Progress) -> SendResult:
+    def send(
+        self, sender: Sender, message: Message, progress: Progress, on_wire: OnWire | None = None
+    ) -> SendResult:
+        if on_wire is not None:
+            on_wire()  # the call's start is its wire here
         with self._lock:
             self.sends.append(PeerSend(self.aws.clock.now(), sender.name, message.id))
             wamid = f"wamid.virtual{next(self._wamids)}"

@@ -422,6 +422,31 @@ def test_a_send_that_misses_its_slot_gives_its_reservations_back_and_goes_later(
     assert sum(len(entries) for entries in pair_log.values()) == 1
 
 
+def test_a_send_held_up_between_its_slot_and_the_wire_takes_a_new_slot_and_goes_once(
+    api: Api, drain: Drain, services: Services, peer: GraphApiPeer
+) -> None:
+    # GIVEN a send thread that wakes in time for its slot, then is held up for a second before
+    # its request is written (a starved process: the peer would count it in a later second)
+    held_until: list[float] = []
+
+    def hold_up_once(request: httpx.Request) -> None:
+        if request.url.path.endswith("/messages") and not held_until:
+            time.sleep(1.0)
+            held_until.append(time.time())
+
+    services.provider.cloud_api.http.event_hooks["request"].append(hold_up_once)
+    message_id = api("POST", "/v1/messages", text()).body["id"]
+    # WHEN the drain runs
+    report = drain()
+    # THEN the late request was kept back, and sent once, in a slot reserved after the hold-up
+    # (a busy machine may add late wake-ups of its own)
+    assert report["late_wakeups"] >= 1 and report["missed_slot"] == 0
+    [sent] = peer.sent_messages()
+    assert sent.received_at >= held_until[0] + CLAIM_LEAD_SECONDS
+    message = api("GET", f"/v1/messages/{message_id}").body
+    assert message["status"] == "sent" and message["attempts"] == 1
+
+
 def test_waiting_for_the_window_never_spends_the_redrive_budget(
     api: Api, services: Services, peer: GraphApiPeer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 from postino.drain.outcomes import decide
 from postino.drain.record import Recorder
-from postino.drain.slots import Slots
+from postino.drain.slots import LATE_RETRIES, Slots
 from postino.drain.state import Held
 from postino.messages.model import WAITING, Message, Phase, Status, event
 from postino.outbox import Delivery, QueuedRef
-from postino.providers.base import Accepted, Progress
+from postino.providers.base import Accepted, Progress, SendResult, SlotMissed
 from postino.senders.model import Sender
 from postino.services import Services
 from postino.store.messages import StaleState
@@ -49,17 +49,39 @@ class SendOne:
             self.recorder.on_stale(delivery, ref, stale.current)
             return
         self.slots.claimed_in(clock.now() - now)
-        if not ref.forced and not self.slots.wait_for_slot(
-            sender, ref, start, reached_late=reached_late
-        ):
+        result = self._send_in_slot(sender, held, message, start, reached_late=reached_late)
+        if result is None:
             self.recorder.give_back(message, delivery)
             return
-        result = self.s.provider.send(sender, message, self._progress(message, delivery))
         decision = decide(result, message, clock.now(), self.s.rng)
         if isinstance(result, Accepted):
             self.recorder.sent(message, delivery, result)
         else:
             self.recorder.outcome(message, delivery, decision)
+
+    def _send_in_slot(
+        self, sender: Sender, held: Held, message: Message, start: float, *, reached_late: bool
+    ) -> SendResult | None:
+        """Send inside the slot at `start`, or a later one if that one is missed; None if every
+        slot was missed (each given back), and nothing was sent."""
+        progress = self._progress(message, held.delivery)
+        if held.ref.forced:
+            return self.s.provider.send(sender, message, progress)
+        for attempt in range(LATE_RETRIES):
+            inside = self.slots.wait_for_slot(sender, held.ref, start, reached_late=reached_late)
+            if inside is None:
+                return None
+            try:
+                return self.s.provider.send(sender, message, progress, self.slots.on_wire(inside))
+            except SlotMissed:
+                # Held up between waking in time and the wire: not sent, so a new slot.
+                again = self.slots.missed(
+                    sender, held.ref, inside, reached_late=False, again=attempt + 1 < LATE_RETRIES
+                )
+                if again is None:
+                    return None
+                start, reached_late = again, True
+        return None
 
     def _claim(self, delivery: Delivery, ref: QueuedRef, now: float) -> Message:
         """queued → sending, by this copy; StaleState if the message is not this copy's to send."""

@@ -14,6 +14,7 @@ from postino.drain.targets import shards_for
 from postino.messages.model import WAITING, Phase, event
 from postino.observability import logger, metrics
 from postino.outbox import QueuedRef
+from postino.providers.base import OnWire, SlotMissed
 from postino.senders.model import Limit, Sender, WahaSender
 from postino.services import Services
 from postino.store.messages import StaleState
@@ -185,33 +186,55 @@ class Slots:
 
     def wait_for_slot(
         self, sender: Sender, ref: QueuedRef, start: float, *, reached_late: bool
-    ) -> bool:
-        """Sleep until the slot starts; True if we are inside it, reserving again when late.
+    ) -> float | None:
+        """Sleep until the slot starts; the start of the slot we are inside, reserving again
+        when late (a later one then), or None.
 
-        On False, every entry reserved for this send has been given back.
+        On None, every entry reserved for this send has been given back.
         """
         clock = self.s.clock
         for attempt in range(LATE_RETRIES):
             clock.sleep(start - clock.now())
-            # Half the grace for us to be late, half for the trip to the peer.
-            if clock.now() <= start + self.grace / 2:
+            if self.inside(start):
                 with self.state.lock:
                     self._gaps.pop(start, None)
                     self.lead = max(CLAIM_LEAD_SECONDS, self.lead * LEAD_SHRINK)
-                return True
-            with self.state.lock:
-                self.state.report.late_wakeups += 1
-                # A longer lead cures a claim reached late; a claim write that took longer than
-                # most (already in its deviation) or a thread that overslept, it does not.
-                if reached_late:
-                    self.lead = min(self.lead * 2, MAX_CLAIM_LEAD_SECONDS)
-            reached_late = True  # the slot reserved again: its writes must fit in the lead
-            self.release(sender, ref, start)
-            retried = self._reserve_again(sender, ref) if attempt + 1 < LATE_RETRIES else None
+                return start
+            retried = self.missed(
+                sender, ref, start, reached_late=reached_late, again=attempt + 1 < LATE_RETRIES
+            )
             if retried is None:
-                return False
+                return None
+            reached_late = True  # the slot reserved again: its writes must fit in the lead
             start = retried
-        return False
+        return None
+
+    def inside(self, start: float) -> bool:
+        # Half the grace for us to be late, half for the trip to the peer.
+        return self.s.clock.now() <= start + self.grace / 2
+
+    def on_wire(self, start: float) -> OnWire:
+        """The check a Cloud API send makes as its first byte is about to leave."""
+
+        def check() -> None:
+            if not self.inside(start):
+                raise SlotMissed
+
+        return check
+
+    def missed(
+        self, sender: Sender, ref: QueuedRef, start: float, *, reached_late: bool, again: bool
+    ) -> float | None:
+        """A claimed send too late for its slot: give the slot back, and if `again`, the start
+        of a fresh one (sender and pair) if one is near. None: it holds no slot."""
+        with self.state.lock:
+            self.state.report.late_wakeups += 1
+            # A longer lead cures a claim reached late; a claim write that took longer than
+            # most (already in its deviation) or a thread that overslept, it does not.
+            if reached_late:
+                self.lead = min(self.lead * 2, MAX_CLAIM_LEAD_SECONDS)
+        self.release(sender, ref, start)
+        return self._reserve_again(sender, ref) if again else None
 
     def _reserve_again(self, sender: Sender, ref: QueuedRef) -> float | None:
         """A fresh slot (sender and pair) for a claimed send that missed its own, if one is near."""

@@ -32,7 +32,8 @@ class DrainReport:
     sent: int = 0
     deferred: int = 0
     skipped: int = 0
-    # Send threads that woke too late for their slot (a busy machine) and reserved again.
+    # Sends too late for their slot (a busy machine), woken late or held up before the wire,
+    # that gave it back and reserved again.
     late_wakeups: int = 0
     # Claimed but too late for their slot every time: back on the queue, not attempts.
     missed_slot: int = 0

@@ -55,6 +55,14 @@ SendResult = Accepted | Rejected | NotSent | OutcomeUnknown | SenderUnavailable
 # A provider reports the steps of a send (WAHA's human-like phases) for the message's timeline.
 Progress = Callable[[Phase, dict[str, Any]], None]
 
+# Called the moment before a request's first byte is written; raises SlotMissed to keep it back.
+OnWire = Callable[[], None]
+
+
+class SlotMissed(Exception):
+    """Raised by an OnWire check: the request was about to leave after its slot, and was not
+    sent (not a byte written). The send takes another slot."""
+
 
 def no_progress(phase: Phase, detail: dict[str, Any]) -> None:
     """For sends nobody watches step by step."""

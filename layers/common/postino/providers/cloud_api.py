@@ -1,6 +1,7 @@
 """Meta's WhatsApp Cloud API: POST /{version}/{phone_number_id}/messages."""
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from postino.model import Model
 from postino.providers.base import (
     Accepted,
     NotSent,
+    OnWire,
     OutcomeUnknown,
     Progress,
     Rejected,
@@ -86,7 +88,14 @@ class CloudApiProvider:
             token: str = aws.secret(sender.access_token_secret, max_age=TOKEN_MAX_AGE_SECONDS)
         return token
 
-    def send(self, sender: CloudApiSender, message: Message, progress: Progress) -> SendResult:
+    def send(
+        self,
+        sender: CloudApiSender,
+        message: Message,
+        progress: Progress,
+        on_wire: OnWire | None = None,
+    ) -> SendResult:
+        """Raises SlotMissed, with nothing sent, when `on_wire` says the slot has passed."""
         token = self._token(sender)
         url = f"{self.base_url}/{self.version}/{sender.phone_number_id}/messages"
         try:
@@ -94,6 +103,7 @@ class CloudApiProvider:
                 url,
                 json=request_body(message),
                 headers={"Authorization": f"Bearer {token}"},
+                extensions={"trace": before_the_wire(on_wire)} if on_wire else None,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
             return NotSent(type(error).__name__)
@@ -112,6 +122,29 @@ class CloudApiProvider:
         except httpx.TransportError:
             return False
         return response.is_success
+
+
+def before_the_wire(on_wire: OnWire) -> Callable[[str, dict[str, Any]], None]:
+    """An httpx trace hook that calls `on_wire` at the last moment a send can be kept back for
+    nothing: before a new connection is opened, or before the headers go out on one kept open.
+
+    A check any earlier (the drain's, on waking for its slot) leaves the request's building and
+    the pool's hand-over to happen after it, unchecked: a process starved there (a busy host, a
+    throttled CPU) sends late, and the peer counts the late send in the next sends' second
+    (postino/drain/rate_window.py). Not again after a connect: a send kept back then would throw
+    the new connection away, and its next try would open another, late again by as much.
+    """
+    connecting = False
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        nonlocal connecting
+        if event == "connection.connect_tcp.started":
+            connecting = True
+            on_wire()
+        elif event.endswith("send_request_headers.started") and not connecting:
+            on_wire()  # "http11.send_request_headers.started", or http2's
+
+    return trace
 
 
 def parse_response(response: httpx.Response) -> SendResult:

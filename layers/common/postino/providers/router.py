@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from postino.messages.model import Message
-from postino.providers.base import Progress, SenderUnavailable, SendResult
+from postino.providers.base import OnWire, Progress, SenderUnavailable, SendResult
 from postino.senders.model import CloudApiSender, Sender
 
 if TYPE_CHECKING:
@@ -56,9 +56,14 @@ class ProviderRouter:
             return self.cloud_api.warm(sender)
         return self.waha.warm(sender)
 
-    def send(self, sender: Sender, message: Message, progress: Progress) -> SendResult:
+    def send(
+        self, sender: Sender, message: Message, progress: Progress, on_wire: OnWire | None = None
+    ) -> SendResult:
+        """`on_wire` keeps a Cloud API send from leaving after its slot (SlotMissed). A WAHA
+        send's slot is the start of seconds of reading and typing, spaced by its gap: its steps'
+        timing is its own, not a rate the peer counts to the millisecond."""
         if isinstance(sender, CloudApiSender):
-            return self.cloud_api.send(sender, message, progress)
+            return self.cloud_api.send(sender, message, progress, on_wire)
         return self.waha.send(sender, message, progress)
 
     def mark_read(self, sender: Sender, wamid: str, chat: str) -> bool:
