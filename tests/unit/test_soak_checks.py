@@ -64,8 +64,8 @@ def test_a_crowded_second_lists_its_sends_with_how_long_after_their_claim_each_a
     lines = found[0].splitlines()
     assert lines[0].startswith("default: 2 sends in one second (limit 1), first at 00:01:40.000")
     assert lines[1:] == [
-        "    00:01:40.000 m1 HTTP 200, claimed 0.200 s before",
-        "    00:01:40.500 m2abcdef HTTP 200, claimed 0.900 s before",
+        "    00:01:40.000 …m1 HTTP 200, claimed 0.200 s before",
+        "    00:01:40.500 …abcdefgh HTTP 200, claimed 0.900 s before",
     ]
 
 
