@@ -23,6 +23,7 @@ from postino.ids import new_message_id
 from postino.messages.model import Message, Phase, Status, event
 from postino.observability import metrics
 from postino.outbox import Delivery, QueuedRef
+from postino.providers.base import SlotMissed
 from postino.senders.model import CloudApiSender, Limit, SecondsRange, Sender, WahaSender
 from postino.settings import Settings
 from postino.store.rate_window import RateWindowStore, pair_window_key
@@ -419,6 +420,59 @@ def test_a_late_thread_whose_person_has_no_slot_near_gives_up_and_leaves_the_per
         "1/6": [pytest.approx(next_start + GRACE, abs=0.001)]
     }
     assert timing.state.report.late_wakeups == 1
+
+
+# ---- the check at the wire ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("late_by", "kept_back"), [(0.0, False), (GRACE / 2, False), (GRACE, True)]
+)
+def test_a_send_at_the_wire_is_kept_back_only_once_past_half_the_grace(
+    late_by: float, kept_back: bool
+) -> None:
+    drainer = Drainer()
+    timing = slots(drainer)
+    check = timing.on_wire(START)
+    drainer.clock.advance(late_by)
+    if kept_back:
+        with pytest.raises(SlotMissed):
+            check()
+    else:
+        check()
+
+
+def test_a_send_kept_back_at_the_wire_gives_its_slot_back_and_takes_the_next() -> None:
+    # GIVEN a send inside its slot, held up until after it
+    drainer = Drainer()
+    timing = slots(drainer)
+    sender = cloud_api(Limit(max=1, per_seconds=60))
+    start = reserved(timing, sender)
+    drainer.clock.advance(start + GRACE - drainer.clock.now())
+    # WHEN it is kept back at the wire
+    again = timing.missed(sender, ref(), start, reached_late=False, again=True)
+    # THEN it holds a fresh slot, a lead from now, in both windows, and only that one; the lead
+    # (which a hold-up after waking does not cure) is unchanged
+    now = drainer.clock.now()
+    assert again is not None and again == pytest.approx(now + CLAIM_LEAD_SECONDS)
+    assert timing.state.report.late_wakeups == 1 and timing.lead == CLAIM_LEAD_SECONDS
+    windows = VirtualRateWindows(drainer.table)
+    entry = [pytest.approx(again + GRACE, abs=0.001)]
+    assert windows.read("sender#shop", sender.limits, now) == {"1/60": entry}
+    assert windows.read(pair_window_key("shop", "p1"), [PAIR], now) == {"1/6": entry}
+
+
+def test_a_send_kept_back_on_its_last_try_holds_no_slot() -> None:
+    drainer = Drainer()
+    timing = slots(drainer)
+    sender = cloud_api(Limit(max=1, per_seconds=60))
+    start = reserved(timing, sender)
+    assert timing.missed(sender, ref(), start, reached_late=True, again=False) is None
+    now = drainer.clock.now()
+    windows = VirtualRateWindows(drainer.table)
+    assert windows.read("sender#shop", sender.limits, now) == {"1/60": []}
+    assert windows.read(pair_window_key("shop", "p1"), [PAIR], now) == {"1/6": []}
+    assert timing.lead == CLAIM_LEAD_SECONDS * 2  # a claim reached late: a longer lead
 
 
 def test_a_pair_slot_of_a_person_allowed_several_an_hour_takes_one_of_them() -> None:
