@@ -3,6 +3,7 @@ Meta's published schema. Tests use it as the far end of the Cloud API provider; 
 stack grows it into the Meta sandbox.
 """
 
+import io
 import json
 import random
 import secrets
@@ -17,6 +18,8 @@ from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from local import arrival_stamps
+from local.arrival_stamps import StampedReader
 from local.graph_api_errors import ERROR_HTTP_STATUS, graph_error
 from local.graph_api_media import MEDIA_DOWNLOAD_PATH, MediaFile, media_answer
 from local.http_server import LocalHttpServer
@@ -84,6 +87,8 @@ class GraphApiPeer:
         self._state = _State()
         self._lock = threading.Lock()
         self._server = LocalHttpServer((host, port), _handler_for(self))
+        if clock is time.time and arrival_stamps.SUPPORTED:
+            arrival_stamps.stamp_arrivals(self._server.socket)
         self._thread: threading.Thread | None = None
 
     @property
@@ -333,12 +338,25 @@ def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
         def do_DELETE(self) -> None:
             self._handle()
 
+        stamps: StampedReader | None = None
+
+        def setup(self) -> None:
+            super().setup()
+            # On the real clock, a request is stamped when it reached the host (see
+            # local/arrival_stamps.py); a test's simulated clock is read as it is.
+            if peer.clock is time.time and arrival_stamps.SUPPORTED:
+                self.stamps = StampedReader(self.connection)
+                self.rfile = io.BufferedReader(self.stamps)
+
         def _handle(self) -> None:
-            received_at = peer.clock()
+            arrived = self.stamps.arrived() if self.stamps else None
+            received_at = arrived or peer.clock()
             peer._enter()
             try:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if self.stamps:
+                    self.stamps.arrived()  # its body's packets: not the next request's arrival
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, response, problems, fault = peer.answer(
                     self.command, self.path, headers, raw

@@ -1,11 +1,15 @@
 """The Graph API peer answers like Meta and checks what it is sent."""
 
+import json
+import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
+from local import arrival_stamps
 from local.graph_api_peer import Fault, GraphApiPeer
 from local.meta_contract import MetaContract
 
@@ -125,3 +129,53 @@ def test_templates_are_served_in_pages_that_follow_next(graph: GraphApiPeer) -> 
         == 404
     )
     assert httpx.get(f"{graph.base_url}/v23.0/555/message_templates").status_code == 401
+
+
+def raw_send(connection: socket.socket, body: dict[str, Any]) -> float:
+    """One HTTP/1.1 request written to an open connection; when it was written."""
+    data = json.dumps(body).encode()
+    head = (
+        "POST /v23.0/106540352242922/messages HTTP/1.1\r\nHost: peer\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    written = time.time()
+    connection.sendall(head.encode() + data)
+    return written
+
+
+def answer(connection: socket.socket) -> bytes:
+    """The peer's answer to one request, whole (its headers and body may come apart)."""
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        data += connection.recv(65536)
+    return data
+
+
+@pytest.mark.skipif(not arrival_stamps.SUPPORTED, reason="the kernel's receive stamps are Linux's")
+def test_a_request_is_stamped_when_it_arrived_not_when_a_thread_got_to_it() -> None:
+    # GIVEN a peer whose server has not started reading (a thread waiting for a busy interpreter)
+    peer = GraphApiPeer(access_token=TOKEN)
+    host, port = peer.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as connection:
+        # WHEN a request arrives, and the peer reads it half a second later
+        written = raw_send(connection, BODY)
+        time.sleep(0.5)
+        with peer:
+            answer(connection)
+            # THEN it is stamped when it arrived
+            (request,) = peer.sent_messages()
+            assert request.received_at - written == pytest.approx(0, abs=0.1)
+
+
+@pytest.mark.skipif(not arrival_stamps.SUPPORTED, reason="the kernel's receive stamps are Linux's")
+def test_requests_on_one_connection_are_each_stamped_when_they_arrived(graph: GraphApiPeer) -> None:
+    host, port = graph.base_url.removeprefix("http://").split(":")
+    written = []
+    with socket.create_connection((host, int(port))) as connection:
+        for pause in (0.0, 0.3, 0.6):
+            time.sleep(pause)
+            written.append(raw_send(connection, BODY))
+            assert b"wamid." in answer(connection)
+    stamps = [request.received_at for request in graph.sent_messages()]
+    assert [s - w for s, w in zip(stamps, written, strict=True)] == [pytest.approx(0, abs=0.1)] * 3
