@@ -99,10 +99,9 @@ DRAIN_LIMIT_SECONDS = 28.0
 # The whole stack, its drainers and the sandbox share this machine's few cores: a send thread
 # often wakes more than the default 50 ms after its slot, gives the slot up and queues the
 # message again. A wider grace keeps the drain moving here (and costs throughput, not safety).
-# Its half for the trip must also cover the sandbox's stamp: the sandbox shares the stack
-# process (and its interpreter) with moto's server, and under load it stamps a request a few
-# hundred ms after it came, as tests/conftest.py's grace allows for the same peer.
-GRACE_SECONDS = "0.4"
+# The sandbox stamps a request when it reached the host (local/arrival_stamps.py), so the
+# grace's half for the trip need not cover its wait for the busy stack process.
+GRACE_SECONDS = "0.25"
 
 
 @dataclass
