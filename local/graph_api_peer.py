@@ -3,39 +3,24 @@ Meta's published schema. Tests use it as the far end of the Cloud API provider; 
 stack grows it into the Meta sandbox.
 """
 
-import io
 import json
 import random
 import secrets
-import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from local import arrival_stamps
-from local.arrival_stamps import StampedReader
 from local.graph_api_errors import ERROR_HTTP_STATUS, graph_error
+from local.graph_api_handler import handler_for
 from local.graph_api_media import MEDIA_DOWNLOAD_PATH, MediaFile, media_answer
 from local.http_server import LocalHttpServer
 from local.meta_contract import MetaContract
-
-
-@dataclass(frozen=True)
-class ReceivedRequest:
-    received_at: float
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    status: int
-    response: Any
-    problems: list[str]
+from local.peer_http import ReceivedRequest
 
 
 @dataclass
@@ -86,7 +71,7 @@ class GraphApiPeer:
         self._random = random.Random(seed)
         self._state = _State()
         self._lock = threading.Lock()
-        self._server = LocalHttpServer((host, port), _handler_for(self))
+        self._server = LocalHttpServer((host, port), handler_for(self))
         if clock is time.time and arrival_stamps.SUPPORTED:
             arrival_stamps.stamp_arrivals(self._server.socket)
         self._thread: threading.Thread | None = None
@@ -184,16 +169,18 @@ class GraphApiPeer:
                 return fault
         return None
 
-    def _record(self, request: ReceivedRequest) -> None:
+    # ---- for its HTTP side (local/graph_api_handler.py) ------------------------------------
+
+    def record(self, request: ReceivedRequest) -> None:
         with self._lock:
             self._state.requests.append(request)
 
-    def _enter(self) -> None:
+    def enter(self) -> None:
         with self._lock:
             self._state.in_flight += 1
             self._state.most_in_flight = max(self._state.most_in_flight, self._state.in_flight)
 
-    def _leave(self) -> None:
+    def leave(self) -> None:
         with self._lock:
             self._state.in_flight -= 1
 
@@ -310,95 +297,3 @@ class GraphApiPeer:
 
 def _is_read_receipt(body: Any) -> bool:
     return isinstance(body, dict) and "status" in body and "to" not in body
-
-
-def misbehave(handler: BaseHTTPRequestHandler, kind: str, hold_seconds: float) -> bool:
-    """A fault that is no answer: hold then close (a timeout), or a TCP reset. True if done."""
-    if kind == "timeout":
-        time.sleep(hold_seconds)
-    elif kind == "reset":
-        # SO_LINGER 0: close with a TCP reset, after the whole body was read.
-        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    else:
-        return False
-    handler.close_connection = True
-    return True
-
-
-def _handler_for(peer: GraphApiPeer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self._handle()
-
-        def do_GET(self) -> None:
-            self._handle()
-
-        def do_DELETE(self) -> None:
-            self._handle()
-
-        stamps: StampedReader | None = None
-
-        def setup(self) -> None:
-            super().setup()
-            # On the real clock, a request is stamped when it reached the host (see
-            # local/arrival_stamps.py); a test's simulated clock is read as it is.
-            if peer.clock is time.time and arrival_stamps.SUPPORTED:
-                self.stamps = StampedReader(self.connection)
-                self.rfile = io.BufferedReader(self.stamps)
-
-        def _handle(self) -> None:
-            arrived = self.stamps.arrived() if self.stamps else None
-            received_at = arrived or peer.clock()
-            peer._enter()
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                if self.stamps:
-                    self.stamps.arrived()  # its body's packets: not the next request's arrival
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status, response, problems, fault = peer.answer(
-                    self.command, self.path, headers, raw
-                )
-                try:
-                    body: Any = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-                peer._record(
-                    ReceivedRequest(
-                        received_at=received_at,
-                        method=self.command,
-                        path=self.path,
-                        headers={k: v for k, v in self.headers.items()},
-                        body=body,
-                        status=status,
-                        response=response,
-                        problems=problems,
-                    )
-                )
-                if peer.latency_for(self.path):
-                    time.sleep(peer.latency_for(self.path))
-                if fault is not None and misbehave(self, fault.kind, fault.hold_seconds):
-                    return
-                self._send(status, response)
-            finally:
-                peer._leave()
-
-        def _send(self, status: int, response: Any) -> None:
-            if isinstance(response, MediaFile):
-                data, kind = response.data, response.mime_type
-            elif isinstance(response, str):
-                data, kind = response.encode(), "text/html"
-            else:
-                data, kind = json.dumps(response).encode(), "application/json"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read `peer.requests` instead."""
-
-    return Handler

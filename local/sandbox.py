@@ -29,7 +29,8 @@ import httpx
 
 from local.aws_faults import AwsFaults, sandbox_answer
 from local.graph_api_errors import graph_error
-from local.graph_api_peer import Fault, GraphApiPeer, ReceivedRequest
+from local.graph_api_peer import Fault, GraphApiPeer
+from local.peer_http import ReceivedRequest
 from postino.observability import mask_phone
 from postino.webhooks.signature import sign
 

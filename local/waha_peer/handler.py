@@ -8,7 +8,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local.graph_api_peer import ReceivedRequest, misbehave
+from local.peer_http import ReceivedRequest, misbehave
 from local.waha_peer.faults import WahaFault
 
 # (method, path, headers, raw body) -> status, body (JSON, bytes for a PNG, str for HTML),

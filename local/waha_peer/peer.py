@@ -8,8 +8,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from local.graph_api_peer import ReceivedRequest
 from local.http_server import LocalHttpServer
+from local.peer_http import ReceivedRequest
 from local.waha_contract import WahaContract
 from local.waha_peer.chats import CHAT_PATHS, Chats
 from local.waha_peer.config import Engine, WahaConfig

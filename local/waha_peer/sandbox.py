@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from local.graph_api_peer import ReceivedRequest
+from local.peer_http import ReceivedRequest
 from local.waha_peer.chats import Chats
 from local.waha_peer.faults import Faults, WahaFault
 from local.waha_peer.handler import ReceivedRequests
